@@ -1,0 +1,164 @@
+//! The command line: one clap-derived options struct per command, wired to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plan::Plan;
+use crate::report::{HumanReporter, JsonReporter};
+use crate::run::{EventSink, RunOptions, Session};
+use crate::sandbox::{self, Policy};
+use crate::suite;
+
+/// Exit status when every test passed.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when a test failed or errored, or a layer hook failed.
+pub const EXIT_TESTS_FAILED: u8 = 1;
+/// Exit status for a usage error or a bad module.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status with `--fail-on-leak` when a layer leaks and no test failed.
+pub const EXIT_LEAKED: u8 = 3;
+
+/// Run wasm32-wasip1 test suites in a sandbox, repeat them, and report leaks deterministically.
+#[derive(Debug, Parser)]
+#[command(name = "leakhost", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a suite's tests, layer by layer, as zope.testrunner does.
+    Run(RunArgs),
+}
+
+/// Options of `leakhost run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1.
+    pub target: PathBuf,
+
+    /// Repeat each layer's tests N times in place.
+    #[arg(short = 'N', long = "repeat", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+
+    /// More output: -v dots, -vv test names, -vvv test times.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Report what each iteration leaked (needs -N 2 or more); with -v per type, with -vv per test.
+    #[arg(short = 'r', long = "report-refcounts", visible_alias = "report-leaks")]
+    pub report_leaks: bool,
+
+    /// Leading iterations not counted by the leak verdict.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub warmup: usize,
+
+    /// Exit with status 3 when a layer leaks (and no test failed).
+    #[arg(long, requires = "report_leaks")]
+    pub fail_on_leak: bool,
+
+    /// Write the whole run as JSON to FILE (schema: docs/json-report.md).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Leave timings out of the JSON report, so two runs give byte-identical files.
+    #[arg(long)]
+    pub no_timings: bool,
+
+    /// Seed of the guest's deterministic random numbers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Give the guest the host's real clocks and random numbers (runs stop being reproducible).
+    #[arg(long)]
+    pub real_world: bool,
+}
+
+/// Parses the process arguments and runs; returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(&args),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("leakhost: error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    if args.report_leaks && args.repeat < 2 {
+        return fail("-r needs -N 2 or more: leaks show as growth between iterations");
+    }
+    if args.report_leaks && args.warmup >= args.repeat as usize {
+        return fail(format_args!(
+            "--warmup {} leaves no iteration of -N {} to count",
+            args.warmup, args.repeat
+        ));
+    }
+    let engine = match sandbox::engine() {
+        Ok(engine) => engine,
+        Err(e) => return fail(e),
+    };
+    let loaded = suite::resolve(&args.target).and_then(|path| suite::load(&engine, &path));
+    let suite = match loaded {
+        Ok(suite) => suite,
+        Err(e) => return fail(e),
+    };
+    let policy = Policy {
+        seed: args.seed,
+        real_world: args.real_world,
+        ..Policy::default()
+    };
+    let mut session = match Session::start(&engine, &suite, policy) {
+        Ok(session) => session,
+        Err(e) => return fail(format_args!("{}: {e}", suite.path.display())),
+    };
+    let plan = Plan::new(session.manifest());
+    let options = RunOptions {
+        repeat: args.repeat,
+        measure: args.report_leaks,
+        warmup: args.warmup,
+    };
+    let mut human = HumanReporter::new(std::io::stdout().lock(), args.verbose);
+    let mut json = args
+        .json
+        .as_ref()
+        .map(|_| JsonReporter::new(&suite.display_name(), &options, !args.no_timings));
+    let result = {
+        let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
+        if let Some(json) = json.as_mut() {
+            sinks.push(json);
+        }
+        session.run(&plan, &options, &mut Fanout(sinks))
+    };
+    if let (Some(path), Some(json)) = (&args.json, json) {
+        if let Err(e) = json.write_to(path) {
+            return fail(format_args!("{}: cannot write the JSON report: {e}", path.display()));
+        }
+    }
+    match result {
+        Ok(summary) if !summary.ok() => ExitCode::from(EXIT_TESTS_FAILED),
+        Ok(summary) if args.fail_on_leak && !summary.leaks.is_empty() => ExitCode::from(EXIT_LEAKED),
+        Ok(_) => ExitCode::from(EXIT_OK),
+        Err(e) => fail(format_args!("{}: {e}", suite.path.display())),
+    }
+}
+
+/// Sends every event to several sinks, in order.
+struct Fanout<'a>(Vec<&'a mut dyn EventSink>);
+
+impl EventSink for Fanout<'_> {
+    fn emit(&mut self, event: &crate::run::Event<'_>) {
+        for sink in self.0.iter_mut() {
+            sink.emit(event);
+        }
+    }
+}

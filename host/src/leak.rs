@@ -1,0 +1,252 @@
+//! Leak measurement: snapshots of the guest's counters and memory, their
+//! differences, and the verdict over repeated iterations.
+//!
+//! Everything here is pure: the runner takes snapshots, these functions turn them
+//! into deltas and verdicts, reporters render the results.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::abi::{Counters, TypeCount};
+
+/// Bytes in one wasm page.
+pub const PAGE_SIZE: u64 = 65536;
+
+/// The guest's counters plus its memory size, at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Snapshot {
+    /// Blocks allocated and not freed.
+    pub live_blocks: u64,
+    /// Bytes in those blocks.
+    pub live_bytes: u64,
+    /// Allocations ever made.
+    pub total_allocs: u64,
+    /// Linear memory size in bytes, read by the host.
+    pub memory_bytes: u64,
+    /// Per-type rows, sorted by name.
+    #[serde(serialize_with = "types_as_map")]
+    pub types: Vec<TypeCount>,
+    /// User counters, sorted by name.
+    #[serde(serialize_with = "pairs_as_map")]
+    pub user: Vec<(String, i64)>,
+}
+
+fn types_as_map<S: serde::Serializer>(types: &[TypeCount], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(types.iter().map(|t| (&t.name, [t.instances, t.bytes])))
+}
+
+fn pairs_as_map<S: serde::Serializer>(pairs: &[(String, i64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+impl Snapshot {
+    /// Combines the guest's counters with the memory size the host read.
+    pub fn new(counters: Counters, memory_bytes: u64) -> Self {
+        Snapshot {
+            live_blocks: counters.live_blocks,
+            live_bytes: counters.live_bytes,
+            total_allocs: counters.total_allocs,
+            memory_bytes,
+            types: counters.types,
+            user: counters.user,
+        }
+    }
+
+    /// Linear memory size in pages.
+    pub fn pages(&self) -> u64 {
+        self.memory_bytes / PAGE_SIZE
+    }
+}
+
+/// The change of one type's instances and bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeDelta {
+    /// The type's name.
+    pub name: String,
+    /// Change in live instances.
+    pub instances: i64,
+    /// Change in their bytes.
+    pub bytes: i64,
+}
+
+/// What changed between two snapshots; zero rows are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Delta {
+    /// Change in live blocks.
+    pub blocks: i64,
+    /// Change in live bytes.
+    pub bytes: i64,
+    /// Change in linear-memory pages.
+    pub pages: i64,
+    /// Types whose instances or bytes changed, by name.
+    pub types: Vec<TypeDelta>,
+    /// User counters that changed, by name.
+    pub counters: Vec<(String, i64)>,
+}
+
+impl Delta {
+    /// Whether nothing changed.
+    pub fn is_zero(&self) -> bool {
+        self.blocks == 0 && self.bytes == 0 && self.pages == 0 && self.types.is_empty() && self.counters.is_empty()
+    }
+
+    /// Every measured quantity with its name, for verdicts.
+    fn metrics(&self) -> impl Iterator<Item = (Metric, i64)> + '_ {
+        [(Metric::Blocks, self.blocks), (Metric::Bytes, self.bytes)]
+            .into_iter()
+            .chain(self.types.iter().map(|t| (Metric::Type(t.name.clone()), t.instances)))
+            .chain(self.counters.iter().map(|(n, v)| (Metric::Counter(n.clone()), *v)))
+    }
+}
+
+fn signed(a: u64, b: u64) -> i64 {
+    b as i64 - a as i64
+}
+
+/// `after - before`.
+pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
+    let mut types: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for t in &after.types {
+        let e = types.entry(&t.name).or_default();
+        e.0 += t.instances;
+        e.1 += t.bytes;
+    }
+    for t in &before.types {
+        let e = types.entry(&t.name).or_default();
+        e.0 -= t.instances;
+        e.1 -= t.bytes;
+    }
+    let mut counters: BTreeMap<&str, i64> = BTreeMap::new();
+    for (n, v) in &after.user {
+        *counters.entry(n).or_default() += v;
+    }
+    for (n, v) in &before.user {
+        *counters.entry(n).or_default() -= v;
+    }
+    Delta {
+        blocks: signed(before.live_blocks, after.live_blocks),
+        bytes: signed(before.live_bytes, after.live_bytes),
+        pages: signed(before.pages(), after.pages()),
+        types: types
+            .into_iter()
+            .filter(|(_, (i, b))| *i != 0 || *b != 0)
+            .map(|(name, (instances, bytes))| TypeDelta {
+                name: name.to_string(),
+                instances,
+                bytes,
+            })
+            .collect(),
+        counters: counters
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+    }
+}
+
+/// A measured quantity that can leak.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Metric {
+    /// Live heap blocks.
+    Blocks,
+    /// Live heap bytes.
+    Bytes,
+    /// Live instances of a tracked type.
+    Type(String),
+    /// A user counter.
+    Counter(String),
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Metric::Blocks => f.write_str("blocks"),
+            Metric::Bytes => f.write_str("bytes"),
+            Metric::Type(name) => write!(f, "{name} instances"),
+            Metric::Counter(name) => write!(f, "counter {name:?}"),
+        }
+    }
+}
+
+/// A quantity that grew in every counted iteration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Growth {
+    /// What grew.
+    pub metric: Metric,
+    /// Its change in each counted iteration.
+    pub deltas: Vec<i64>,
+}
+
+impl Growth {
+    /// The smallest per-iteration growth, as a conservative rate.
+    pub fn per_iteration(&self) -> i64 {
+        self.deltas.iter().copied().min().unwrap_or(0)
+    }
+}
+
+/// The regrtest rule over a series of deltas: a quantity leaks when it grew by at
+/// least 1 in every counted delta. `None` entries (broken iterations) are not counted.
+pub fn growth(series: &[Option<&Delta>]) -> Vec<Growth> {
+    let counted: Vec<&Delta> = series.iter().flatten().copied().collect();
+    if counted.is_empty() {
+        return Vec::new();
+    }
+    let mut by_metric: BTreeMap<Metric, Vec<i64>> = BTreeMap::new();
+    for (i, delta) in counted.iter().enumerate() {
+        for (metric, value) in delta.metrics() {
+            let entry = by_metric.entry(metric).or_insert_with(|| vec![0; counted.len()]);
+            entry[i] = value;
+        }
+    }
+    by_metric
+        .into_iter()
+        .filter(|(_, deltas)| deltas.iter().all(|&d| d >= 1))
+        .map(|(metric, deltas)| Growth { metric, deltas })
+        .collect()
+}
+
+/// A test whose own deltas grew in every counted iteration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeakingTest {
+    /// The test.
+    pub test: String,
+    /// What grew.
+    pub growth: Vec<Growth>,
+}
+
+/// The verdict on one layer: it leaks if anything grew in every counted iteration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// The layer.
+    pub layer: String,
+    /// How many iterations were counted.
+    pub counted: usize,
+    /// What grew in the layer as a whole.
+    pub growth: Vec<Growth>,
+    /// The tests whose own deltas explain it.
+    pub tests: Vec<LeakingTest>,
+}
+
+impl Verdict {
+    /// Whether the layer leaks.
+    pub fn leaks(&self) -> bool {
+        !self.growth.is_empty() || !self.tests.is_empty()
+    }
+}
+
+/// Which iterations count: those after the first `warmup`.
+///
+/// An iteration's delta is measured against the end of the previous one (the first
+/// against the end of set-up). `broken[i]` says iteration `i + 1` spanned a fresh
+/// instance; the iteration after a broken one warms the fresh instance up, so it is
+/// not counted either.
+pub fn counted_iterations(iterations: usize, warmup: usize, broken: &[bool]) -> Vec<bool> {
+    (0..iterations)
+        .map(|i| i >= warmup && !broken[i] && (i == 0 || !broken[i - 1]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,33 @@
+//! Reporters: renderers of run events, nothing more.
+
+mod human;
+mod json;
+
+pub use human::HumanReporter;
+pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
+
+/// Formats seconds as zope does: "0.123 seconds" or "2 minutes 3.456 seconds".
+pub fn format_seconds(elapsed: std::time::Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs >= 60.0 {
+        let minutes = (secs / 60.0).floor();
+        format!("{} minutes {:.3} seconds", minutes as u64, secs - minutes * 60.0)
+    } else {
+        format!("{secs:.3} seconds")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_format_like_zope() {
+        assert_eq!(format_seconds(Duration::from_millis(4)), "0.004 seconds");
+        assert_eq!(
+            format_seconds(Duration::from_millis(123_456)),
+            "2 minutes 3.456 seconds"
+        );
+    }
+}

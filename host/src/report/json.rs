@@ -1,0 +1,301 @@
+//! The JSON report: the whole run as one versioned document (docs/json-report.md).
+//!
+//! Timings live only in `elapsed_s` fields, which `--no-timings` leaves out, so two
+//! runs of the same module under the same options give byte-identical files.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::leak::{Delta, Snapshot, Verdict};
+use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome, RunOptions};
+
+/// The `schema` field of every report.
+pub const JSON_SCHEMA: &str = "leakhost-report";
+/// The `version` field; bumped on any incompatible change.
+pub const JSON_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Report {
+    schema: &'static str,
+    version: u32,
+    suite: String,
+    options: ReportOptions,
+    layers: Vec<LayerReport>,
+    left_over: Vec<Step>,
+    leaks: Vec<Verdict>,
+    totals: Option<Totals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_s: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct ReportOptions {
+    repeat: u32,
+    measure: bool,
+    warmup: usize,
+}
+
+#[derive(Serialize)]
+struct Totals {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+    layers_run: usize,
+}
+
+#[derive(Serialize)]
+struct LayerReport {
+    name: String,
+    /// Set-ups, tear-downs and instance changes made to run this layer, in order.
+    steps: Vec<Step>,
+    iterations: Vec<IterationReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<Verdict>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+enum Step {
+    SetUp {
+        layer: String,
+        outcome: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        replay: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        elapsed_s: Option<f64>,
+    },
+    TearDown {
+        layer: String,
+        outcome: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        elapsed_s: Option<f64>,
+    },
+    FreshInstance {
+        reason: &'static str,
+        after: String,
+    },
+}
+
+#[derive(Serialize)]
+struct IterationReport {
+    iteration: u32,
+    counts: Counts,
+    tests: Vec<TestReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<Snapshot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<Delta>,
+    broken: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_s: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct TestReport {
+    name: String,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    output: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    output_dropped: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<Delta>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_s: Option<f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Collects events into a [`Report`] and writes it at the end.
+pub struct JsonReporter {
+    report: Report,
+    timings: bool,
+    pending: Vec<TestReport>,
+    /// The final tear-down has begun; steps go to `left_over`.
+    left_over: bool,
+}
+
+fn hook_outcome(outcome: &HookOutcome) -> (&'static str, Option<String>) {
+    match outcome {
+        HookOutcome::Ok => ("ok", None),
+        HookOutcome::Failed(m) => ("failed", Some(m.clone())),
+        HookOutcome::NotSupported => ("not_supported", None),
+    }
+}
+
+impl JsonReporter {
+    /// A reporter for one suite run with `options`; `timings` keeps `elapsed_s` fields.
+    pub fn new(suite: &str, options: &RunOptions, timings: bool) -> Self {
+        JsonReporter {
+            report: Report {
+                schema: JSON_SCHEMA,
+                version: JSON_VERSION,
+                suite: suite.to_string(),
+                options: ReportOptions {
+                    repeat: options.repeat,
+                    measure: options.measure,
+                    warmup: options.warmup,
+                },
+                layers: Vec::new(),
+                left_over: Vec::new(),
+                leaks: Vec::new(),
+                totals: None,
+                elapsed_s: None,
+            },
+            timings,
+            pending: Vec::new(),
+            left_over: false,
+        }
+    }
+
+    fn secs(&self, d: Duration) -> Option<f64> {
+        self.timings.then(|| d.as_secs_f64())
+    }
+
+    fn steps(&mut self) -> &mut Vec<Step> {
+        match self.report.layers.last_mut() {
+            Some(layer) if !self.left_over => &mut layer.steps,
+            _ => &mut self.report.left_over,
+        }
+    }
+
+    /// The report as pretty-printed JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.report).expect("the report serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Writes the report to `path`.
+    pub fn write_to(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.to_json())
+    }
+}
+
+impl EventSink for JsonReporter {
+    fn emit(&mut self, event: &Event<'_>) {
+        match *event {
+            Event::LayerStarted { layer } => self.report.layers.push(LayerReport {
+                name: layer.to_string(),
+                steps: Vec::new(),
+                iterations: Vec::new(),
+                verdict: None,
+            }),
+            Event::SetUp {
+                layer,
+                outcome,
+                elapsed,
+                replay,
+            } => {
+                let (outcome, message) = hook_outcome(outcome);
+                let elapsed_s = self.secs(elapsed);
+                self.steps().push(Step::SetUp {
+                    layer: layer.to_string(),
+                    outcome,
+                    message,
+                    replay,
+                    elapsed_s,
+                });
+            }
+            Event::TearDown {
+                layer,
+                outcome,
+                elapsed,
+            } => {
+                let (outcome, message) = hook_outcome(outcome);
+                let elapsed_s = self.secs(elapsed);
+                self.steps().push(Step::TearDown {
+                    layer: layer.to_string(),
+                    outcome,
+                    message,
+                    elapsed_s,
+                });
+            }
+            Event::FreshInstance { reason } => {
+                let (reason, after) = match reason {
+                    FreshReason::NoTearDown(layer) => ("no_tear_down", layer),
+                    FreshReason::Trap(what) => ("trap", what),
+                };
+                self.steps().push(Step::FreshInstance {
+                    reason,
+                    after: after.to_string(),
+                });
+            }
+            Event::IterationStarted { .. } | Event::TestStarted { .. } => {}
+            Event::TestFinished {
+                test,
+                outcome,
+                output,
+                elapsed,
+                delta,
+                ..
+            } => {
+                let (outcome, message) = match outcome {
+                    Outcome::Pass => ("pass", None),
+                    Outcome::Failure(m) => ("failure", Some(m.clone())),
+                    Outcome::Error(m) => ("error", Some(m.clone())),
+                    Outcome::Skip(m) => ("skip", Some(m.clone())),
+                };
+                let elapsed_s = self.secs(elapsed);
+                self.pending.push(TestReport {
+                    name: test.to_string(),
+                    outcome,
+                    message,
+                    output: output.text.clone(),
+                    output_dropped: output.dropped,
+                    delta: delta.cloned(),
+                    elapsed_s,
+                });
+            }
+            Event::IterationFinished {
+                iteration,
+                counts,
+                elapsed,
+                snapshot,
+                delta,
+                broken,
+                ..
+            } => {
+                let iteration = IterationReport {
+                    iteration,
+                    counts,
+                    tests: std::mem::take(&mut self.pending),
+                    snapshot: snapshot.cloned(),
+                    delta: delta.cloned(),
+                    broken,
+                    elapsed_s: self.secs(elapsed),
+                };
+                if let Some(layer) = self.report.layers.last_mut() {
+                    layer.iterations.push(iteration);
+                }
+            }
+            Event::Verdict { verdict } => {
+                if let Some(layer) = self.report.layers.last_mut() {
+                    layer.verdict = Some(verdict.clone());
+                }
+            }
+            Event::TearingDownLeftOvers => self.left_over = true,
+            Event::Finished { summary } => {
+                self.report.leaks = summary.leaks.clone();
+                self.report.elapsed_s = self.secs(summary.elapsed);
+                self.report.totals = Some(Totals {
+                    tests: summary.tests,
+                    failures: summary.failures,
+                    errors: summary.errors,
+                    skipped: summary.skipped,
+                    layers_run: summary.layers_run,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The sandbox a suite runs in: engine settings, the WASI policy, and output capture.
+//!
+//! Deny by default: no preopened directories, no environment, no arguments, no
+//! network. Clocks and randomness are deterministic unless the caller asks for
+//! real ones, so two runs of the same module see the same world.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use thiserror::Error;
+use wasmtime::{Config, Engine, Linker, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
+
+/// Default cap on captured guest output per test; the rest is dropped and counted.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
+/// Default linear-memory limit per instance.
+pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
+
+/// Errors setting up the sandbox.
+#[derive(Debug, Error)]
+pub enum SandboxError {
+    /// wasmtime rejected the engine configuration.
+    #[error("cannot configure the wasm engine: {0}")]
+    Engine(String),
+    /// The WASI imports could not be linked.
+    #[error("cannot link WASI: {0}")]
+    Linker(String),
+}
+
+/// What a suite may see and use.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Seed for the guest's random bytes (deterministic mode).
+    pub seed: u64,
+    /// Give the guest the host's real clocks and randomness instead of deterministic ones.
+    pub real_world: bool,
+    /// Linear-memory limit per instance, in bytes.
+    pub max_memory: usize,
+    /// Captured output kept per test, in bytes.
+    pub output_limit: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            seed: 0,
+            real_world: false,
+            max_memory: DEFAULT_MAX_MEMORY,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+        }
+    }
+}
+
+/// Builds the one engine a run uses.
+pub fn engine() -> Result<Engine, SandboxError> {
+    let mut config = Config::new();
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))
+}
+
+/// Per-instance host state.
+pub struct GuestState {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+/// Builds the linker with WASI preview1 and nothing else.
+pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut GuestState| &mut state.wasi)
+        .map_err(|e| SandboxError::Linker(e.to_string()))?;
+    Ok(linker)
+}
+
+/// Creates a store for one instance under `policy`, its output going to `capture`.
+pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Store<GuestState> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(capture.clone()).stderr(capture.clone());
+    if !policy.real_world {
+        wasi.wall_clock(FixedClock::default())
+            .monotonic_clock(FixedClock::default())
+            .secure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(policy.seed)))
+            .insecure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(policy.seed ^ 0x5eed)))
+            .insecure_random_seed(policy.seed as u128);
+    }
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(policy.max_memory)
+        .instances(1)
+        .build();
+    let mut store = Store::new(
+        engine,
+        GuestState {
+            wasi: wasi.build_p1(),
+            limits,
+        },
+    );
+    store.limiter(|state| &mut state.limits);
+    store
+}
+
+/// 4 KiB of bytes from splitmix64: the guest's whole "random" stream, repeated.
+fn seeded_bytes(seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..512)
+        .flat_map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)).to_le_bytes()
+        })
+        .collect()
+}
+
+/// A clock that starts at a fixed instant and advances one microsecond per reading,
+/// so time moves forward but never differs between runs.
+#[derive(Default)]
+struct FixedClock {
+    ticks: std::sync::atomic::AtomicU64,
+}
+
+/// 2024-01-01T00:00:00Z, the deterministic wall clock's start.
+const FIXED_EPOCH_SECS: u64 = 1_704_067_200;
+
+impl FixedClock {
+    fn tick(&self) -> u64 {
+        self.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+}
+
+impl HostWallClock for FixedClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(FIXED_EPOCH_SECS) + std::time::Duration::from_micros(self.tick())
+    }
+}
+
+impl HostMonotonicClock for FixedClock {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+    fn now(&self) -> u64 {
+        self.tick() * 1_000
+    }
+}
+
+/// The guest's stdout and stderr, interleaved as written, kept up to a limit.
+#[derive(Clone)]
+pub struct Capture {
+    inner: Arc<Mutex<CaptureState>>,
+}
+
+struct CaptureState {
+    data: Vec<u8>,
+    limit: usize,
+    dropped: u64,
+}
+
+/// What one test wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapturedOutput {
+    /// The text (invalid UTF-8 replaced).
+    pub text: String,
+    /// Bytes written beyond the limit and dropped.
+    pub dropped: u64,
+}
+
+impl Capture {
+    /// An empty capture that keeps at most `limit` bytes until taken.
+    pub fn new(limit: usize) -> Self {
+        Capture {
+            inner: Arc::new(Mutex::new(CaptureState {
+                data: Vec::new(),
+                limit,
+                dropped: 0,
+            })),
+        }
+    }
+
+    /// Takes everything written since the last take.
+    pub fn take(&self) -> CapturedOutput {
+        let mut state = self.lock();
+        let dropped = std::mem::take(&mut state.dropped);
+        if state.data.is_empty() {
+            return CapturedOutput {
+                text: String::new(),
+                dropped,
+            };
+        }
+        let text = String::from_utf8_lossy(&state.data).into_owned();
+        state.data.clear();
+        CapturedOutput { text, dropped }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CaptureState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        let mut state = self.lock();
+        let room = state.limit.saturating_sub(state.data.len());
+        let keep = bytes.len().min(room);
+        state.data.extend_from_slice(&bytes[..keep]);
+        state.dropped += (bytes.len() - keep) as u64;
+    }
+}
+
+impl IsTerminal for Capture {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Capture {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+// Output past the limit is accepted and dropped, never refused: a guest that
+// fails to print would otherwise panic and turn a noisy test into an error.
+#[wasmtime_wasi::async_trait]
+impl Pollable for Capture {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for Capture {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        Capture::write(self, &bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for Capture {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Capture::write(&self, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_keeps_up_to_the_limit_and_counts_the_rest() {
+        let capture = Capture::new(5);
+        capture.write(b"hello world");
+        let out = capture.take();
+        assert_eq!(
+            out,
+            CapturedOutput {
+                text: "hello".into(),
+                dropped: 6
+            }
+        );
+        assert_eq!(capture.take(), CapturedOutput::default());
+    }
+
+    #[test]
+    fn seeded_bytes_depend_on_the_seed_only() {
+        assert_eq!(seeded_bytes(7), seeded_bytes(7));
+        assert_ne!(seeded_bytes(7), seeded_bytes(8));
+        assert_eq!(seeded_bytes(7).len(), 4096);
+    }
+
+    #[test]
+    fn fixed_clock_moves_forward_from_the_same_start() {
+        let (a, b) = (FixedClock::default(), FixedClock::default());
+        let first = HostWallClock::now(&a);
+        assert_eq!(first, HostWallClock::now(&b));
+        assert!(HostWallClock::now(&a) > first);
+    }
+}

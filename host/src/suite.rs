@@ -1,0 +1,314 @@
+//! Finding, building, loading and compiling a suite, and checking that it speaks the ABI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use leakhost_guest::abi::export;
+use thiserror::Error;
+use wasmtime::{Engine, ExternType, Module, ValType};
+
+/// Why a target could not become a compiled suite.
+#[derive(Debug, Error)]
+pub enum SuiteError {
+    /// The path does not exist.
+    #[error("{0}: no such file or directory")]
+    NotFound(PathBuf),
+    /// A directory that is not a Cargo package.
+    #[error("{0}: a directory, but not a suite package (no Cargo.toml)")]
+    NotAPackage(PathBuf),
+    /// Reading the file failed.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a binary wasm module.
+    #[error("{path}: not a WebAssembly module: {why}")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+        /// What it looks like instead.
+        why: String,
+    },
+    /// wasmtime could not validate or compile it.
+    #[error("{path}: invalid WebAssembly module: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's reason.
+        reason: String,
+    },
+    /// A valid module that lacks the leakhost exports.
+    #[error("{path}: not a leakhost suite: {why}")]
+    NotASuite {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        why: String,
+    },
+    /// It imports something the sandbox does not provide.
+    #[error("{path}: imports {module}::{name}, which the sandbox does not provide (only WASI preview1)")]
+    ForeignImport {
+        /// The file.
+        path: PathBuf,
+        /// The import's module.
+        module: String,
+        /// The import's name.
+        name: String,
+    },
+    /// The wasm32-wasip1 Rust target is missing.
+    #[error("the wasm32-wasip1 target is not installed; run `rustup target add wasm32-wasip1`")]
+    TargetMissing,
+    /// `cargo build` failed or could not start.
+    #[error("{dir}: building the suite failed: {why}")]
+    Build {
+        /// The package directory.
+        dir: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+}
+
+/// A module that passed every static check, compiled for the run's engine.
+pub struct Suite {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The compiled module.
+    pub module: Module,
+    /// Whether it is a reactor with `_initialize`, to be called once per instance.
+    pub has_initialize: bool,
+}
+
+impl Suite {
+    /// A short name for messages: the file name.
+    pub fn display_name(&self) -> String {
+        self.path
+            .file_name()
+            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
+/// Turns a target into a `.wasm` path, building a package directory first.
+pub fn resolve(target: &Path) -> Result<PathBuf, SuiteError> {
+    let meta = std::fs::metadata(target).map_err(|_| SuiteError::NotFound(target.to_path_buf()))?;
+    if !meta.is_dir() {
+        return Ok(target.to_path_buf());
+    }
+    let manifest = target.join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(SuiteError::NotAPackage(target.to_path_buf()));
+    }
+    build_package(target, &manifest)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn wasm_target_installed() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
+        return true; // Let cargo report whatever is wrong with the toolchain.
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    sysroot.is_empty() || Path::new(&sysroot).join("lib/rustlib/wasm32-wasip1").is_dir()
+}
+
+/// Builds the package in release mode for wasm32-wasip1 and returns its cdylib.
+fn build_package(dir: &Path, manifest: &Path) -> Result<PathBuf, SuiteError> {
+    if !wasm_target_installed() {
+        return Err(SuiteError::TargetMissing);
+    }
+    let build_error = |why: String| SuiteError::Build {
+        dir: dir.to_path_buf(),
+        why,
+    };
+    let manifest = manifest.canonicalize().map_err(|e| build_error(e.to_string()))?;
+    let output = cargo()
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| build_error(format!("cannot run cargo: {e}")))?;
+    if !output.status.success() {
+        return Err(build_error(format!("cargo exited with {}", output.status)));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut artifacts = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact")
+        .filter(|msg| msg["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path()))
+        .flat_map(|msg| {
+            msg["filenames"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.as_str().map(PathBuf::from))
+        })
+        .filter(|f| f.extension().is_some_and(|e| e == "wasm"));
+    artifacts
+        .next()
+        .ok_or_else(|| build_error("the package built no .wasm (is it a cdylib?)".into()))
+}
+
+/// Explains bytes that are not a core wasm module, or returns `None` if they look like one.
+fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
+    if bytes.is_empty() {
+        return Some("the file is empty".into());
+    }
+    if !bytes.starts_with(b"\0asm") {
+        let text = std::str::from_utf8(&bytes[..bytes.len().min(512)]).is_ok();
+        let looks_wat = text && String::from_utf8_lossy(bytes).trim_start().starts_with("(module");
+        return Some(match (looks_wat, text) {
+            (true, _) => "a WebAssembly text file; compile it to a binary .wasm first".into(),
+            (false, true) => "a text file".into(),
+            (false, false) => "no \\0asm header".into(),
+        });
+    }
+    match bytes.get(4..8) {
+        None => Some("truncated header".into()),
+        Some([1, 0, 0, 0]) => None,
+        Some([_, _, 1, 0]) => Some("a WebAssembly component; leakhost runs core modules".into()),
+        Some(v) => Some(format!("unknown binary version {v:?}")),
+    }
+}
+
+/// Reads, compiles and checks the module at `path`.
+pub fn load(engine: &Engine, path: &Path) -> Result<Suite, SuiteError> {
+    let bytes = std::fs::read(path).map_err(|source| SuiteError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if let Some(why) = not_wasm_reason(&bytes) {
+        return Err(SuiteError::NotWasm {
+            path: path.to_path_buf(),
+            why,
+        });
+    }
+    let module = Module::new(engine, &bytes).map_err(|e| SuiteError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!("{e:#}"),
+    })?;
+    let has_initialize = check_exports(&module).map_err(|why| SuiteError::NotASuite {
+        path: path.to_path_buf(),
+        why,
+    })?;
+    for import in module.imports() {
+        if import.module() != "wasi_snapshot_preview1" {
+            return Err(SuiteError::ForeignImport {
+                path: path.to_path_buf(),
+                module: import.module().to_string(),
+                name: import.name().to_string(),
+            });
+        }
+    }
+    Ok(Suite {
+        path: path.to_path_buf(),
+        module,
+        has_initialize,
+    })
+}
+
+/// The required exports and their signatures: (name, params, results).
+const REQUIRED: [(&str, &[ValTypeTag], &[ValTypeTag]); 6] = [
+    (export::ABI_VERSION, &[], &[ValTypeTag::I32]),
+    (export::MANIFEST, &[], &[ValTypeTag::I32]),
+    (export::STATUS, &[], &[ValTypeTag::I32]),
+    (export::RUN_TEST, &[ValTypeTag::I32], &[ValTypeTag::I32]),
+    (
+        export::LAYER_HOOK,
+        &[ValTypeTag::I32, ValTypeTag::I32],
+        &[ValTypeTag::I32],
+    ),
+    (export::COUNTERS, &[], &[ValTypeTag::I32]),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValTypeTag {
+    I32,
+}
+
+fn tags_match(types: impl ExactSizeIterator<Item = ValType>, want: &[ValTypeTag]) -> bool {
+    types.len() == want.len()
+        && types.zip(want).all(|(t, w)| match w {
+            ValTypeTag::I32 => matches!(t, ValType::I32),
+        })
+}
+
+fn signature(params: &[ValTypeTag], results: &[ValTypeTag]) -> String {
+    let list = |ts: &[ValTypeTag]| ts.iter().map(|_| "i32").collect::<Vec<_>>().join(", ");
+    format!("({}) -> ({})", list(params), list(results))
+}
+
+/// Checks the ABI exports; returns whether `_initialize` exists.
+fn check_exports(module: &Module) -> Result<bool, String> {
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .map(|r| r.0)
+        .filter(|name| module.get_export(name).is_none())
+        .collect();
+    if missing.len() == REQUIRED.len() {
+        let command = module.get_export("_start").is_some();
+        return Err(if command {
+            "a WASI command (it exports _start) without any leakhost_* export; build the suite as a cdylib with leakhost-guest".into()
+        } else {
+            "it exports none of the leakhost_* functions (is it built with leakhost-guest?)".into()
+        });
+    }
+    if !missing.is_empty() {
+        return Err(format!("missing export {}", missing.join(", ")));
+    }
+    for (name, params, results) in REQUIRED {
+        match module.get_export(name) {
+            Some(ExternType::Func(f)) if tags_match(f.params(), params) && tags_match(f.results(), results) => {}
+            Some(ExternType::Func(_)) => {
+                return Err(format!(
+                    "export {name} has the wrong signature; expected {}",
+                    signature(params, results)
+                ))
+            }
+            _ => return Err(format!("export {name} is not a function")),
+        }
+    }
+    match module.get_export(export::MEMORY) {
+        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => {}
+        Some(ExternType::Memory(_)) => {
+            return Err("its memory is 64-bit or shared; ABI v1 needs a 32-bit memory".into())
+        }
+        _ => return Err("it does not export its memory as \"memory\"".into()),
+    }
+    match module.get_export(export::INITIALIZE) {
+        None => Ok(false),
+        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => Ok(true),
+        Some(_) => Err("export _initialize must be a function () -> ()".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_bytes_that_are_not_a_module() {
+        assert_eq!(not_wasm_reason(b"").unwrap(), "the file is empty");
+        assert!(not_wasm_reason(b"(module)").unwrap().contains("text file"));
+        assert_eq!(not_wasm_reason(b"hello").unwrap(), "a text file");
+        assert_eq!(not_wasm_reason(&[0xff, 0xfe, 0, 1]).unwrap(), "no \\0asm header");
+        assert_eq!(not_wasm_reason(b"\0asm\x01").unwrap(), "truncated header");
+        assert!(not_wasm_reason(b"\0asm\x0d\0\x01\0").unwrap().contains("component"));
+        assert_eq!(not_wasm_reason(b"\0asm\x01\0\0\0"), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: build the sample suites for wasm32-wasip1 and run the real
+//! `leakhost` binary on them.
+
+mod harness;
+
+mod bad_modules;
+mod failures;
+mod samplelayers;

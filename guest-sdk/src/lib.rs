@@ -21,6 +21,9 @@
 //! leakhost_guest::suite!(declare);
 //! ```
 //!
+//! A body that never returns (an endless loop, `std::process::exit`) needs an
+//! explicit `|| -> () { ... }`: Rust cannot infer a result type from `!`.
+//!
 //! A panic aborts the instance (wasm32 is `panic=abort`); the SDK first records the
 //! panic's message and location where the host reads them, so a failing
 //! `assert_eq!` is reported as a Failure and any other panic as an Error.

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::plan::Plan;
 use crate::report::{HumanReporter, JsonReporter};
 use crate::run::{EventSink, RunOptions, Session};
-use crate::sandbox::{self, Policy};
+use crate::sandbox::{self, EpochTicker, Policy, Preopen};
 use crate::suite;
 
 /// Exit status when every test passed.
@@ -78,6 +78,88 @@ pub struct RunArgs {
     /// Give the guest the host's real clocks and random numbers (runs stop being reproducible).
     #[arg(long)]
     pub real_world: bool,
+
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// What the suite may touch and how much it may take.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sandbox")]
+pub struct SandboxArgs {
+    /// Let the guest open a host directory: HOST[::GUEST][:rw]; read-only unless :rw. Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST][:rw]")]
+    pub dirs: Vec<Preopen>,
+
+    /// Set an environment variable in the guest (it sees none by default). Repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+
+    /// Linear-memory limit per instance, e.g. 64M or 1G.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    pub max_memory: u64,
+
+    /// Wall-time limit of each test and each hook, in seconds; 0 for none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub timeout: f64,
+
+    /// Deterministic instruction budget (wasmtime fuel) of each test and each hook.
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
+
+    /// Size of the wasm call stack, e.g. 512K.
+    #[arg(long, value_name = "SIZE", default_value = "512K", value_parser = parse_size)]
+    pub max_stack: u64,
+
+    /// Captured output kept per test; the rest is dropped with a notice.
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
+    pub max_output: u64,
+}
+
+impl SandboxArgs {
+    fn policy(&self, seed: u64, real_world: bool) -> Result<Policy, String> {
+        if !self.timeout.is_finite() || self.timeout < 0.0 {
+            return Err(format!(
+                "--timeout {}: expected a number of seconds, 0 or more",
+                self.timeout
+            ));
+        }
+        let as_usize = |flag: &str, n: u64| usize::try_from(n).map_err(|_| format!("{flag} {n}: too large"));
+        Ok(Policy {
+            seed,
+            real_world,
+            max_memory: as_usize("--max-memory", self.max_memory)?,
+            output_limit: as_usize("--max-output", self.max_output)?,
+            timeout: (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout)),
+            fuel: self.fuel,
+            max_stack: as_usize("--max-stack", self.max_stack)?,
+            dirs: self.dirs.clone(),
+            env: self.env.clone(),
+        })
+    }
+}
+
+/// Parses `NAME=VALUE`.
+fn parse_env(spec: &str) -> Result<(String, String), String> {
+    match spec.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{spec:?}: expected NAME=VALUE")),
+    }
+}
+
+/// Parses a size in bytes with an optional K, M or G suffix (powers of 1024).
+fn parse_size(spec: &str) -> Result<u64, String> {
+    let spec = spec.trim();
+    let (digits, shift) = match spec.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&spec[..i], 10),
+        Some((i, 'm' | 'M')) => (&spec[..i], 20),
+        Some((i, 'g' | 'G')) => (&spec[..i], 30),
+        _ => (spec, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{spec:?}: expected a size such as 4096, 64K, 256M or 1G"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{spec:?}: too large"))
 }
 
 /// Parses the process arguments and runs; returns the exit status.
@@ -103,7 +185,11 @@ fn run(args: &RunArgs) -> ExitCode {
             args.warmup, args.repeat
         ));
     }
-    let engine = match sandbox::engine() {
+    let policy = match args.sandbox.policy(args.seed, args.real_world) {
+        Ok(policy) => policy,
+        Err(e) => return fail(e),
+    };
+    let engine = match sandbox::engine(&policy) {
         Ok(engine) => engine,
         Err(e) => return fail(e),
     };
@@ -112,11 +198,7 @@ fn run(args: &RunArgs) -> ExitCode {
         Ok(suite) => suite,
         Err(e) => return fail(e),
     };
-    let policy = Policy {
-        seed: args.seed,
-        real_world: args.real_world,
-        ..Policy::default()
-    };
+    let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
     let mut session = match Session::start(&engine, &suite, policy) {
         Ok(session) => session,
         Err(e) => return fail(format_args!("{}: {e}", suite.path.display())),
@@ -160,5 +242,33 @@ impl EventSink for Fanout<'_> {
         for sink in self.0.iter_mut() {
             sink.emit(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("256m"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn env_needs_a_name() {
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_env("=x").is_err());
+        assert!(parse_env("novalue").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

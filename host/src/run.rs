@@ -14,7 +14,7 @@ use crate::plan::{Plan, PlannedLayer};
 use crate::sandbox::{self, Capture, CapturedOutput, GuestState, Policy, SandboxError};
 use crate::suite::Suite;
 use instance::GuestInstance;
-pub use instance::{describe_trap, CallResult, InstanceError, Outcome};
+pub use instance::{CallResult, InstanceError, Outcome};
 
 /// Why a run could not start or continue (as opposed to tests failing).
 #[derive(Debug, Error)]

@@ -5,17 +5,19 @@
 //! real ones, so two runs of the same module see the same world.
 
 use std::io;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use thiserror::Error;
-use wasmtime::{Config, Engine, Linker, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Linker, Store};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
 /// Default cap on captured guest output per test; the rest is dropped and counted.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
@@ -31,9 +33,53 @@ pub enum SandboxError {
     /// The WASI imports could not be linked.
     #[error("cannot link WASI: {0}")]
     Linker(String),
+    /// A `--dir` could not be opened.
+    #[error("--dir {}: {why}", dir.display())]
+    Preopen {
+        /// The host directory.
+        dir: PathBuf,
+        /// Why it could not be opened.
+        why: String,
+    },
 }
 
-/// What a suite may see and use.
+/// A host directory the guest may open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it.
+    pub guest: String,
+    /// Whether the guest may create, change and delete files in it.
+    pub writable: bool,
+}
+
+impl std::str::FromStr for Preopen {
+    type Err = String;
+
+    /// Parses `HOST[::GUEST][:rw|:ro]`; the guest path defaults to the host path.
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (rest, writable) = match spec.rsplit_once(':') {
+            Some((rest, "rw")) if !rest.ends_with(':') || rest.ends_with("::") => (rest, true),
+            Some((rest, "ro")) if !rest.ends_with(':') || rest.ends_with("::") => (rest, false),
+            _ => (spec, false),
+        };
+        let (host, guest) = match rest.split_once("::") {
+            Some((host, guest)) => (host, guest),
+            None => (rest, rest),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(format!("{spec:?}: expected HOST[::GUEST][:rw]"));
+        }
+        Ok(Preopen {
+            host: PathBuf::from(host),
+            guest: guest.to_string(),
+            writable,
+        })
+    }
+}
+
+/// What a suite may see and use, and how much of the host it may take.
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// Seed for the guest's random bytes (deterministic mode).
@@ -44,7 +90,24 @@ pub struct Policy {
     pub max_memory: usize,
     /// Captured output kept per test, in bytes.
     pub output_limit: usize,
+    /// Wall-time limit of any one call into the guest (a test, a hook, initialisation).
+    pub timeout: Option<Duration>,
+    /// Instruction budget (wasmtime fuel) of any one call into the guest.
+    pub fuel: Option<u64>,
+    /// Size of the wasm call stack, in bytes.
+    pub max_stack: usize,
+    /// Directories the guest may open.
+    pub dirs: Vec<Preopen>,
+    /// Environment variables the guest sees.
+    pub env: Vec<(String, String)>,
 }
+
+/// Default wall-time limit per call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default wasm stack size (wasmtime's own default).
+pub const DEFAULT_MAX_STACK: usize = 512 * 1024;
+/// How often the epoch ticks; timeouts are rounded up to it.
+pub const EPOCH_PERIOD: Duration = Duration::from_millis(10);
 
 impl Default for Policy {
     fn default() -> Self {
@@ -53,21 +116,127 @@ impl Default for Policy {
             real_world: false,
             max_memory: DEFAULT_MAX_MEMORY,
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            timeout: Some(DEFAULT_TIMEOUT),
+            fuel: None,
+            max_stack: DEFAULT_MAX_STACK,
+            dirs: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
 
-/// Builds the one engine a run uses.
-pub fn engine() -> Result<Engine, SandboxError> {
+impl Policy {
+    /// Epoch ticks a call may run before it is interrupted.
+    pub fn deadline_ticks(&self) -> Option<u64> {
+        self.timeout
+            .map(|t| t.as_nanos().div_ceil(EPOCH_PERIOD.as_nanos()).max(1) as u64)
+    }
+}
+
+/// Builds the one engine a run uses; its settings follow the policy's limits.
+pub fn engine(policy: &Policy) -> Result<Engine, SandboxError> {
     let mut config = Config::new();
-    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config
+        .cranelift_opt_level(wasmtime::OptLevel::Speed)
+        .epoch_interruption(policy.timeout.is_some())
+        .consume_fuel(policy.fuel.is_some())
+        .max_wasm_stack(policy.max_stack);
     Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))
+}
+
+/// Ticks the engine's epoch so calls past their deadline are interrupted.
+/// Stops when dropped.
+pub struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine` every [`EPOCH_PERIOD`].
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("leakhost-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::park_timeout(EPOCH_PERIOD);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A limit the guest ran into, carried as the trap's error.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LimitExceeded {
+    /// Linear memory would grow past `--max-memory`.
+    #[error("exceeded the memory limit of {} (--max-memory)", human_bytes(*.0 as u64))]
+    Memory(usize),
+    /// A table would grow past the table limit.
+    #[error("exceeded the table limit of {0} elements")]
+    Table(usize),
+}
+
+/// "256 MiB", "512 KiB", "100 bytes".
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Most table elements an instance may have.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+struct Limiter {
+    max_memory: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Failing loudly names the limit; a quiet `false` would surface as an
+        // anonymous allocation-failure abort in the guest.
+        if desired > self.max_memory {
+            return Err(wasmtime::Error::new(LimitExceeded::Memory(self.max_memory)));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Err(wasmtime::Error::new(LimitExceeded::Table(MAX_TABLE_ELEMENTS)));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
 }
 
 /// Per-instance host state.
 pub struct GuestState {
     wasi: WasiP1Ctx,
-    limits: StoreLimits,
+    limiter: Limiter,
 }
 
 /// Builds the linker with WASI preview1 and nothing else.
@@ -79,7 +248,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
 }
 
 /// Creates a store for one instance under `policy`, its output going to `capture`.
-pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Store<GuestState> {
+pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Store<GuestState>, SandboxError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(capture.clone()).stderr(capture.clone());
     if !policy.real_world {
@@ -89,19 +258,33 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Store<Guest
             .insecure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(policy.seed ^ 0x5eed)))
             .insecure_random_seed(policy.seed as u128);
     }
-    let limits = StoreLimitsBuilder::new()
-        .memory_size(policy.max_memory)
-        .instances(1)
-        .build();
+    for (name, value) in &policy.env {
+        wasi.env(name, value);
+    }
+    for dir in &policy.dirs {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        wasi.preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(|e| SandboxError::Preopen {
+                dir: dir.host.clone(),
+                why: e.to_string(),
+            })?;
+    }
+    let limiter = Limiter {
+        max_memory: policy.max_memory,
+    };
     let mut store = Store::new(
         engine,
         GuestState {
             wasi: wasi.build_p1(),
-            limits,
+            limiter,
         },
     );
-    store.limiter(|state| &mut state.limits);
-    store
+    store.limiter(|state| &mut state.limiter);
+    Ok(store)
 }
 
 /// 4 KiB of bytes from splitmix64: the guest's whole "random" stream, repeated.
@@ -264,6 +447,55 @@ impl tokio::io::AsyncWrite for Capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preopen_specs_parse() {
+        let p: Preopen = "data::/data:rw".parse().unwrap();
+        assert_eq!(
+            p,
+            Preopen {
+                host: "data".into(),
+                guest: "/data".into(),
+                writable: true
+            }
+        );
+        let p: Preopen = "fixtures".parse().unwrap();
+        assert_eq!(
+            p,
+            Preopen {
+                host: "fixtures".into(),
+                guest: "fixtures".into(),
+                writable: false
+            }
+        );
+        let p: Preopen = "in::/in:ro".parse().unwrap();
+        assert!(!p.writable);
+        assert!("::/x".parse::<Preopen>().is_err());
+    }
+
+    #[test]
+    fn bytes_print_in_the_largest_whole_unit() {
+        assert_eq!(human_bytes(256 << 20), "256 MiB");
+        assert_eq!(human_bytes(512 << 10), "512 KiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn timeouts_round_up_to_whole_ticks() {
+        let policy = Policy {
+            timeout: Some(Duration::from_millis(15)),
+            ..Policy::default()
+        };
+        assert_eq!(policy.deadline_ticks(), Some(2));
+        assert_eq!(
+            Policy {
+                timeout: None,
+                ..Policy::default()
+            }
+            .deadline_ticks(),
+            None
+        );
+    }
 
     #[test]
     fn capture_keeps_up_to_the_limit_and_counts_the_rest() {

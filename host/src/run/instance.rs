@@ -7,7 +7,7 @@ use leakhost_guest::abi::export;
 use wasmtime::{Engine, InstancePre, Memory, Store, TypedFunc};
 
 use crate::abi::{self, outcome, AbiError, Counters, Manifest};
-use crate::sandbox::{self, Capture, GuestState, Policy};
+use crate::sandbox::{self, human_bytes, Capture, GuestState, LimitExceeded, Policy, SandboxError};
 
 /// How a call into the guest ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct CallResult {
 pub enum InstanceError {
     /// Instantiation or `_initialize` failed.
     Start(String),
+    /// The sandbox could not be set up for the instance.
+    Sandbox(SandboxError),
     /// A record the guest exposed is malformed.
     Abi(AbiError),
     /// `leakhost_abi_version` returned something other than 1.
@@ -58,6 +60,7 @@ impl fmt::Display for InstanceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InstanceError::Start(why) => write!(f, "cannot start an instance: {why}"),
+            InstanceError::Sandbox(e) => write!(f, "{e}"),
             InstanceError::Abi(e) => write!(f, "invalid ABI data: {e}"),
             InstanceError::Version(v) => {
                 write!(
@@ -80,6 +83,100 @@ pub struct GuestInstance {
     layer_hook: TypedFunc<(i32, i32), i32>,
     counters: TypedFunc<(), i32>,
     status_addr: u32,
+    limits: Limits,
+}
+
+/// The per-call limits, armed before every call and named when one is hit.
+#[derive(Debug, Clone)]
+struct Limits {
+    deadline_ticks: Option<u64>,
+    timeout: Option<std::time::Duration>,
+    fuel: Option<u64>,
+    max_stack: usize,
+}
+
+impl Limits {
+    fn new(policy: &Policy) -> Self {
+        Limits {
+            deadline_ticks: policy.deadline_ticks(),
+            timeout: policy.timeout,
+            fuel: policy.fuel,
+            max_stack: policy.max_stack,
+        }
+    }
+
+    fn arm(&self, store: &mut Store<GuestState>) {
+        if let Some(ticks) = self.deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+        if let Some(fuel) = self.fuel {
+            // Fuel is enabled on the engine whenever a budget is set, so this cannot fail.
+            let _ = store.set_fuel(fuel);
+        }
+    }
+
+    /// Renders a wasmtime error from a call: the limit or trap, then wasmtime's context.
+    fn describe(&self, error: &wasmtime::Error) -> String {
+        if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return format!("the guest called proc_exit({}); a suite must not exit", exit.0);
+        }
+        if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+            return limit.to_string();
+        }
+        let detail = trim_backtrace(&format!("{error:?}"), MAX_BACKTRACE_FRAMES);
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => match self.timeout {
+                Some(t) => format!("exceeded the time limit of {} s (--timeout)\n{detail}", t.as_secs_f64()),
+                None => detail,
+            },
+            Some(wasmtime::Trap::OutOfFuel) => {
+                format!(
+                    "ran out of fuel: used the budget of {} (--fuel)\n{detail}",
+                    self.fuel.unwrap_or(0)
+                )
+            }
+            Some(wasmtime::Trap::StackOverflow) => format!(
+                "overflowed the wasm stack of {} (--max-stack)\n{detail}",
+                human_bytes(self.max_stack as u64)
+            ),
+            _ => detail,
+        }
+    }
+}
+
+/// Frames of a wasm backtrace kept in a message; deep recursion would print thousands.
+const MAX_BACKTRACE_FRAMES: usize = 10;
+
+/// Keeps the first `max` frames of wasmtime's backtrace and says how many were cut.
+fn trim_backtrace(detail: &str, max: usize) -> String {
+    let is_frame = |line: &str| {
+        let t = line.trim_start();
+        t.split_once(':')
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            || line.starts_with("           at ")
+    };
+    let mut kept = Vec::new();
+    let (mut frames, mut cut) = (0usize, 0usize);
+    for line in detail.lines() {
+        if is_frame(line) {
+            let starts_frame = !line.starts_with("           at ");
+            if starts_frame {
+                frames += 1;
+            }
+            if frames > max {
+                cut += usize::from(starts_frame);
+                continue;
+            }
+        } else if cut > 0 {
+            kept.push(format!("    ... {cut} more frames"));
+            cut = 0;
+        }
+        kept.push(line.to_string());
+    }
+    if cut > 0 {
+        kept.push(format!("    ... {cut} more frames"));
+    }
+    kept.join("\n")
 }
 
 fn typed<P, R>(
@@ -106,18 +203,22 @@ impl GuestInstance {
         capture: &Capture,
         has_initialize: bool,
     ) -> Result<Self, InstanceError> {
-        let mut store = sandbox::store(engine, policy, capture);
+        let limits = Limits::new(policy);
+        let mut store = sandbox::store(engine, policy, capture).map_err(InstanceError::Sandbox)?;
+        limits.arm(&mut store);
         let instance = pre
             .instantiate(&mut store)
-            .map_err(|e| InstanceError::Start(describe_trap(&e)))?;
+            .map_err(|e| InstanceError::Start(limits.describe(&e)))?;
         if has_initialize {
             let init = typed::<(), ()>(&mut store, &instance, export::INITIALIZE)?;
+            limits.arm(&mut store);
             init.call(&mut store, ())
-                .map_err(|e| InstanceError::Start(format!("_initialize: {}", describe_trap(&e))))?;
+                .map_err(|e| InstanceError::Start(format!("_initialize: {}", limits.describe(&e))))?;
         }
+        limits.arm(&mut store);
         let version = typed::<(), i32>(&mut store, &instance, export::ABI_VERSION)?
             .call(&mut store, ())
-            .map_err(|e| InstanceError::Start(format!("{}: {}", export::ABI_VERSION, describe_trap(&e))))?
+            .map_err(|e| InstanceError::Start(format!("{}: {}", export::ABI_VERSION, limits.describe(&e))))?
             as u32;
         if version != abi::ABI_VERSION {
             return Err(InstanceError::Version(version));
@@ -125,9 +226,10 @@ impl GuestInstance {
         let memory = instance
             .get_memory(&mut store, export::MEMORY)
             .ok_or_else(|| InstanceError::Start("no memory export".into()))?;
+        limits.arm(&mut store);
         let status_addr = typed::<(), i32>(&mut store, &instance, export::STATUS)?
             .call(&mut store, ())
-            .map_err(|e| InstanceError::Start(format!("{}: {}", export::STATUS, describe_trap(&e))))?
+            .map_err(|e| InstanceError::Start(format!("{}: {}", export::STATUS, limits.describe(&e))))?
             as u32;
         let guest = GuestInstance {
             manifest_fn: typed(&mut store, &instance, export::MANIFEST)?,
@@ -137,6 +239,7 @@ impl GuestInstance {
             store,
             memory,
             status_addr,
+            limits,
         };
         // Validate the status address now, so a bad one is a module error, not a test error.
         abi::decode_status(guest.memory.data(&guest.store), status_addr).map_err(InstanceError::Abi)?;
@@ -145,29 +248,36 @@ impl GuestInstance {
 
     /// Reads and validates the manifest.
     pub fn manifest(&mut self) -> Result<Manifest, InstanceError> {
+        self.limits.arm(&mut self.store);
         let addr = self
             .manifest_fn
             .call(&mut self.store, ())
-            .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, describe_trap(&e))))?
+            .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))?
             as u32;
         abi::decode_manifest(self.memory.data(&self.store), addr).map_err(InstanceError::Abi)
     }
 
     /// Runs test `index`.
     pub fn run_test(&mut self, index: u32) -> CallResult {
+        self.limits.arm(&mut self.store);
         let result = self.run_test.call(&mut self.store, index as i32);
         self.finish(result)
     }
 
     /// Runs `hook` of the layer with guest index `layer`.
     pub fn hook(&mut self, layer: u32, hook: u32) -> CallResult {
+        self.limits.arm(&mut self.store);
         let result = self.layer_hook.call(&mut self.store, (layer as i32, hook as i32));
         self.finish(result)
     }
 
     /// Takes a counters snapshot and the memory size in bytes.
     pub fn counters(&mut self) -> Result<(Counters, u64), String> {
-        let addr = self.counters.call(&mut self.store, ()).map_err(|e| describe_trap(&e))? as u32;
+        self.limits.arm(&mut self.store);
+        let addr = self
+            .counters
+            .call(&mut self.store, ())
+            .map_err(|e| self.limits.describe(&e))? as u32;
         let memory = self.memory.data(&self.store);
         let counters = abi::decode_counters(memory, addr).map_err(|e| e.to_string())?;
         Ok((counters, memory.len() as u64))
@@ -203,7 +313,7 @@ impl GuestInstance {
                 }
             }
             Err(error) => {
-                let trap = describe_trap(&error);
+                let trap = self.limits.describe(&error);
                 // A panic records its message before the abort traps; use it when present.
                 let outcome = match self.status() {
                     Ok(abi::Status {
@@ -222,10 +332,20 @@ impl GuestInstance {
     }
 }
 
-/// Renders a wasmtime error from a call: the trap or exit, then wasmtime's context.
-pub fn describe_trap(error: &wasmtime::Error) -> String {
-    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return format!("the guest called proc_exit({}); a suite must not exit", exit.0);
+#[cfg(test)]
+mod tests {
+    use super::trim_backtrace;
+
+    #[test]
+    fn long_backtraces_are_cut_with_a_count() {
+        let frames: String = (0..25).map(|i| format!("   {i}:    0xabe - m.wasm!f\n")).collect();
+        let detail = format!(
+            "error while executing at wasm backtrace:\n{frames}\nCaused by:\n    wasm trap: call stack exhausted"
+        );
+        let trimmed = trim_backtrace(&detail, 10);
+        assert_eq!(trimmed.matches("m.wasm!f").count(), 10);
+        assert!(trimmed.contains("... 15 more frames"));
+        assert!(trimmed.ends_with("wasm trap: call stack exhausted"));
+        assert_eq!(trim_backtrace("plain", 10), "plain");
     }
-    format!("{error:?}")
 }

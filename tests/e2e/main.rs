@@ -5,4 +5,5 @@ mod harness;
 
 mod bad_modules;
 mod failures;
+mod leak;
 mod samplelayers;

@@ -90,40 +90,37 @@ impl<W: Write> HumanReporter<W> {
 fn growth_text(growth: &Growth) -> String {
     let n = growth.per_iteration();
     match &growth.metric {
-        Metric::Blocks => format!("{n} blocks"),
-        Metric::Bytes => format!("{n} bytes"),
+        Metric::Blocks => format!("blocks +{n}"),
+        Metric::Bytes => format!("bytes +{n}"),
         Metric::Type(name) => format!("{name} +{n}"),
         Metric::Counter(name) => format!("counter {name:?} +{n}"),
     }
 }
 
-/// One line: what grows, by how much per iteration at least, and which tests cause it.
+fn growths_text(growth: &[Growth]) -> String {
+    growth.iter().map(growth_text).collect::<Vec<_>>().join(", ")
+}
+
+/// One line: what grows in every counted iteration (at least by how much), and which tests cause it.
 pub(crate) fn verdict_text(verdict: &Verdict) -> String {
-    let grows: Vec<String> = verdict.growth.iter().map(growth_text).collect();
     let mut text = format!(
-        "{} leaks in each of {} counted iterations: {}",
-        verdict.layer,
-        verdict.counted,
-        if grows.is_empty() {
-            "only per test".to_string()
-        } else {
-            grows.join(", ")
-        }
+        "{} grows in each of {} counted iterations",
+        verdict.layer, verdict.counted
     );
-    if !verdict.tests.is_empty() {
-        let tests: Vec<String> = verdict
-            .tests
-            .iter()
-            .map(|t| {
-                format!(
-                    "{} ({})",
-                    t.test,
-                    t.growth.iter().map(growth_text).collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect();
-        text.push_str("; caused by ");
-        text.push_str(&tests.join("; "));
+    if !verdict.growth.is_empty() {
+        text.push_str(": ");
+        text.push_str(&growths_text(&verdict.growth));
+    }
+    match verdict.tests.as_slice() {
+        [] => {}
+        [one] if one.growth == verdict.growth => text.push_str(&format!("; caused by {}", one.test)),
+        tests => {
+            let tests: Vec<String> = tests
+                .iter()
+                .map(|t| format!("{} ({})", t.test, growths_text(&t.growth)))
+                .collect();
+            text.push_str(&format!("; caused by {}", tests.join("; ")));
+        }
     }
     text
 }

@@ -111,6 +111,10 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "SIZE", default_value = "512K", value_parser = parse_size)]
     pub max_stack: u64,
 
+    /// Print every test's output as it finishes, not only with failures and errors (on at -vv).
+    #[arg(long)]
+    pub show_output: bool,
+
     /// Captured output kept per test; the rest is dropped with a notice.
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     pub max_output: u64,
@@ -209,7 +213,7 @@ fn run(args: &RunArgs) -> ExitCode {
         measure: args.report_leaks,
         warmup: args.warmup,
     };
-    let mut human = HumanReporter::new(std::io::stdout().lock(), args.verbose);
+    let mut human = HumanReporter::new(std::io::stdout().lock(), args.verbose).show_output(args.sandbox.show_output);
     let mut json = args
         .json
         .as_ref()

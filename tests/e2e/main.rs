@@ -5,5 +5,6 @@ mod harness;
 
 mod bad_modules;
 mod failures;
+mod faults;
 mod leak;
 mod samplelayers;

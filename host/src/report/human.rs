@@ -10,6 +10,8 @@ use crate::run::{Event, EventSink, FreshReason, HookOutcome, Outcome};
 pub struct HumanReporter<W: Write> {
     out: W,
     verbosity: u8,
+    /// Print every test's captured output, not only that of failures and errors.
+    show_output: bool,
     /// A line of -v dots is open and must be ended before other output.
     dots_open: bool,
     errors: Vec<String>,
@@ -22,10 +24,17 @@ impl<W: Write> HumanReporter<W> {
         HumanReporter {
             out,
             verbosity,
+            show_output: verbosity >= 2,
             dots_open: false,
             errors: Vec::new(),
             failures: Vec::new(),
         }
+    }
+
+    /// Also prints the output of tests that pass or skip (always on at -vv).
+    pub fn show_output(mut self, show: bool) -> Self {
+        self.show_output |= show;
+        self
     }
 
     /// Gives the writer back.
@@ -228,7 +237,18 @@ impl<W: Write> EventSink for HumanReporter<W> {
                         self.errors.push(test.to_string());
                         self.block("Error", test, message, &output.text, output.dropped);
                     }
-                    Outcome::Pass | Outcome::Skip(_) => {}
+                    Outcome::Pass | Outcome::Skip(_) => {
+                        if self.show_output && (!output.text.is_empty() || output.dropped > 0) {
+                            self.end_dots();
+                            let _ = write!(self.out, "{}", output.text);
+                            if !output.text.ends_with('\n') && !output.text.is_empty() {
+                                let _ = writeln!(self.out);
+                            }
+                            if output.dropped > 0 {
+                                let _ = writeln!(self.out, "[{} more bytes of output dropped]", output.dropped);
+                            }
+                        }
+                    }
                 }
             }
             Event::IterationFinished {

@@ -225,21 +225,14 @@ impl<'m> Reader<'m> {
         let start = addr as u64;
         match start.checked_add(len) {
             Some(end) if end <= self.memory.len() as u64 => Ok(&self.memory[start as usize..end as usize]),
-            _ => Err(AbiError::OutOfBounds {
-                what: what.to_string(),
-                addr,
-                len,
-                memory: self.memory.len(),
-            }),
+            _ => Err(AbiError::OutOfBounds { what: what.to_string(), addr, len, memory: self.memory.len() }),
         }
     }
 
     /// Reads `N` u32 fields of a record.
     fn u32s<const N: usize>(&self, what: &str, addr: u32) -> Result<[u32; N], AbiError> {
         let raw = self.bytes(what, addr, 4 * N as u64)?;
-        Ok(std::array::from_fn(|i| {
-            u32::from_le_bytes(raw[4 * i..4 * i + 4].try_into().unwrap())
-        }))
+        Ok(std::array::from_fn(|i| u32::from_le_bytes(raw[4 * i..4 * i + 4].try_into().unwrap())))
     }
 
     fn u64_at(&self, what: &str, addr: u32) -> Result<u64, AbiError> {
@@ -249,19 +242,13 @@ impl<'m> Reader<'m> {
 
     fn name(&self, what: impl Fn() -> String, ptr: u32, len: u32) -> Result<String, AbiError> {
         if len > MAX_NAME_LEN {
-            return Err(AbiError::TooMany {
-                what: format!("{} length", what()),
-                count: len,
-                limit: MAX_NAME_LEN,
-            });
+            return Err(AbiError::TooMany { what: format!("{} length", what()), count: len, limit: MAX_NAME_LEN });
         }
         if len == 0 {
             return Err(AbiError::EmptyName { what: what() });
         }
         let raw = self.bytes(&what(), ptr, len as u64)?;
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|_| AbiError::InvalidUtf8 { what: what() })
+        std::str::from_utf8(raw).map(str::to_owned).map_err(|_| AbiError::InvalidUtf8 { what: what() })
     }
 
     /// Address of element `i` of an array of `size`-byte records at `base`.
@@ -276,11 +263,7 @@ impl<'m> Reader<'m> {
 
 fn limit(what: &str, count: u32, max: u32) -> Result<(), AbiError> {
     if count > max {
-        return Err(AbiError::TooMany {
-            what: what.to_string(),
-            count,
-            limit: max,
-        });
+        return Err(AbiError::TooMany { what: what.to_string(), count, limit: max });
     }
     Ok(())
 }
@@ -301,10 +284,7 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
             return Err(AbiError::ReservedLayerName(name));
         }
         if bits & !v1::layer_flags::ALL != 0 {
-            return Err(AbiError::UnknownFlags {
-                layer: name,
-                bits: bits & !v1::layer_flags::ALL,
-            });
+            return Err(AbiError::UnknownFlags { layer: name, bits: bits & !v1::layer_flags::ALL });
         }
         limit(&format!("base of layer {name:?}"), bases_len, MAX_BASES)?;
         let raw = r.bytes(&format!("bases of layer {name:?}"), bases_ptr, 4 * bases_len as u64)?;
@@ -312,19 +292,11 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
         for chunk in raw.chunks_exact(4) {
             let index = u32::from_le_bytes(chunk.try_into().unwrap());
             if index >= layers_len {
-                return Err(AbiError::UnknownBase {
-                    layer: name,
-                    index,
-                    count: layers_len as usize,
-                });
+                return Err(AbiError::UnknownBase { layer: name, index, count: layers_len as usize });
             }
             bases.push(index as usize);
         }
-        layers.push(LayerDecl {
-            name,
-            bases,
-            flags: LayerFlags::from_bits(bits),
-        });
+        layers.push(LayerDecl { name, bases, flags: LayerFlags::from_bits(bits) });
     }
 
     let mut tests = Vec::with_capacity(tests_len as usize);
@@ -335,13 +307,7 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
         let layer = match layer {
             v1::UNIT_LAYER => None,
             index if index < layers_len => Some(index as usize),
-            index => {
-                return Err(AbiError::UnknownTestLayer {
-                    test: name,
-                    index,
-                    count: layers.len(),
-                })
-            }
+            index => return Err(AbiError::UnknownTestLayer { test: name, index, count: layers.len() }),
         };
         tests.push(TestDecl { name, layer });
     }
@@ -362,10 +328,7 @@ fn validate(manifest: &Manifest) -> Result<(), AbiError> {
         for &base in &layer.bases {
             if !seen.insert(base) {
                 let base = manifest.layers[base].name.clone();
-                return Err(AbiError::DuplicateBase {
-                    layer: layer.name.clone(),
-                    base,
-                });
+                return Err(AbiError::DuplicateBase { layer: layer.name.clone(), base });
             }
         }
     }
@@ -375,14 +338,8 @@ fn validate(manifest: &Manifest) -> Result<(), AbiError> {
     let mut tests: HashMap<Option<usize>, HashSet<&str>> = HashMap::new();
     for test in &manifest.tests {
         if !tests.entry(test.layer).or_default().insert(&test.name) {
-            let layer = test
-                .layer
-                .map_or(UNIT_LAYER_NAME, |l| &manifest.layers[l].name)
-                .to_string();
-            return Err(AbiError::DuplicateTest {
-                layer,
-                test: test.name.clone(),
-            });
+            let layer = test.layer.map_or(UNIT_LAYER_NAME, |l| &manifest.layers[l].name).to_string();
+            return Err(AbiError::DuplicateTest { layer, test: test.name.clone() });
         }
     }
     Ok(())
@@ -473,13 +430,7 @@ pub fn decode_counters(memory: &[u8], addr: u32) -> Result<Counters, AbiError> {
     }
     types.sort_by(|a, b| a.name.cmp(&b.name));
     user.sort();
-    Ok(Counters {
-        live_blocks,
-        live_bytes,
-        total_allocs,
-        types,
-        user,
-    })
+    Ok(Counters { live_blocks, live_bytes, total_allocs, types, user })
 }
 
 #[cfg(test)]

@@ -131,17 +131,9 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
         types: types
             .into_iter()
             .filter(|(_, (i, b))| *i != 0 || *b != 0)
-            .map(|(name, (instances, bytes))| TypeDelta {
-                name: name.to_string(),
-                instances,
-                bytes,
-            })
+            .map(|(name, (instances, bytes))| TypeDelta { name: name.to_string(), instances, bytes })
             .collect(),
-        counters: counters
-            .into_iter()
-            .filter(|(_, v)| *v != 0)
-            .map(|(n, v)| (n.to_string(), v))
-            .collect(),
+        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.to_string(), v)).collect(),
     }
 }
 
@@ -243,9 +235,7 @@ impl Verdict {
 /// instance; the iteration after a broken one warms the fresh instance up, so it is
 /// not counted either.
 pub fn counted_iterations(iterations: usize, warmup: usize, broken: &[bool]) -> Vec<bool> {
-    (0..iterations)
-        .map(|i| i >= warmup && !broken[i] && (i == 0 || !broken[i - 1]))
-        .collect()
+    (0..iterations).map(|i| i >= warmup && !broken[i] && (i == 0 || !broken[i - 1])).collect()
 }
 
 #[cfg(test)]

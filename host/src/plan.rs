@@ -118,11 +118,7 @@ impl LayerGraph {
         }
         let wanted: HashSet<usize> = subset.iter().copied().collect();
         let mut seen = HashSet::new();
-        gathered
-            .into_iter()
-            .rev()
-            .filter(|l| wanted.contains(l) && seen.insert(*l))
-            .collect()
+        gathered.into_iter().rev().filter(|l| wanted.contains(l) && seen.insert(*l)).collect()
     }
 
     /// The layers set up in `set_up` but not needed by `layer`, in tear-down order.
@@ -169,13 +165,97 @@ impl LayerGraph {
         }
         let wanted: HashSet<usize> = others.iter().copied().collect();
         let mut seen = HashSet::new();
-        order.extend(
-            listed
-                .into_iter()
-                .rev()
-                .filter(|l| wanted.contains(l) && seen.insert(*l)),
-        );
+        order.extend(listed.into_iter().rev().filter(|l| wanted.contains(l) && seen.insert(*l)));
         order
+    }
+}
+
+/// A zope-style name filter: a regular-expression search, negated by a leading `!`.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    regex: regex::Regex,
+    negated: bool,
+}
+
+impl std::str::FromStr for Pattern {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (negated, source) = match spec.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, spec),
+        };
+        let regex = regex::Regex::new(source).map_err(|e| format!("{spec:?} is not a valid pattern: {e}"))?;
+        Ok(Pattern { regex, negated })
+    }
+}
+
+impl Pattern {
+    /// Whether `name` is selected by this pattern alone.
+    pub fn selects(&self, name: &str) -> bool {
+        self.regex.is_match(name) != self.negated
+    }
+}
+
+/// As zope: no patterns select everything; otherwise a name is selected when any pattern selects it.
+fn any_selects(patterns: &[Pattern], name: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| p.selects(name))
+}
+
+/// One of N deterministic parts of a run (`--partition K/N`, 1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// Which part, from 1.
+    pub index: u32,
+    /// Of how many.
+    pub count: u32,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let parsed = spec.split_once('/').and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
+        match parsed {
+            Some((index, count)) if count >= 1 && (1..=count).contains(&index) => Ok(Partition { index, count }),
+            _ => Err(format!("{spec:?}: expected K/N with 1 <= K <= N")),
+        }
+    }
+}
+
+/// Which tests run, and in which order within a layer.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `-t`: test-name patterns.
+    pub tests: Vec<Pattern>,
+    /// `--layer`: layer-name patterns.
+    pub layers: Vec<Pattern>,
+    /// `-u`: only the unit-test layer.
+    pub unit_only: bool,
+    /// `-f`: only the other layers.
+    pub non_unit_only: bool,
+    /// `--partition`: this machine's share.
+    pub partition: Option<Partition>,
+    /// `--shuffle`: shuffle the tests within each layer with this seed.
+    pub shuffle: Option<u64>,
+}
+
+/// A 64-bit mixing function (splitmix64). Written out rather than taken from a crate
+/// so that a shuffle seed reproduces the same order in every leakhost version.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Fisher-Yates with splitmix64; the same seed gives the same order everywhere.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    for i in (1..items.len()).rev() {
+        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+        items.swap(i, j);
     }
 }
 
@@ -184,7 +264,7 @@ impl LayerGraph {
 pub struct PlannedLayer {
     /// Host index of the layer.
     pub layer: usize,
-    /// Guest indexes of its tests, in declaration order.
+    /// Guest indexes of its tests, in run order.
     pub tests: Vec<u32>,
 }
 
@@ -202,26 +282,53 @@ pub struct Plan {
 impl Plan {
     /// Plans every test of the manifest.
     pub fn new(manifest: &Manifest) -> Self {
+        Plan::select(manifest, &Selection::default())
+    }
+
+    /// Plans the selected tests of the manifest.
+    pub fn select(manifest: &Manifest, selection: &Selection) -> Self {
         let graph = LayerGraph::new(manifest);
+        let unit = graph.unit();
+        let layer_selected = |layer: usize| {
+            let is_unit = layer == unit;
+            !(selection.unit_only && !is_unit)
+                && !(selection.non_unit_only && is_unit)
+                && any_selects(&selection.layers, graph.name(layer))
+        };
         let mut by_layer: Vec<Vec<u32>> = vec![Vec::new(); graph.layers.len()];
         for (index, test) in manifest.tests.iter().enumerate() {
-            by_layer[graph.layer_of(test.layer)].push(index as u32);
+            let layer = graph.layer_of(test.layer);
+            if layer_selected(layer) && any_selects(&selection.tests, &test.name) {
+                by_layer[layer].push(index as u32);
+            }
+        }
+        if let Some(seed) = selection.shuffle {
+            for (layer, tests) in by_layer.iter_mut().enumerate() {
+                // Each layer gets its own stream, so selecting other layers does not change its order.
+                shuffle(tests, seed ^ (layer as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            }
         }
         let with_tests: Vec<usize> = (0..graph.layers.len()).filter(|&l| !by_layer[l].is_empty()).collect();
-        let layers = graph
+        let mut layers: Vec<PlannedLayer> = graph
             .run_order(&with_tests)
             .into_iter()
-            .map(|layer| PlannedLayer {
-                layer,
-                tests: std::mem::take(&mut by_layer[layer]),
-            })
+            .map(|layer| PlannedLayer { layer, tests: std::mem::take(&mut by_layer[layer]) })
             .collect();
-        let test_names = manifest.tests.iter().map(|t| t.name.clone()).collect();
-        Plan {
-            graph,
-            test_names,
-            layers,
+        if let Some(Partition { index, count }) = selection.partition {
+            // Round-robin over the tests in run order: every part gets a share of every
+            // large layer, and the parts together run each test exactly once.
+            let mut position = 0u64;
+            for planned in &mut layers {
+                planned.tests.retain(|_| {
+                    let keep = position % count as u64 == (index - 1) as u64;
+                    position += 1;
+                    keep
+                });
+            }
+            layers.retain(|planned| !planned.tests.is_empty());
         }
+        let test_names = manifest.tests.iter().map(|t| t.name.clone()).collect();
+        Plan { graph, test_names, layers }
     }
 
     /// How many test runs one iteration of every layer makes.

@@ -2,9 +2,13 @@
 
 mod human;
 mod json;
+mod junit;
+mod progress;
 
 pub use human::HumanReporter;
 pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
+pub use junit::JunitReporter;
+pub use progress::ProgressReporter;
 
 /// Formats seconds as zope does: "0.123 seconds" or "2 minutes 3.456 seconds".
 pub fn format_seconds(elapsed: std::time::Duration) -> String {
@@ -25,9 +29,6 @@ mod tests {
     #[test]
     fn seconds_format_like_zope() {
         assert_eq!(format_seconds(Duration::from_millis(4)), "0.004 seconds");
-        assert_eq!(
-            format_seconds(Duration::from_millis(123_456)),
-            "2 minutes 3.456 seconds"
-        );
+        assert_eq!(format_seconds(Duration::from_millis(123_456)), "2 minutes 3.456 seconds");
     }
 }

@@ -1,6 +1,7 @@
 //! Executing a plan: layers in zope order, N iterations, fresh instances after
 //! traps, and a stream of [`Event`]s that reporters render.
 
+mod event;
 mod instance;
 
 use std::time::{Duration, Instant};
@@ -11,8 +12,9 @@ use wasmtime::{Engine, InstancePre};
 use crate::abi::{hook, Manifest};
 use crate::leak::{self, Delta, Snapshot, Verdict};
 use crate::plan::{Plan, PlannedLayer};
-use crate::sandbox::{self, Capture, CapturedOutput, GuestState, Policy, SandboxError};
+use crate::sandbox::{self, Capture, GuestState, Policy, SandboxError};
 use crate::suite::Suite;
+pub use event::{Counts, Event, EventSink, FreshReason, HookOutcome, Summary};
 use instance::GuestInstance;
 pub use instance::{CallResult, InstanceError, Outcome};
 
@@ -43,199 +45,16 @@ pub struct RunOptions {
     pub measure: bool,
     /// How many leading iterations are warm-up and not counted by the verdict.
     pub warmup: usize,
+    /// Stop after the first failing or erroring test (`-x`): the rest of its layer,
+    /// its remaining iterations and all later layers are skipped; set-up layers are
+    /// still torn down.
+    pub stop_on_error: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            repeat: 1,
-            measure: false,
-            warmup: 1,
-        }
+        RunOptions { repeat: 1, measure: false, warmup: 1, stop_on_error: false }
     }
-}
-
-/// Why the runner replaced the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FreshReason<'a> {
-    /// A layer that cannot be torn down had to go.
-    NoTearDown(&'a str),
-    /// A test or hook trapped.
-    Trap(&'a str),
-}
-
-/// How a layer hook went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HookOutcome {
-    /// It ran (or there was none to run).
-    Ok,
-    /// It failed, with the message.
-    Failed(String),
-    /// The layer cannot be torn down.
-    NotSupported,
-}
-
-/// Test counts of one iteration or of a whole run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
-    /// Tests run.
-    pub tests: usize,
-    /// Failures.
-    pub failures: usize,
-    /// Errors.
-    pub errors: usize,
-    /// Skipped tests.
-    pub skipped: usize,
-}
-
-impl Counts {
-    fn record(&mut self, outcome: &Outcome) {
-        self.tests += 1;
-        match outcome {
-            Outcome::Pass => {}
-            Outcome::Failure(_) => self.failures += 1,
-            Outcome::Error(_) => self.errors += 1,
-            Outcome::Skip(_) => self.skipped += 1,
-        }
-    }
-}
-
-/// The run's result, as zope's `Total:` line counts it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Tests in the last iteration of each layer, summed.
-    pub tests: usize,
-    /// Failures over all iterations.
-    pub failures: usize,
-    /// Errors over all iterations, layer set-up and tear-down errors included.
-    pub errors: usize,
-    /// Skips over all iterations.
-    pub skipped: usize,
-    /// Layers whose tests ran.
-    pub layers_run: usize,
-    /// Wall time of the whole run.
-    pub elapsed: Duration,
-    /// Verdicts of the layers that leak.
-    pub leaks: Vec<Verdict>,
-}
-
-impl Summary {
-    /// Whether anything failed or errored.
-    pub fn ok(&self) -> bool {
-        self.failures == 0 && self.errors == 0
-    }
-
-    fn add(&mut self, counts: &Counts) {
-        self.failures += counts.failures;
-        self.errors += counts.errors;
-        self.skipped += counts.skipped;
-    }
-}
-
-/// Something that happened during a run; reporters render these and nothing else.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// The tests of a layer are about to run.
-    LayerStarted {
-        /// The layer.
-        layer: &'a str,
-    },
-    /// A layer was set up (or failed to be).
-    SetUp {
-        /// The layer.
-        layer: &'a str,
-        /// How it went.
-        outcome: &'a HookOutcome,
-        /// How long it took.
-        elapsed: Duration,
-        /// Re-done in a fresh instance after a trap, not part of zope's layer sequence.
-        replay: bool,
-    },
-    /// A layer was torn down (or could not be).
-    TearDown {
-        /// The layer.
-        layer: &'a str,
-        /// How it went.
-        outcome: &'a HookOutcome,
-        /// How long it took.
-        elapsed: Duration,
-    },
-    /// The runner continues in a fresh instance.
-    FreshInstance {
-        /// Why.
-        reason: FreshReason<'a>,
-    },
-    /// An iteration of a layer's tests starts.
-    IterationStarted {
-        /// The layer.
-        layer: &'a str,
-        /// 1-based.
-        iteration: u32,
-        /// Of how many.
-        of: u32,
-    },
-    /// A test is about to run.
-    TestStarted {
-        /// The layer.
-        layer: &'a str,
-        /// The test.
-        test: &'a str,
-    },
-    /// A test finished.
-    TestFinished {
-        /// The layer.
-        layer: &'a str,
-        /// The test.
-        test: &'a str,
-        /// 1-based iteration.
-        iteration: u32,
-        /// How it went.
-        outcome: &'a Outcome,
-        /// Everything it wrote.
-        output: &'a CapturedOutput,
-        /// Wall time, hooks included.
-        elapsed: Duration,
-        /// What the test itself changed, hooks included, when measuring and the instance survived.
-        delta: Option<&'a Delta>,
-    },
-    /// An iteration of a layer finished.
-    IterationFinished {
-        /// The layer.
-        layer: &'a str,
-        /// 1-based.
-        iteration: u32,
-        /// Of how many.
-        of: u32,
-        /// Its counts.
-        counts: Counts,
-        /// Wall time.
-        elapsed: Duration,
-        /// The counters at its end, when measuring.
-        snapshot: Option<&'a Snapshot>,
-        /// The change since the end of the previous iteration (or of set-up), when
-        /// measuring and no fresh instance came in between.
-        delta: Option<&'a Delta>,
-        /// The instance was replaced during it, so its snapshot does not continue the previous one.
-        broken: bool,
-    },
-    /// A layer's leak verdict, after its last iteration, when measuring.
-    Verdict {
-        /// The verdict (which may be that nothing leaks).
-        verdict: &'a Verdict,
-    },
-    /// The final tear-down of what is still set up begins.
-    TearingDownLeftOvers,
-    /// The run is over.
-    Finished {
-        /// Totals.
-        summary: &'a Summary,
-    },
-}
-
-/// Receives events as they happen.
-pub trait EventSink {
-    /// Handles one event.
-    fn emit(&mut self, event: &Event<'_>);
 }
 
 /// A suite ready to run: the template for fresh instances and the validated manifest.
@@ -262,9 +81,7 @@ impl<'e> Session<'e> {
     /// Links the suite, starts the first instance and reads its manifest.
     pub fn start(engine: &'e Engine, suite: &Suite, policy: Policy) -> Result<Self, RunError> {
         let linker = sandbox::linker(engine)?;
-        let pre = linker
-            .instantiate_pre(&suite.module)
-            .map_err(|e| RunError::Link(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
         let capture = Capture::new(policy.output_limit);
         let mut instance =
             GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize).map_err(RunError::Instance)?;
@@ -318,11 +135,8 @@ impl<'e> Session<'e> {
             _ => node.flags.test_tear_down,
         };
         match node.guest_index {
-            Some(index) if present => Ok(self.instance()?.hook(index, code)),
-            _ => Ok(CallResult {
-                outcome: Outcome::Pass,
-                trapped: false,
-            }),
+            Some(index) if present => self.instance()?.hook(index, code).map_err(RunError::Instance),
+            _ => Ok(CallResult { outcome: Outcome::Pass, trapped: false }),
         }
     }
 
@@ -384,9 +198,7 @@ impl<'e> Session<'e> {
                     continue;
                 }
                 self.discard_instance();
-                sink.emit(&Event::FreshInstance {
-                    reason: FreshReason::NoTearDown(name),
-                });
+                sink.emit(&Event::FreshInstance { reason: FreshReason::NoTearDown(name) });
                 return Ok(());
             }
             let started = Instant::now();
@@ -395,11 +207,7 @@ impl<'e> Session<'e> {
                 Outcome::Pass | Outcome::Skip(_) => HookOutcome::Ok,
                 other => HookOutcome::Failed(other.message().to_string()),
             };
-            sink.emit(&Event::TearDown {
-                layer: name,
-                outcome: &outcome,
-                elapsed: started.elapsed(),
-            });
+            sink.emit(&Event::TearDown { layer: name, outcome: &outcome, elapsed: started.elapsed() });
             self.set_up.retain(|&x| x != l);
             if outcome != HookOutcome::Ok {
                 summary.errors += 1;
@@ -407,9 +215,7 @@ impl<'e> Session<'e> {
             if result.trapped {
                 self.discard_instance();
                 if !left_over {
-                    sink.emit(&Event::FreshInstance {
-                        reason: FreshReason::Trap(name),
-                    });
+                    sink.emit(&Event::FreshInstance { reason: FreshReason::Trap(name) });
                 }
                 return Ok(());
             }
@@ -436,10 +242,7 @@ impl<'e> Session<'e> {
         let layer_name = plan.graph.name(layer);
         let test_name = plan.test_names[test as usize].as_str();
         let measuring = last.is_some();
-        sink.emit(&Event::TestStarted {
-            layer: layer_name,
-            test: test_name,
-        });
+        sink.emit(&Event::TestStarted { layer: layer_name, test: test_name });
         let started = Instant::now();
         let mut outcome = Outcome::Pass;
         let mut trapped = false;
@@ -454,7 +257,7 @@ impl<'e> Session<'e> {
             entered += 1;
         }
         if outcome == Outcome::Pass {
-            let r = self.instance()?.run_test(test);
+            let r = self.instance()?.run_test(test).map_err(RunError::Instance)?;
             outcome = r.outcome;
             trapped = r.trapped;
         }
@@ -497,9 +300,7 @@ impl<'e> Session<'e> {
             return Ok((LayerState::Intact, delta));
         }
         self.discard_instance();
-        sink.emit(&Event::FreshInstance {
-            reason: FreshReason::Trap(test_name),
-        });
+        sink.emit(&Event::FreshInstance { reason: FreshReason::Trap(test_name) });
         if !self.set_up_layer(plan, layer, true, sink, summary)? {
             return Ok((LayerState::Lost, None));
         }
@@ -514,7 +315,8 @@ impl<'e> Session<'e> {
         Ok(Some(Snapshot::new(counters, memory_bytes)))
     }
 
-    /// Runs the plan, emitting events; returns the totals.
+    /// Runs the plan, emitting events; returns this suite's totals. The caller emits
+    /// [`Event::Finished`] once all suites have run.
     pub fn run(&mut self, plan: &Plan, options: &RunOptions, sink: &mut dyn EventSink) -> Result<Summary, RunError> {
         let started = Instant::now();
         let mut summary = Summary::default();
@@ -526,18 +328,19 @@ impl<'e> Session<'e> {
                 continue;
             }
             summary.layers_run += 1;
-            self.run_layer(plan, planned, options, sink, &mut summary)?;
+            if self.run_layer(plan, planned, options, sink, &mut summary)? {
+                break;
+            }
         }
         if !self.set_up.is_empty() {
             sink.emit(&Event::TearingDownLeftOvers);
             self.tear_down_unneeded(plan, None, sink, &mut summary)?;
         }
         summary.elapsed = started.elapsed();
-        sink.emit(&Event::Finished { summary: &summary });
         Ok(summary)
     }
 
-    /// Runs the iterations of one layer that is set up.
+    /// Runs the iterations of one layer that is set up; returns true if `-x` stopped the run.
     fn run_layer(
         &mut self,
         plan: &Plan,
@@ -545,7 +348,7 @@ impl<'e> Session<'e> {
         options: &RunOptions,
         sink: &mut dyn EventSink,
         summary: &mut Summary,
-    ) -> Result<(), RunError> {
+    ) -> Result<bool, RunError> {
         let layer = planned.layer;
         let name = plan.graph.name(layer);
         let repeat = options.repeat.max(1);
@@ -560,33 +363,35 @@ impl<'e> Session<'e> {
         let mut test_deltas: Vec<Vec<Option<Delta>>> = vec![Vec::new(); planned.tests.len()];
         let mut broken_flags = Vec::new();
         for iteration in 1..=repeat {
-            sink.emit(&Event::IterationStarted {
-                layer: name,
-                iteration,
-                of: repeat,
-            });
+            sink.emit(&Event::IterationStarted { layer: name, iteration, of: repeat });
             let iteration_started = Instant::now();
             let start_snapshot = last.clone();
             let mut counts = Counts::default();
             let mut broken = false;
             for (position, &test) in planned.tests.iter().enumerate() {
-                let (state, delta) = self.run_test(
-                    plan,
-                    layer,
-                    &hooks,
-                    test,
-                    iteration,
-                    sink,
-                    &mut counts,
-                    summary,
-                    &mut last,
-                )?;
+                let (state, delta) =
+                    self.run_test(plan, layer, &hooks, test, iteration, sink, &mut counts, summary, &mut last)?;
                 broken |= self.instance.as_ref().is_none() || (options.measure && delta.is_none());
                 test_deltas[position].push(delta);
-                if let LayerState::Lost = state {
+                let failed = counts.failures + counts.errors > 0;
+                if options.stop_on_error && failed {
+                    sink.emit(&Event::Stopped { after: &plan.test_names[test as usize] });
+                }
+                if matches!(state, LayerState::Lost) || (options.stop_on_error && failed) {
+                    // The partial iteration still reports what ran, but measures nothing.
+                    sink.emit(&Event::IterationFinished {
+                        layer: name,
+                        iteration,
+                        of: repeat,
+                        counts,
+                        elapsed: iteration_started.elapsed(),
+                        snapshot: None,
+                        delta: None,
+                        broken: true,
+                    });
                     summary.add(&counts);
                     summary.tests += counts.tests;
-                    return Ok(());
+                    return Ok(options.stop_on_error && failed);
                 }
             }
             let elapsed = iteration_started.elapsed();
@@ -614,12 +419,7 @@ impl<'e> Session<'e> {
         if options.measure {
             let counted = leak::counted_iterations(repeat as usize, options.warmup, &broken_flags);
             fn pick<'d>(deltas: &'d [Option<Delta>], counted: &[bool]) -> Vec<Option<&'d Delta>> {
-                deltas
-                    .iter()
-                    .zip(counted)
-                    .filter(|(_, &c)| c)
-                    .map(|(d, _)| d.as_ref())
-                    .collect()
+                deltas.iter().zip(counted).filter(|(_, &c)| c).map(|(d, _)| d.as_ref()).collect()
             }
             let tests = planned
                 .tests
@@ -627,10 +427,8 @@ impl<'e> Session<'e> {
                 .zip(&test_deltas)
                 .filter_map(|(&test, deltas)| {
                     let growth = leak::growth(&pick(deltas, &counted));
-                    (!growth.is_empty()).then(|| leak::LeakingTest {
-                        test: plan.test_names[test as usize].clone(),
-                        growth,
-                    })
+                    (!growth.is_empty())
+                        .then(|| leak::LeakingTest { test: plan.test_names[test as usize].clone(), growth })
                 })
                 .collect();
             let verdict = Verdict {
@@ -644,6 +442,6 @@ impl<'e> Session<'e> {
                 summary.leaks.push(verdict);
             }
         }
-        Ok(())
+        Ok(false)
     }
 }

@@ -71,11 +71,7 @@ impl std::str::FromStr for Preopen {
         if host.is_empty() || guest.is_empty() {
             return Err(format!("{spec:?}: expected HOST[::GUEST][:rw]"));
         }
-        Ok(Preopen {
-            host: PathBuf::from(host),
-            guest: guest.to_string(),
-            writable,
-        })
+        Ok(Preopen { host: PathBuf::from(host), guest: guest.to_string(), writable })
     }
 }
 
@@ -128,8 +124,7 @@ impl Default for Policy {
 impl Policy {
     /// Epoch ticks a call may run before it is interrupted.
     pub fn deadline_ticks(&self) -> Option<u64> {
-        self.timeout
-            .map(|t| t.as_nanos().div_ceil(EPOCH_PERIOD.as_nanos()).max(1) as u64)
+        self.timeout.map(|t| t.as_nanos().div_ceil(EPOCH_PERIOD.as_nanos()).max(1) as u64)
     }
 }
 
@@ -262,27 +257,12 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
         wasi.env(name, value);
     }
     for dir in &policy.dirs {
-        let perms = if dir.writable {
-            FsPerms::ReadWrite
-        } else {
-            FsPerms::ReadOnly
-        };
+        let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
         wasi.preopened_dir(&dir.host, &dir.guest, perms)
-            .map_err(|e| SandboxError::Preopen {
-                dir: dir.host.clone(),
-                why: e.to_string(),
-            })?;
+            .map_err(|e| SandboxError::Preopen { dir: dir.host.clone(), why: e.to_string() })?;
     }
-    let limiter = Limiter {
-        max_memory: policy.max_memory,
-    };
-    let mut store = Store::new(
-        engine,
-        GuestState {
-            wasi: wasi.build_p1(),
-            limiter,
-        },
-    );
+    let limiter = Limiter { max_memory: policy.max_memory };
+    let mut store = Store::new(engine, GuestState { wasi: wasi.build_p1(), limiter });
     store.limiter(|state| &mut state.limiter);
     Ok(store)
 }
@@ -359,13 +339,7 @@ pub struct CapturedOutput {
 impl Capture {
     /// An empty capture that keeps at most `limit` bytes until taken.
     pub fn new(limit: usize) -> Self {
-        Capture {
-            inner: Arc::new(Mutex::new(CaptureState {
-                data: Vec::new(),
-                limit,
-                dropped: 0,
-            })),
-        }
+        Capture { inner: Arc::new(Mutex::new(CaptureState { data: Vec::new(), limit, dropped: 0 })) }
     }
 
     /// Takes everything written since the last take.
@@ -373,10 +347,7 @@ impl Capture {
         let mut state = self.lock();
         let dropped = std::mem::take(&mut state.dropped);
         if state.data.is_empty() {
-            return CapturedOutput {
-                text: String::new(),
-                dropped,
-            };
+            return CapturedOutput { text: String::new(), dropped };
         }
         let text = String::from_utf8_lossy(&state.data).into_owned();
         state.data.clear();
@@ -451,23 +422,9 @@ mod tests {
     #[test]
     fn preopen_specs_parse() {
         let p: Preopen = "data::/data:rw".parse().unwrap();
-        assert_eq!(
-            p,
-            Preopen {
-                host: "data".into(),
-                guest: "/data".into(),
-                writable: true
-            }
-        );
+        assert_eq!(p, Preopen { host: "data".into(), guest: "/data".into(), writable: true });
         let p: Preopen = "fixtures".parse().unwrap();
-        assert_eq!(
-            p,
-            Preopen {
-                host: "fixtures".into(),
-                guest: "fixtures".into(),
-                writable: false
-            }
-        );
+        assert_eq!(p, Preopen { host: "fixtures".into(), guest: "fixtures".into(), writable: false });
         let p: Preopen = "in::/in:ro".parse().unwrap();
         assert!(!p.writable);
         assert!("::/x".parse::<Preopen>().is_err());
@@ -482,19 +439,9 @@ mod tests {
 
     #[test]
     fn timeouts_round_up_to_whole_ticks() {
-        let policy = Policy {
-            timeout: Some(Duration::from_millis(15)),
-            ..Policy::default()
-        };
+        let policy = Policy { timeout: Some(Duration::from_millis(15)), ..Policy::default() };
         assert_eq!(policy.deadline_ticks(), Some(2));
-        assert_eq!(
-            Policy {
-                timeout: None,
-                ..Policy::default()
-            }
-            .deadline_ticks(),
-            None
-        );
+        assert_eq!(Policy { timeout: None, ..Policy::default() }.deadline_ticks(), None);
     }
 
     #[test]
@@ -502,13 +449,7 @@ mod tests {
         let capture = Capture::new(5);
         capture.write(b"hello world");
         let out = capture.take();
-        assert_eq!(
-            out,
-            CapturedOutput {
-                text: "hello".into(),
-                dropped: 6
-            }
-        );
+        assert_eq!(out, CapturedOutput { text: "hello".into(), dropped: 6 });
         assert_eq!(capture.take(), CapturedOutput::default());
     }
 

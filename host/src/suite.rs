@@ -84,9 +84,7 @@ pub struct Suite {
 impl Suite {
     /// A short name for messages: the file name.
     pub fn display_name(&self) -> String {
-        self.path
-            .file_name()
-            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
     }
 }
 
@@ -121,10 +119,7 @@ fn build_package(dir: &Path, manifest: &Path) -> Result<PathBuf, SuiteError> {
     if !wasm_target_installed() {
         return Err(SuiteError::TargetMissing);
     }
-    let build_error = |why: String| SuiteError::Build {
-        dir: dir.to_path_buf(),
-        why,
-    };
+    let build_error = |why: String| SuiteError::Build { dir: dir.to_path_buf(), why };
     let manifest = manifest.canonicalize().map_err(|e| build_error(e.to_string()))?;
     let output = cargo()
         .args([
@@ -159,9 +154,21 @@ fn build_package(dir: &Path, manifest: &Path) -> Result<PathBuf, SuiteError> {
                 .filter_map(|f| f.as_str().map(PathBuf::from))
         })
         .filter(|f| f.extension().is_some_and(|e| e == "wasm"));
-    artifacts
-        .next()
-        .ok_or_else(|| build_error("the package built no .wasm (is it a cdylib?)".into()))
+    artifacts.next().ok_or_else(|| build_error("the package built no .wasm (is it a cdylib?)".into()))
+}
+
+/// Whether text starts, after blank lines and `;;` or `(; ;)` comments, with `(module`.
+fn looks_like_wat(mut text: &str) -> bool {
+    loop {
+        text = text.trim_start();
+        if let Some(rest) = text.strip_prefix(";;") {
+            text = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = text.strip_prefix("(;") {
+            text = rest.split_once(";)").map_or("", |(_, after)| after);
+        } else {
+            return text.starts_with("(module");
+        }
+    }
 }
 
 /// Explains bytes that are not a core wasm module, or returns `None` if they look like one.
@@ -170,8 +177,13 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
         return Some("the file is empty".into());
     }
     if !bytes.starts_with(b"\0asm") {
-        let text = std::str::from_utf8(&bytes[..bytes.len().min(512)]).is_ok();
-        let looks_wat = text && String::from_utf8_lossy(bytes).trim_start().starts_with("(module");
+        let head = &bytes[..bytes.len().min(512)];
+        // A multi-byte character cut at the 512-byte mark is still text.
+        let text = match std::str::from_utf8(head) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        };
+        let looks_wat = text && looks_like_wat(&String::from_utf8_lossy(head));
         return Some(match (looks_wat, text) {
             (true, _) => "a WebAssembly text file; compile it to a binary .wasm first".into(),
             (false, true) => "a text file".into(),
@@ -188,24 +200,14 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
 
 /// Reads, compiles and checks the module at `path`.
 pub fn load(engine: &Engine, path: &Path) -> Result<Suite, SuiteError> {
-    let bytes = std::fs::read(path).map_err(|source| SuiteError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| SuiteError::Read { path: path.to_path_buf(), source })?;
     if let Some(why) = not_wasm_reason(&bytes) {
-        return Err(SuiteError::NotWasm {
-            path: path.to_path_buf(),
-            why,
-        });
+        return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
-    let module = Module::new(engine, &bytes).map_err(|e| SuiteError::Invalid {
-        path: path.to_path_buf(),
-        reason: format!("{e:#}"),
-    })?;
-    let has_initialize = check_exports(&module).map_err(|why| SuiteError::NotASuite {
-        path: path.to_path_buf(),
-        why,
-    })?;
+    let module = Module::new(engine, &bytes)
+        .map_err(|e| SuiteError::Invalid { path: path.to_path_buf(), reason: format!("{e:#}") })?;
+    let has_initialize =
+        check_exports(&module).map_err(|why| SuiteError::NotASuite { path: path.to_path_buf(), why })?;
     for import in module.imports() {
         if import.module() != "wasi_snapshot_preview1" {
             return Err(SuiteError::ForeignImport {
@@ -215,11 +217,7 @@ pub fn load(engine: &Engine, path: &Path) -> Result<Suite, SuiteError> {
             });
         }
     }
-    Ok(Suite {
-        path: path.to_path_buf(),
-        module,
-        has_initialize,
-    })
+    Ok(Suite { path: path.to_path_buf(), module, has_initialize })
 }
 
 /// The required exports and their signatures: (name, params, results).
@@ -228,11 +226,7 @@ const REQUIRED: [(&str, &[ValTypeTag], &[ValTypeTag]); 6] = [
     (export::MANIFEST, &[], &[ValTypeTag::I32]),
     (export::STATUS, &[], &[ValTypeTag::I32]),
     (export::RUN_TEST, &[ValTypeTag::I32], &[ValTypeTag::I32]),
-    (
-        export::LAYER_HOOK,
-        &[ValTypeTag::I32, ValTypeTag::I32],
-        &[ValTypeTag::I32],
-    ),
+    (export::LAYER_HOOK, &[ValTypeTag::I32, ValTypeTag::I32], &[ValTypeTag::I32]),
     (export::COUNTERS, &[], &[ValTypeTag::I32]),
 ];
 
@@ -255,11 +249,7 @@ fn signature(params: &[ValTypeTag], results: &[ValTypeTag]) -> String {
 
 /// Checks the ABI exports; returns whether `_initialize` exists.
 fn check_exports(module: &Module) -> Result<bool, String> {
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .map(|r| r.0)
-        .filter(|name| module.get_export(name).is_none())
-        .collect();
+    let missing: Vec<&str> = REQUIRED.iter().map(|r| r.0).filter(|name| module.get_export(name).is_none()).collect();
     if missing.len() == REQUIRED.len() {
         let command = module.get_export("_start").is_some();
         return Err(if command {
@@ -275,10 +265,7 @@ fn check_exports(module: &Module) -> Result<bool, String> {
         match module.get_export(name) {
             Some(ExternType::Func(f)) if tags_match(f.params(), params) && tags_match(f.results(), results) => {}
             Some(ExternType::Func(_)) => {
-                return Err(format!(
-                    "export {name} has the wrong signature; expected {}",
-                    signature(params, results)
-                ))
+                return Err(format!("export {name} has the wrong signature; expected {}", signature(params, results)))
             }
             _ => return Err(format!("export {name} is not a function")),
         }
@@ -304,7 +291,10 @@ mod tests {
     #[test]
     fn classifies_bytes_that_are_not_a_module() {
         assert_eq!(not_wasm_reason(b"").unwrap(), "the file is empty");
-        assert!(not_wasm_reason(b"(module)").unwrap().contains("text file"));
+        assert!(not_wasm_reason(b"(module)").unwrap().contains("WebAssembly text"));
+        assert!(not_wasm_reason(b";; a comment\n(; block ;)\n  (module)").unwrap().contains("WebAssembly text"));
+        let cut = format!("a{}", "\u{e9}".repeat(300));
+        assert_eq!(not_wasm_reason(cut.as_bytes()).unwrap(), "a text file");
         assert_eq!(not_wasm_reason(b"hello").unwrap(), "a text file");
         assert_eq!(not_wasm_reason(&[0xff, 0xfe, 0, 1]).unwrap(), "no \\0asm header");
         assert_eq!(not_wasm_reason(b"\0asm\x01").unwrap(), "truncated header");

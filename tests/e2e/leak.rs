@@ -12,20 +12,12 @@ fn run(extra: &[&str]) -> crate::harness::Run {
 /// The `-r` lines of one layer.
 fn leak_lines<'a>(stdout: &'a str, layer: &str) -> Vec<&'a str> {
     let start = stdout.find(&format!("Running {layer} tests:")).unwrap();
-    let end = stdout[start + 1..]
-        .find("Running ")
-        .map_or(stdout.len(), |i| start + 1 + i);
-    stdout[start..end]
-        .lines()
-        .filter(|l| l.starts_with("  live blocks="))
-        .collect()
+    let end = stdout[start + 1..].find("Running ").map_or(stdout.len(), |i| start + 1 + i);
+    stdout[start..end].lines().filter(|l| l.starts_with("  live blocks=")).collect()
 }
 
 fn change_values(line: &str) -> Vec<i64> {
-    line.split_whitespace()
-        .filter_map(|w| w.strip_prefix("change="))
-        .map(|v| v.parse().unwrap())
-        .collect()
+    line.split_whitespace().filter_map(|w| w.strip_prefix("change=")).map(|v| v.parse().unwrap()).collect()
 }
 
 #[test]
@@ -45,65 +37,31 @@ fn leak_details_list_both_tracked_types() {
     let r = run(&["-N5", "-r", "-v"]);
     let details: Vec<&str> = r.stdout.lines().filter(|l| l.contains("leak::")).collect();
     // Four counted iterations, a row per type each.
-    assert_eq!(
-        details
-            .iter()
-            .filter(|l| l.trim_start().starts_with("leak::ClassicLeakable "))
-            .count(),
-        4
-    );
-    assert_eq!(
-        details
-            .iter()
-            .filter(|l| l.trim_start().starts_with("leak::Leakable "))
-            .count(),
-        4
-    );
+    assert_eq!(details.iter().filter(|l| l.trim_start().starts_with("leak::ClassicLeakable ")).count(), 4);
+    assert_eq!(details.iter().filter(|l| l.trim_start().starts_with("leak::Leakable ")).count(), 4);
     let row = details.iter().find(|l| l.contains("leak::Leakable")).unwrap();
     assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["leak::Leakable", "1", "8"]);
-    assert!(r
-        .stdout
-        .contains("Leak details, changes in instances and bytes by type:"));
+    assert!(r.stdout.contains("Leak details, changes in instances and bytes by type:"));
     assert!(r.stdout.contains("      open handles"), "{}", r.stdout);
 }
 
 #[test]
 fn the_verdict_names_the_layer_the_test_and_the_types() {
     let r = run(&["-N4", "-r"]);
-    let verdict = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("  Leak: UnitTests"))
-        .expect("a verdict");
-    for part in [
-        "blocks +1",
-        "bytes +32",
-        "leak::ClassicLeakable +1",
-        "leak::Leakable +1",
-        "counter \"open handles\" +1",
-    ] {
+    let verdict = r.stdout.lines().find(|l| l.starts_with("  Leak: UnitTests")).expect("a verdict");
+    for part in
+        ["blocks +1", "bytes +32", "leak::ClassicLeakable +1", "leak::Leakable +1", "counter \"open handles\" +1"]
+    {
         assert!(verdict.contains(part), "{part} missing from {verdict}");
     }
-    assert!(
-        verdict.ends_with("caused by test_leak (leak.TestSomething)"),
-        "{verdict}"
-    );
-    assert!(
-        r.stdout
-            .contains("\nLeaks:\n  UnitTests grows in each of 3 counted iterations"),
-        "{}",
-        r.stdout
-    );
+    assert!(verdict.ends_with("caused by test_leak (leak.TestSomething)"), "{verdict}");
+    assert!(r.stdout.contains("\nLeaks:\n  UnitTests grows in each of 3 counted iterations"), "{}", r.stdout);
 }
 
 #[test]
 fn one_leaking_test_among_many_is_singled_out() {
     let r = run(&["-N4", "-r", "-vv"]);
-    let verdict = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("  Leak: leak.Mixed"))
-        .expect("a verdict");
+    let verdict = r.stdout.lines().find(|l| l.starts_with("  Leak: leak.Mixed")).expect("a verdict");
     assert!(verdict.ends_with("caused by test_13 (leak.Mixed)"), "{verdict}");
     assert!(verdict.contains("counter \"cache entries\" +1"), "{verdict}");
     // -vv shows per-test changes; after warm-up only test_13 changes anything in leak.Mixed.
@@ -121,11 +79,7 @@ fn one_leaking_test_among_many_is_singled_out() {
 #[test]
 fn warmup_changes_which_iterations_count() {
     let r = run(&["-N4", "-r", "--warmup", "2"]);
-    assert!(
-        r.stdout.contains("UnitTests grows in each of 2 counted iterations"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("UnitTests grows in each of 2 counted iterations"), "{}", r.stdout);
     let bad = run(&["-N2", "-r", "--warmup", "2"]);
     assert_eq!(bad.status, 2);
     assert!(bad.stderr.contains("leaves no iteration"), "{}", bad.stderr);
@@ -135,13 +89,7 @@ fn warmup_changes_which_iterations_count() {
 fn fail_on_leak_gives_its_own_exit_status() {
     assert_eq!(run(&["-N3", "-r"]).status, 0);
     assert_eq!(run(&["-N3", "-r", "--fail-on-leak"]).status, 3);
-    let clean = leakhost([
-        "run",
-        suite("samplelayers").to_str().unwrap(),
-        "-N3",
-        "-r",
-        "--fail-on-leak",
-    ]);
+    let clean = leakhost(["run", suite("samplelayers").to_str().unwrap(), "-N3", "-r", "--fail-on-leak"]);
     assert_eq!(clean.status, 0, "{}", clean.stdout);
 }
 
@@ -150,11 +98,7 @@ fn report_leaks_needs_two_iterations() {
     let r = run(&["-r"]);
     assert_eq!(r.status, 2);
     assert_eq!(r.stderr.lines().count(), 1);
-    assert!(
-        r.stderr.starts_with("leakhost: error: -r needs -N 2 or more"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.starts_with("leakhost: error: -r needs -N 2 or more"), "{}", r.stderr);
 }
 
 #[test]
@@ -171,9 +115,9 @@ fn json_without_timings_is_byte_identical_across_runs() {
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["schema"], "leakhost-report");
     assert_eq!(doc["version"], 1);
-    assert_eq!(doc["layers"][0]["name"], "UnitTests");
-    assert_eq!(doc["layers"][0]["iterations"].as_array().unwrap().len(), 4);
-    assert_eq!(doc["layers"][0]["iterations"][1]["delta"]["blocks"], 1);
+    assert_eq!(doc["suites"][0]["layers"][0]["name"], "UnitTests");
+    assert_eq!(doc["suites"][0]["layers"][0]["iterations"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["suites"][0]["layers"][0]["iterations"][1]["delta"]["blocks"], 1);
     assert_eq!(doc["leaks"][0]["tests"][0]["test"], "test_leak (leak.TestSomething)");
     assert_eq!(doc["totals"]["tests"], 22);
 }
@@ -184,16 +128,12 @@ fn json_keeps_timings_unless_asked_not_to() {
     run(&["-N2", "--json", path.to_str().unwrap()]);
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert!(doc["elapsed_s"].is_f64());
-    assert!(doc["layers"][0]["iterations"][0]["tests"][0]["elapsed_s"].is_f64());
+    assert!(doc["suites"][0]["layers"][0]["iterations"][0]["tests"][0]["elapsed_s"].is_f64());
 }
 
 #[test]
 fn real_clocks_and_randomness_are_available_on_request() {
     let r = run(&["-N3", "-r", "--real-world"]);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("UnitTests grows in each of 2 counted iterations"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("UnitTests grows in each of 2 counted iterations"), "{}", r.stdout);
 }

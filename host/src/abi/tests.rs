@@ -21,9 +21,7 @@ impl Mem {
     }
 
     fn align(&mut self, to: usize) {
-        while self.bytes.len() % to != 0 {
-            self.bytes.push(0);
-        }
+        self.bytes.resize(self.bytes.len().next_multiple_of(to), 0);
     }
 
     /// Appends raw bytes (unaligned) and returns their address.
@@ -101,12 +99,7 @@ impl Mem {
 
     /// The OutOfBounds error expected for reading `len` bytes of `what` at `addr`.
     fn oob(&self, what: &str, addr: u32, len: u64) -> AbiError {
-        AbiError::OutOfBounds {
-            what: what.into(),
-            addr,
-            len,
-            memory: self.bytes.len(),
-        }
+        AbiError::OutOfBounds { what: what.into(), addr, len, memory: self.bytes.len() }
     }
 }
 
@@ -227,13 +220,7 @@ fn valid_manifest_decodes() {
             ("pkg.Other", &[], NO_TEAR_DOWN),
             ("pkg.OnlyABase", &[], 0),
         ],
-        &[
-            ("unit_a", UNIT_LAYER),
-            ("in_base", 0),
-            ("in_derived", 1),
-            ("unit_b", UNIT_LAYER),
-            ("in_other", 2),
-        ],
+        &[("unit_a", UNIT_LAYER), ("in_base", 0), ("in_derived", 1), ("unit_b", UNIT_LAYER), ("in_other", 2)],
     );
     let expected = Manifest {
         layers: vec![
@@ -294,11 +281,7 @@ fn diamond_bases_are_not_a_cycle() {
 
 #[test]
 fn same_test_name_in_different_layers_is_fine() {
-    let manifest = decode(
-        &[("A", &[], 0), ("B", &[], 0)],
-        &[("t", UNIT_LAYER), ("t", 0), ("t", 1)],
-    )
-    .unwrap();
+    let manifest = decode(&[("A", &[], 0), ("B", &[], 0)], &[("t", UNIT_LAYER), ("t", 0), ("t", 1)]).unwrap();
     let layers: Vec<_> = manifest.tests.iter().map(|t| t.layer).collect();
     assert_eq!(layers, vec![None, Some(0), Some(1)]);
 }
@@ -317,53 +300,37 @@ fn manifest_record_out_of_bounds() {
 }
 
 #[test]
-fn layers_len_lying_past_the_end_of_memory() {
+fn arrays_beyond_memory() {
     let mut mem = Mem::new();
     let layer = mem.layer("L", &[], 0);
     let layers_ptr = mem.records(&[layer]);
-    let addr = mem.u32s(&[layers_ptr, 100, 0, 0]);
-    let expected = mem.oob("layer array", layers_ptr, 100 * v1::LAYER_SIZE as u64);
-    assert_eq!(mem.decode_manifest(addr), Err(expected));
-}
-
-#[test]
-fn tests_len_lying_past_the_end_of_memory() {
-    let mut mem = Mem::new();
     let test = mem.test("t", UNIT_LAYER);
     let tests_ptr = mem.records(&[test]);
-    let addr = mem.u32s(&[0, 0, tests_ptr, 3]);
-    let expected = mem.oob("test array", tests_ptr, 3 * v1::TEST_SIZE as u64);
-    assert_eq!(mem.decode_manifest(addr), Err(expected));
+    // layers_len or tests_len lying, and an array pointer whose range overflows u32.
+    let cases = [
+        ([layers_ptr, 100, 0, 0], "layer array", layers_ptr, 100 * v1::LAYER_SIZE),
+        ([0, 0, tests_ptr, 100], "test array", tests_ptr, 100 * v1::TEST_SIZE),
+        ([0xFFFF_FFF0, 1, 0, 0], "layer array", 0xFFFF_FFF0, v1::LAYER_SIZE),
+    ];
+    for (record, what, ptr, len) in cases {
+        let addr = mem.u32s(&record);
+        assert_eq!(mem.decode_manifest(addr), Err(mem.oob(what, ptr, len as u64)));
+    }
 }
 
 #[test]
-fn array_pointer_overflowing_u32() {
-    let mut mem = Mem::new();
-    let addr = mem.u32s(&[0xFFFF_FFF0, 1, 0, 0]);
-    let expected = mem.oob("layer array", 0xFFFF_FFF0, v1::LAYER_SIZE as u64);
-    assert_eq!(mem.decode_manifest(addr), Err(expected));
-}
-
-#[test]
-fn name_pointer_out_of_bounds() {
-    let (mem, result) = decode_one_test(|_, t| t[0] = 0x1000);
-    assert!(mem.bytes.len() < 0x1000);
-    assert_eq!(result, Err(mem.oob("name of test 0", 0x1000, 1)));
-}
-
-#[test]
-fn name_length_beyond_memory() {
-    let (mem, result) = decode_one_test(|_, t| t[1] = 200);
-    let ptr = 8; // the first string written after the 8 reserved bytes
-    assert_eq!(result, Err(mem.oob("name of test 0", ptr, 200)));
-}
-
-#[test]
-fn name_range_overflowing_u32_is_out_of_bounds() {
-    let (mem, result) = decode_one_test(|_, t| *t = [0xFFFF_FFF0, 0x20, UNIT_LAYER]);
-    assert_eq!(result, Err(mem.oob("name of test 0", 0xFFFF_FFF0, 0x20)));
-    let (mem, result) = decode_one_test(|_, t| *t = [u32::MAX, MAX_NAME_LEN, UNIT_LAYER]);
-    assert_eq!(result, Err(mem.oob("name of test 0", u32::MAX, MAX_NAME_LEN as u64)));
+fn name_ranges_out_of_bounds() {
+    // Memory is far smaller than 0x1000; the first string is written at 8.
+    let cases = [
+        ([0x1000, 1], 0x1000, 1),                 // pointer beyond memory
+        ([8, 200], 8, 200),                       // length beyond memory
+        ([0xFFFF_FFF0, 0x20], 0xFFFF_FFF0, 0x20), // ptr + len overflows u32
+        ([u32::MAX, MAX_NAME_LEN], u32::MAX, MAX_NAME_LEN),
+    ];
+    for ([ptr, len], addr, size) in cases {
+        let (mem, result) = decode_one_test(|_, t| *t = [ptr, len, UNIT_LAYER]);
+        assert_eq!(result, Err(mem.oob("name of test 0", addr, size as u64)));
+    }
 }
 
 #[test]
@@ -457,15 +424,9 @@ fn test_layer_index_out_of_range() {
 fn too_many_layers_or_tests() {
     let mut mem = Mem::new();
     let addr = mem.u32s(&[0, MAX_LAYERS + 1, 0, 0]);
-    assert_eq!(
-        mem.decode_manifest(addr),
-        Err(too_many("layer", MAX_LAYERS + 1, MAX_LAYERS))
-    );
+    assert_eq!(mem.decode_manifest(addr), Err(too_many("layer", MAX_LAYERS + 1, MAX_LAYERS)));
     let addr = mem.u32s(&[0, 0, 0, MAX_TESTS + 1]);
-    assert_eq!(
-        mem.decode_manifest(addr),
-        Err(too_many("test", MAX_TESTS + 1, MAX_TESTS))
-    );
+    assert_eq!(mem.decode_manifest(addr), Err(too_many("test", MAX_TESTS + 1, MAX_TESTS)));
     let addr = mem.u32s(&[0, u32::MAX, 0, u32::MAX]);
     assert_eq!(mem.decode_manifest(addr), Err(too_many("layer", u32::MAX, MAX_LAYERS)));
     // At the limit the count is accepted and the (small) memory is what fails.
@@ -509,18 +470,16 @@ fn status_none_ignores_the_message() {
 
 #[test]
 fn status_with_a_message() {
-    let (mem, addr) = status_mem(outcome::FAILURE, b"assertion failed: 1 == 2");
-    let expected = status(Some(outcome::FAILURE), "assertion failed: 1 == 2");
-    assert_eq!(decode_status(&mem.bytes, addr), expected);
-    let (mem, addr) = status_mem(outcome::SKIP, b"");
-    assert_eq!(decode_status(&mem.bytes, addr), status(Some(outcome::SKIP), ""));
-}
-
-#[test]
-fn status_message_invalid_utf8_is_replaced() {
-    let (mem, addr) = status_mem(outcome::ERROR, b"bad \xff\xfe end");
-    let expected = status(Some(outcome::ERROR), "bad \u{FFFD}\u{FFFD} end");
-    assert_eq!(decode_status(&mem.bytes, addr), expected);
+    let cases: [(u32, &[u8], &str); 3] = [
+        (outcome::FAILURE, b"assertion failed: 1 == 2", "assertion failed: 1 == 2"),
+        (outcome::SKIP, b"", ""),
+        // Invalid UTF-8 is replaced, not rejected.
+        (outcome::ERROR, b"bad \xff\xfe end", "bad \u{FFFD}\u{FFFD} end"),
+    ];
+    for (kind, raw, message) in cases {
+        let (mem, addr) = status_mem(kind, raw);
+        assert_eq!(decode_status(&mem.bytes, addr), status(Some(kind), message));
+    }
 }
 
 #[test]
@@ -537,10 +496,7 @@ fn status_out_of_bounds() {
     let mut mem = Mem::new();
     for (ptr, len) in [(0x10_0000, 5), (0xFFFF_FFF0, 0x20)] {
         let addr = mem.u32s(&[outcome::FAILURE, ptr, len]);
-        assert_eq!(
-            decode_status(&mem.bytes, addr),
-            Err(mem.oob("status message", ptr, len as u64))
-        );
+        assert_eq!(decode_status(&mem.bytes, addr), Err(mem.oob("status message", ptr, len as u64)));
     }
     let end = mem.end();
     for addr in [end - 8, end, u32::MAX] {
@@ -582,16 +538,8 @@ fn type_count(name: &str, instances: i64, bytes: i64) -> TypeCount {
 
 #[test]
 fn counters_decode_and_sort() {
-    let types = [
-        ("zeta::Z", 2, 48),
-        ("alpha::A", -1, -16),
-        ("mid::M", i64::MIN, i64::MAX),
-    ];
-    let (mem, addr) = counters_mem(
-        [3, u64::MAX, 1 << 40],
-        &types,
-        &[("open files", 7), ("connections", -3)],
-    );
+    let types = [("zeta::Z", 2, 48), ("alpha::A", -1, -16), ("mid::M", i64::MIN, i64::MAX)];
+    let (mem, addr) = counters_mem([3, u64::MAX, 1 << 40], &types, &[("open files", 7), ("connections", -3)]);
     let expected = Counters {
         live_blocks: 3,
         live_bytes: u64::MAX,
@@ -604,10 +552,6 @@ fn counters_decode_and_sort() {
         user: vec![("connections".into(), -3), ("open files".into(), 7)],
     };
     assert_eq!(decode_counters(&mem.bytes, addr), Ok(expected));
-}
-
-#[test]
-fn counters_without_rows() {
     let (mem, addr) = counters_mem([0, 0, 0], &[], &[]);
     assert_eq!(decode_counters(&mem.bytes, addr), Ok(Counters::default()));
 }
@@ -617,15 +561,9 @@ fn counters_record_out_of_bounds() {
     let (mem, _) = counters_mem([0, 0, 0], &[], &[]);
     let len = mem.end();
     // The totals fit, the row fields do not.
-    assert_eq!(
-        decode_counters(&mem.bytes, len - 24),
-        Err(mem.oob("counters record", len, 16))
-    );
+    assert_eq!(decode_counters(&mem.bytes, len - 24), Err(mem.oob("counters record", len, 16)));
     for addr in [len, u32::MAX - 3] {
-        assert_eq!(
-            decode_counters(&mem.bytes, addr),
-            Err(mem.oob("counters record", addr, 8))
-        );
+        assert_eq!(decode_counters(&mem.bytes, addr), Err(mem.oob("counters record", addr, 8)));
     }
 }
 
@@ -634,11 +572,7 @@ fn counter_rows_out_of_bounds() {
     // The type row array runs past the end of memory.
     let (mut mem, addr) = counters_mem([0, 0, 0], &[("T", 1, 8)], &[]);
     mem.poke(addr + 28, 50);
-    let expected = mem.oob(
-        "type counter array",
-        mem.peek(addr + 24),
-        50 * v1::TYPE_COUNTER_SIZE as u64,
-    );
+    let expected = mem.oob("type counter array", mem.peek(addr + 24), 50 * v1::TYPE_COUNTER_SIZE as u64);
     assert_eq!(decode_counters(&mem.bytes, addr), Err(expected));
     // The user row array starts beyond memory.
     let (mut mem, addr) = counters_mem([0, 0, 0], &[], &[("u", 1)]);
@@ -661,10 +595,7 @@ fn counter_name_invalid_utf8() {
     let rows = mem.u32s(&[ptr, len, 0, 0]);
     let addr = mem.u32s(&[0; 6]);
     mem.u32s(&[0, 0, rows, 1]);
-    assert_eq!(
-        decode_counters(&mem.bytes, addr),
-        Err(bad_utf8("name of user counter 0"))
-    );
+    assert_eq!(decode_counters(&mem.bytes, addr), Err(bad_utf8("name of user counter 0")));
 }
 
 #[test]

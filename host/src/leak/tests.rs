@@ -6,24 +6,13 @@ fn snap(blocks: u64, bytes: u64, pages: u64, types: &[(&str, i64)], user: &[(&st
         live_bytes: bytes,
         total_allocs: 0,
         memory_bytes: pages * PAGE_SIZE,
-        types: types
-            .iter()
-            .map(|(n, i)| TypeCount {
-                name: n.to_string(),
-                instances: *i,
-                bytes: i * 8,
-            })
-            .collect(),
+        types: types.iter().map(|(n, i)| TypeCount { name: n.to_string(), instances: *i, bytes: i * 8 }).collect(),
         user: user.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
     }
 }
 
 fn delta(blocks: i64, bytes: i64) -> Delta {
-    Delta {
-        blocks,
-        bytes,
-        ..Delta::default()
-    }
+    Delta { blocks, bytes, ..Delta::default() }
 }
 
 fn metrics(g: &[Growth]) -> Vec<String> {
@@ -38,14 +27,7 @@ fn diff_subtracts_and_leaves_out_zero_rows() {
     assert_eq!((d.blocks, d.bytes, d.pages), (2, -10, 1));
     let names: Vec<&str> = d.types.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["B", "C"]);
-    assert_eq!(
-        d.types[0],
-        TypeDelta {
-            name: "B".into(),
-            instances: 1,
-            bytes: 8
-        }
-    );
+    assert_eq!(d.types[0], TypeDelta { name: "B".into(), instances: 1, bytes: 8 });
     assert_eq!(d.counters, vec![("new".to_string(), 2)]);
     assert!(diff(&a, &a).is_zero());
 }
@@ -53,14 +35,7 @@ fn diff_subtracts_and_leaves_out_zero_rows() {
 #[test]
 fn a_type_that_disappears_counts_as_a_decrease() {
     let d = diff(&snap(0, 0, 0, &[("A", 2)], &[]), &snap(0, 0, 0, &[], &[]));
-    assert_eq!(
-        d.types,
-        vec![TypeDelta {
-            name: "A".into(),
-            instances: -2,
-            bytes: -16
-        }]
-    );
+    assert_eq!(d.types, vec![TypeDelta { name: "A".into(), instances: -2, bytes: -16 }]);
 }
 
 #[test]
@@ -92,11 +67,7 @@ fn single_spike_does_not_leak() {
 #[test]
 fn type_and_counter_growth_is_named() {
     let mut a = delta(0, 0);
-    a.types.push(TypeDelta {
-        name: "leak::Leakable".into(),
-        instances: 1,
-        bytes: 8,
-    });
+    a.types.push(TypeDelta { name: "leak::Leakable".into(), instances: 1, bytes: 8 });
     a.counters.push(("open handles".into(), 1));
     let g = growth(&[Some(&a), Some(&a)]);
     assert_eq!(metrics(&g), ["leak::Leakable instances", "counter \"open handles\""]);
@@ -105,11 +76,7 @@ fn type_and_counter_growth_is_named() {
 #[test]
 fn a_type_missing_from_one_delta_did_not_grow_there() {
     let mut a = delta(0, 0);
-    a.types.push(TypeDelta {
-        name: "T".into(),
-        instances: 1,
-        bytes: 8,
-    });
+    a.types.push(TypeDelta { name: "T".into(), instances: 1, bytes: 8 });
     let b = delta(0, 0);
     assert!(growth(&[Some(&a), Some(&b)]).is_empty());
 }
@@ -127,8 +94,5 @@ fn counting_skips_warmup_and_the_iteration_after_a_fresh_instance() {
     assert_eq!(counted_iterations(4, 1, &[false; 4]), [false, true, true, true]);
     assert_eq!(counted_iterations(4, 2, &[false; 4]), [false, false, true, true]);
     assert_eq!(counted_iterations(4, 0, &[false; 4]), [true, true, true, true]);
-    assert_eq!(
-        counted_iterations(5, 1, &[false, true, false, false, false]),
-        [false, false, false, true, true]
-    );
+    assert_eq!(counted_iterations(5, 1, &[false, true, false, false, false]), [false, false, false, true, true]);
 }

@@ -20,10 +20,8 @@ pub const JSON_VERSION: u32 = 1;
 struct Report {
     schema: &'static str,
     version: u32,
-    suite: String,
     options: ReportOptions,
-    layers: Vec<LayerReport>,
-    left_over: Vec<Step>,
+    suites: Vec<SuiteReport>,
     leaks: Vec<Verdict>,
     totals: Option<Totals>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,10 +29,22 @@ struct Report {
 }
 
 #[derive(Serialize)]
+struct SuiteReport {
+    name: String,
+    layers: Vec<LayerReport>,
+    /// The final tear-down of the layers still set up.
+    left_over: Vec<Step>,
+    /// Set when `-x` stopped the run in this suite: the test that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_after: Option<String>,
+}
+
+#[derive(Serialize)]
 struct ReportOptions {
     repeat: u32,
     measure: bool,
     warmup: usize,
+    stop_on_error: bool,
 }
 
 #[derive(Serialize)]
@@ -134,20 +144,19 @@ fn hook_outcome(outcome: &HookOutcome) -> (&'static str, Option<String>) {
 }
 
 impl JsonReporter {
-    /// A reporter for one suite run with `options`; `timings` keeps `elapsed_s` fields.
-    pub fn new(suite: &str, options: &RunOptions, timings: bool) -> Self {
+    /// A reporter for a run with `options`; `timings` keeps `elapsed_s` fields.
+    pub fn new(options: &RunOptions, timings: bool) -> Self {
         JsonReporter {
             report: Report {
                 schema: JSON_SCHEMA,
                 version: JSON_VERSION,
-                suite: suite.to_string(),
                 options: ReportOptions {
                     repeat: options.repeat,
                     measure: options.measure,
                     warmup: options.warmup,
+                    stop_on_error: options.stop_on_error,
                 },
-                layers: Vec::new(),
-                left_over: Vec::new(),
+                suites: Vec::new(),
                 leaks: Vec::new(),
                 totals: None,
                 elapsed_s: None,
@@ -162,10 +171,28 @@ impl JsonReporter {
         self.timings.then(|| d.as_secs_f64())
     }
 
+    fn suite(&mut self) -> &mut SuiteReport {
+        if self.report.suites.is_empty() {
+            self.report.suites.push(SuiteReport {
+                name: String::new(),
+                layers: Vec::new(),
+                left_over: Vec::new(),
+                stopped_after: None,
+            });
+        }
+        self.report.suites.last_mut().expect("a suite exists")
+    }
+
+    fn layer(&mut self) -> Option<&mut LayerReport> {
+        self.suite().layers.last_mut()
+    }
+
     fn steps(&mut self) -> &mut Vec<Step> {
-        match self.report.layers.last_mut() {
-            Some(layer) if !self.left_over => &mut layer.steps,
-            _ => &mut self.report.left_over,
+        let left_over = self.left_over;
+        let suite = self.suite();
+        match suite.layers.last_mut() {
+            Some(layer) if !left_over => &mut layer.steps,
+            _ => &mut suite.left_over,
         }
     }
 
@@ -185,61 +212,41 @@ impl JsonReporter {
 impl EventSink for JsonReporter {
     fn emit(&mut self, event: &Event<'_>) {
         match *event {
-            Event::LayerStarted { layer } => self.report.layers.push(LayerReport {
+            Event::SuiteStarted { suite } => {
+                self.left_over = false;
+                self.report.suites.push(SuiteReport {
+                    name: suite.to_string(),
+                    layers: Vec::new(),
+                    left_over: Vec::new(),
+                    stopped_after: None,
+                });
+            }
+            Event::Stopped { after } => self.suite().stopped_after = Some(after.to_string()),
+            Event::LayerStarted { layer } => self.suite().layers.push(LayerReport {
                 name: layer.to_string(),
                 steps: Vec::new(),
                 iterations: Vec::new(),
                 verdict: None,
             }),
-            Event::SetUp {
-                layer,
-                outcome,
-                elapsed,
-                replay,
-            } => {
+            Event::SetUp { layer, outcome, elapsed, replay } => {
                 let (outcome, message) = hook_outcome(outcome);
                 let elapsed_s = self.secs(elapsed);
-                self.steps().push(Step::SetUp {
-                    layer: layer.to_string(),
-                    outcome,
-                    message,
-                    replay,
-                    elapsed_s,
-                });
+                self.steps().push(Step::SetUp { layer: layer.to_string(), outcome, message, replay, elapsed_s });
             }
-            Event::TearDown {
-                layer,
-                outcome,
-                elapsed,
-            } => {
+            Event::TearDown { layer, outcome, elapsed } => {
                 let (outcome, message) = hook_outcome(outcome);
                 let elapsed_s = self.secs(elapsed);
-                self.steps().push(Step::TearDown {
-                    layer: layer.to_string(),
-                    outcome,
-                    message,
-                    elapsed_s,
-                });
+                self.steps().push(Step::TearDown { layer: layer.to_string(), outcome, message, elapsed_s });
             }
             Event::FreshInstance { reason } => {
                 let (reason, after) = match reason {
                     FreshReason::NoTearDown(layer) => ("no_tear_down", layer),
                     FreshReason::Trap(what) => ("trap", what),
                 };
-                self.steps().push(Step::FreshInstance {
-                    reason,
-                    after: after.to_string(),
-                });
+                self.steps().push(Step::FreshInstance { reason, after: after.to_string() });
             }
             Event::IterationStarted { .. } | Event::TestStarted { .. } => {}
-            Event::TestFinished {
-                test,
-                outcome,
-                output,
-                elapsed,
-                delta,
-                ..
-            } => {
+            Event::TestFinished { test, outcome, output, elapsed, delta, .. } => {
                 let (outcome, message) = match outcome {
                     Outcome::Pass => ("pass", None),
                     Outcome::Failure(m) => ("failure", Some(m.clone())),
@@ -257,15 +264,7 @@ impl EventSink for JsonReporter {
                     elapsed_s,
                 });
             }
-            Event::IterationFinished {
-                iteration,
-                counts,
-                elapsed,
-                snapshot,
-                delta,
-                broken,
-                ..
-            } => {
+            Event::IterationFinished { iteration, counts, elapsed, snapshot, delta, broken, .. } => {
                 let iteration = IterationReport {
                     iteration,
                     counts,
@@ -275,12 +274,12 @@ impl EventSink for JsonReporter {
                     broken,
                     elapsed_s: self.secs(elapsed),
                 };
-                if let Some(layer) = self.report.layers.last_mut() {
+                if let Some(layer) = self.layer() {
                     layer.iterations.push(iteration);
                 }
             }
             Event::Verdict { verdict } => {
-                if let Some(layer) = self.report.layers.last_mut() {
+                if let Some(layer) = self.layer() {
                     layer.verdict = Some(verdict.clone());
                 }
             }

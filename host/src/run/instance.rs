@@ -59,15 +59,11 @@ pub enum InstanceError {
 impl fmt::Display for InstanceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InstanceError::Start(why) => write!(f, "cannot start an instance: {why}"),
+            InstanceError::Start(why) => write!(f, "cannot start an instance: {}", one_line(why)),
             InstanceError::Sandbox(e) => write!(f, "{e}"),
             InstanceError::Abi(e) => write!(f, "invalid ABI data: {e}"),
             InstanceError::Version(v) => {
-                write!(
-                    f,
-                    "ABI version {v} is not supported (this leakhost speaks version {})",
-                    abi::ABI_VERSION
-                )
+                write!(f, "ABI version {v} is not supported (this leakhost speaks version {})", abi::ABI_VERSION)
             }
             InstanceError::ManifestChanged => write!(f, "a fresh instance declared a different manifest"),
         }
@@ -130,17 +126,32 @@ impl Limits {
                 None => detail,
             },
             Some(wasmtime::Trap::OutOfFuel) => {
-                format!(
-                    "ran out of fuel: used the budget of {} (--fuel)\n{detail}",
-                    self.fuel.unwrap_or(0)
-                )
+                format!("ran out of fuel: used the budget of {} (--fuel)\n{detail}", self.fuel.unwrap_or(0))
             }
-            Some(wasmtime::Trap::StackOverflow) => format!(
-                "overflowed the wasm stack of {} (--max-stack)\n{detail}",
-                human_bytes(self.max_stack as u64)
-            ),
+            Some(wasmtime::Trap::StackOverflow) => {
+                format!("overflowed the wasm stack of {} (--max-stack)\n{detail}", human_bytes(self.max_stack as u64))
+            }
             _ => detail,
         }
+    }
+}
+
+/// The gist of a multi-line trap description: its first line, or the trap itself
+/// when the first line only announces a backtrace.
+fn one_line(detail: &str) -> String {
+    let first = detail.lines().next().unwrap_or("");
+    let cause =
+        detail.split_once("Caused by:").and_then(|(_, cause)| cause.lines().map(str::trim).rfind(|l| !l.is_empty()));
+    match cause {
+        Some(cause) => {
+            let prefix = first.trim_end_matches("error while executing at wasm backtrace:").trim_end();
+            if prefix.is_empty() {
+                cause.to_string()
+            } else {
+                format!("{prefix} {cause}")
+            }
+        }
+        None => first.to_string(),
     }
 }
 
@@ -151,8 +162,7 @@ const MAX_BACKTRACE_FRAMES: usize = 10;
 fn trim_backtrace(detail: &str, max: usize) -> String {
     let is_frame = |line: &str| {
         let t = line.trim_start();
-        t.split_once(':')
-            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        t.split_once(':').is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             || line.starts_with("           at ")
     };
     let mut kept = Vec::new();
@@ -189,9 +199,7 @@ where
     R: wasmtime::WasmResults,
 {
     // suite::load checked every signature, so this fails only on a broken invariant.
-    instance
-        .get_typed_func::<P, R>(&mut *store, name)
-        .map_err(|e| InstanceError::Start(format!("{name}: {e}")))
+    instance.get_typed_func::<P, R>(&mut *store, name).map_err(|e| InstanceError::Start(format!("{name}: {e}")))
 }
 
 impl GuestInstance {
@@ -206,9 +214,7 @@ impl GuestInstance {
         let limits = Limits::new(policy);
         let mut store = sandbox::store(engine, policy, capture).map_err(InstanceError::Sandbox)?;
         limits.arm(&mut store);
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|e| InstanceError::Start(limits.describe(&e)))?;
+        let instance = pre.instantiate(&mut store).map_err(|e| InstanceError::Start(limits.describe(&e)))?;
         if has_initialize {
             let init = typed::<(), ()>(&mut store, &instance, export::INITIALIZE)?;
             limits.arm(&mut store);
@@ -257,15 +263,15 @@ impl GuestInstance {
         abi::decode_manifest(self.memory.data(&self.store), addr).map_err(InstanceError::Abi)
     }
 
-    /// Runs test `index`.
-    pub fn run_test(&mut self, index: u32) -> CallResult {
+    /// Runs test `index`; an error means the guest broke the ABI, not that the test failed.
+    pub fn run_test(&mut self, index: u32) -> Result<CallResult, InstanceError> {
         self.limits.arm(&mut self.store);
         let result = self.run_test.call(&mut self.store, index as i32);
         self.finish(result)
     }
 
-    /// Runs `hook` of the layer with guest index `layer`.
-    pub fn hook(&mut self, layer: u32, hook: u32) -> CallResult {
+    /// Runs `hook` of the layer with guest index `layer`; errors as for [`Self::run_test`].
+    pub fn hook(&mut self, layer: u32, hook: u32) -> Result<CallResult, InstanceError> {
         self.limits.arm(&mut self.store);
         let result = self.layer_hook.call(&mut self.store, (layer as i32, hook as i32));
         self.finish(result)
@@ -274,10 +280,7 @@ impl GuestInstance {
     /// Takes a counters snapshot and the memory size in bytes.
     pub fn counters(&mut self) -> Result<(Counters, u64), String> {
         self.limits.arm(&mut self.store);
-        let addr = self
-            .counters
-            .call(&mut self.store, ())
-            .map_err(|e| self.limits.describe(&e))? as u32;
+        let addr = self.counters.call(&mut self.store, ()).map_err(|e| self.limits.describe(&e))? as u32;
         let memory = self.memory.data(&self.store);
         let counters = abi::decode_counters(memory, addr).map_err(|e| e.to_string())?;
         Ok((counters, memory.len() as u64))
@@ -287,46 +290,31 @@ impl GuestInstance {
         abi::decode_status(self.memory.data(&self.store), self.status_addr)
     }
 
-    fn finish(&mut self, result: wasmtime::Result<i32>) -> CallResult {
+    fn finish(&mut self, result: wasmtime::Result<i32>) -> Result<CallResult, InstanceError> {
         match result {
             Ok(code) => {
                 let code = code as u32;
                 if code == outcome::PASS {
-                    return CallResult {
-                        outcome: Outcome::Pass,
-                        trapped: false,
-                    };
+                    return Ok(CallResult { outcome: Outcome::Pass, trapped: false });
                 }
-                let message = match self.status() {
-                    Ok(status) => status.message,
-                    Err(e) => format!("(unreadable status: {e})"),
-                };
+                let message = self.status().map_err(InstanceError::Abi)?.message;
                 let outcome = match code {
                     outcome::FAILURE => Outcome::Failure(message),
                     outcome::ERROR => Outcome::Error(message),
                     outcome::SKIP => Outcome::Skip(message),
                     other => Outcome::Error(format!("unknown outcome code {other}: {message}")),
                 };
-                CallResult {
-                    outcome,
-                    trapped: false,
-                }
+                Ok(CallResult { outcome, trapped: false })
             }
             Err(error) => {
                 let trap = self.limits.describe(&error);
                 // A panic records its message before the abort traps; use it when present.
-                let outcome = match self.status() {
-                    Ok(abi::Status {
-                        kind: Some(outcome::FAILURE),
-                        message,
-                    }) => Outcome::Failure(message),
-                    Ok(abi::Status {
-                        kind: Some(outcome::ERROR),
-                        message,
-                    }) => Outcome::Error(message),
+                let outcome = match self.status().map_err(InstanceError::Abi)? {
+                    abi::Status { kind: Some(outcome::FAILURE), message } => Outcome::Failure(message),
+                    abi::Status { kind: Some(outcome::ERROR), message } => Outcome::Error(message),
                     _ => Outcome::Error(trap),
                 };
-                CallResult { outcome, trapped: true }
+                Ok(CallResult { outcome, trapped: true })
             }
         }
     }
@@ -335,6 +323,13 @@ impl GuestInstance {
 #[cfg(test)]
 mod tests {
     use super::trim_backtrace;
+
+    #[test]
+    fn start_errors_collapse_to_one_line() {
+        let detail = "leakhost_manifest: error while executing at wasm backtrace:\n    0: f\n\nCaused by:\n    wasm trap: wasm `unreachable` instruction executed";
+        assert_eq!(super::one_line(detail), "leakhost_manifest: wasm trap: wasm `unreachable` instruction executed");
+        assert_eq!(super::one_line("plain reason"), "plain reason");
+    }
 
     #[test]
     fn long_backtraces_are_cut_with_a_count() {

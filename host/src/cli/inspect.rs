@@ -1,0 +1,123 @@
+//! `leakhost inspect`: what a suite declares and the sandbox it would run in.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{engine_for, fail, load_all, SandboxArgs, EXIT_OK};
+use crate::abi::ABI_VERSION;
+use crate::plan::Plan;
+use crate::sandbox::{human_bytes, EpochTicker, Policy};
+
+/// Options of `leakhost inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1.
+    #[arg(value_name = "TARGET")]
+    pub target: PathBuf,
+
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+fn describe_policy(policy: &Policy, out: &mut String) {
+    let _ = writeln!(out, "Sandbox:");
+    if policy.dirs.is_empty() {
+        let _ = writeln!(out, "  directories: none");
+    }
+    for dir in &policy.dirs {
+        let mode = if dir.writable { "read-write" } else { "read-only" };
+        let _ = writeln!(out, "  directory: {} as {} ({mode})", dir.host.display(), dir.guest);
+    }
+    let env: Vec<&str> = policy.env.iter().map(|(k, _)| k.as_str()).collect();
+    let _ = writeln!(out, "  environment: {}", if env.is_empty() { "none".to_string() } else { env.join(", ") });
+    let _ = writeln!(out, "  network: none");
+    let _ = writeln!(
+        out,
+        "  clocks and random numbers: {}",
+        if policy.real_world { "the host's".to_string() } else { format!("deterministic (seed {})", policy.seed) }
+    );
+    let _ = writeln!(out, "  memory limit: {}", human_bytes(policy.max_memory as u64));
+    let timeout = policy.timeout.map_or("none".to_string(), |t| format!("{} s per call", t.as_secs_f64()));
+    let _ = writeln!(out, "  time limit: {timeout}");
+    let _ = writeln!(out, "  fuel: {}", policy.fuel.map_or("unlimited".to_string(), |f| format!("{f} per call")));
+    let _ = writeln!(out, "  wasm stack: {}", human_bytes(policy.max_stack as u64));
+    let _ = writeln!(out, "  output kept per test: {}", human_bytes(policy.output_limit as u64));
+}
+
+fn describe_extern(ty: &wasmtime::ExternType) -> String {
+    let list = |types: &mut dyn Iterator<Item = wasmtime::ValType>| {
+        types.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    match ty {
+        wasmtime::ExternType::Func(f) => format!("func ({}) -> ({})", list(&mut f.params()), list(&mut f.results())),
+        wasmtime::ExternType::Memory(m) => format!("memory, {} pages at start", m.minimum()),
+        wasmtime::ExternType::Global(_) => "global".to_string(),
+        wasmtime::ExternType::Table(_) => "table".to_string(),
+        _ => "other".to_string(),
+    }
+}
+
+/// Prints the report.
+pub fn inspect(args: &InspectArgs) -> ExitCode {
+    let (policy, engine) = match engine_for(&args.sandbox, 0, false) {
+        Ok(pair) => pair,
+        Err(e) => return fail(e),
+    };
+    let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
+    let loaded = match load_all(&engine, std::slice::from_ref(&args.target), &policy) {
+        Ok(mut loaded) => loaded.remove(0),
+        Err(e) => return fail(e),
+    };
+    let manifest = loaded.session.manifest();
+    let plan = Plan::new(manifest);
+    let mut out = String::new();
+    let _ = writeln!(out, "Suite: {}", loaded.suite.path.display());
+    let _ = writeln!(out, "ABI version: {ABI_VERSION}");
+    let kind = if loaded.suite.has_initialize { "reactor (_initialize)" } else { "command-export module" };
+    let _ = writeln!(out, "Module: {kind}");
+    let _ = writeln!(out, "Tests: {} in {} layers", manifest.tests.len(), plan.layers.len());
+    let _ = writeln!(out, "Layers, in run order:");
+    for planned in &plan.layers {
+        let node = &plan.graph.layers[planned.layer];
+        let bases: Vec<&str> = node.bases.iter().map(|&b| plan.graph.name(b)).collect();
+        let mut hooks: Vec<&str> = Vec::new();
+        for (present, name) in [
+            (node.flags.set_up, "setUp"),
+            (node.flags.tear_down, "tearDown"),
+            (node.flags.test_set_up, "testSetUp"),
+            (node.flags.test_tear_down, "testTearDown"),
+        ] {
+            if present {
+                hooks.push(name);
+            }
+        }
+        let _ = write!(out, "  {}: {} tests", node.name, planned.tests.len());
+        if !bases.is_empty() {
+            let _ = write!(out, "; bases {}", bases.join(", "));
+        }
+        if !hooks.is_empty() {
+            let _ = write!(out, "; hooks {}", hooks.join(", "));
+        }
+        if node.flags.no_tear_down {
+            let _ = write!(out, "; cannot be torn down");
+        }
+        let _ = writeln!(out);
+    }
+    let without_tests: Vec<&str> = (0..plan.graph.layers.len())
+        .filter(|l| !plan.layers.iter().any(|p| p.layer == *l) && *l != plan.graph.unit())
+        .map(|l| plan.graph.name(l))
+        .collect();
+    if !without_tests.is_empty() {
+        let _ = writeln!(out, "Layers without tests (bases only): {}", without_tests.join(", "));
+    }
+    let _ = writeln!(out, "Exports:");
+    for export in loaded.suite.module.exports() {
+        let _ = writeln!(out, "  {}: {}", export.name(), describe_extern(&export.ty()));
+    }
+    describe_policy(&policy, &mut out);
+    print!("{out}");
+    ExitCode::from(EXIT_OK)
+}

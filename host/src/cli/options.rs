@@ -1,0 +1,183 @@
+//! Option groups shared by several commands.
+
+use clap::{Args, ValueEnum};
+
+use crate::plan::{Partition, Pattern, Selection};
+use crate::sandbox::{Policy, Preopen};
+
+/// Which tests run (zope.testrunner's selection options).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Selection")]
+pub struct SelectionArgs {
+    /// Run only tests whose name matches REGEX (a search; a leading ! negates). Repeatable; any match selects.
+    #[arg(short = 't', long = "test", value_name = "REGEX")]
+    pub tests: Vec<Pattern>,
+
+    /// Run only layers whose name matches REGEX (a search; a leading ! negates). Repeatable; any match selects.
+    #[arg(long = "layer", value_name = "REGEX")]
+    pub layers: Vec<Pattern>,
+
+    /// Run only the unit-test layer.
+    #[arg(short = 'u', long = "unit", conflicts_with = "non_unit")]
+    pub unit: bool,
+
+    /// Run only the layers other than the unit-test layer.
+    #[arg(short = 'f', long = "non-unit")]
+    pub non_unit: bool,
+
+    /// Run part K of N of the tests (1-based), a deterministic split for CI matrices.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<Partition>,
+
+    /// Shuffle the tests within each layer; the seed is printed so the order can be repeated.
+    #[arg(long)]
+    pub shuffle: bool,
+
+    /// Shuffle with this seed (implies --shuffle).
+    #[arg(long, value_name = "SEED")]
+    pub shuffle_seed: Option<u64>,
+}
+
+impl SelectionArgs {
+    /// The selection; a shuffle without a seed gets one from the clock.
+    pub fn selection(&self) -> Selection {
+        let seed = self.shuffle_seed.or_else(|| {
+            self.shuffle.then(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64 % 1_000_000_000)
+            })
+        });
+        Selection {
+            tests: self.tests.clone(),
+            layers: self.layers.clone(),
+            unit_only: self.unit,
+            non_unit_only: self.non_unit,
+            partition: self.partition,
+            shuffle: seed,
+        }
+    }
+}
+
+/// When to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Applies the choice process-wide.
+    pub fn apply(self) {
+        match self {
+            ColorChoice::Auto => owo_colors::unset_override(),
+            ColorChoice::Always => owo_colors::set_override(true),
+            ColorChoice::Never => owo_colors::set_override(false),
+        }
+    }
+}
+
+/// What the suite may touch and how much it may take.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Sandbox")]
+pub struct SandboxArgs {
+    /// Let the guest open a host directory: HOST[::GUEST][:rw]; read-only unless :rw. Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST][:rw]")]
+    pub dirs: Vec<Preopen>,
+
+    /// Set an environment variable in the guest (it sees none by default). Repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+
+    /// Linear-memory limit per instance, e.g. 64M or 1G.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    pub max_memory: u64,
+
+    /// Wall-time limit of each test and each hook, in seconds; 0 for none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub timeout: f64,
+
+    /// Deterministic instruction budget (wasmtime fuel) of each test and each hook.
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
+
+    /// Size of the wasm call stack, e.g. 512K.
+    #[arg(long, value_name = "SIZE", default_value = "512K", value_parser = parse_size)]
+    pub max_stack: u64,
+
+    /// Print every test's output as it finishes, not only with failures and errors (on at -vv).
+    #[arg(long)]
+    pub show_output: bool,
+
+    /// Captured output kept per test; the rest is dropped with a notice.
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
+    pub max_output: u64,
+}
+
+impl SandboxArgs {
+    /// The sandbox policy these options describe.
+    pub fn policy(&self, seed: u64, real_world: bool) -> Result<Policy, String> {
+        if !self.timeout.is_finite() || self.timeout < 0.0 {
+            return Err(format!("--timeout {}: expected a number of seconds, 0 or more", self.timeout));
+        }
+        let as_usize = |flag: &str, n: u64| usize::try_from(n).map_err(|_| format!("{flag} {n}: too large"));
+        Ok(Policy {
+            seed,
+            real_world,
+            max_memory: as_usize("--max-memory", self.max_memory)?,
+            output_limit: as_usize("--max-output", self.max_output)?,
+            timeout: (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout)),
+            fuel: self.fuel,
+            max_stack: as_usize("--max-stack", self.max_stack)?,
+            dirs: self.dirs.clone(),
+            env: self.env.clone(),
+        })
+    }
+}
+
+/// Parses `NAME=VALUE`.
+fn parse_env(spec: &str) -> Result<(String, String), String> {
+    match spec.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{spec:?}: expected NAME=VALUE")),
+    }
+}
+
+/// Parses a size in bytes with an optional K, M or G suffix (powers of 1024).
+fn parse_size(spec: &str) -> Result<u64, String> {
+    let spec = spec.trim();
+    let (digits, shift) = match spec.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&spec[..i], 10),
+        Some((i, 'm' | 'M')) => (&spec[..i], 20),
+        Some((i, 'g' | 'G')) => (&spec[..i], 30),
+        _ => (spec, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{spec:?}: expected a size such as 4096, 64K, 256M or 1G"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{spec:?}: too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("256m"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn env_needs_a_name() {
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_env("=x").is_err());
+        assert!(parse_env("novalue").is_err());
+    }
+}

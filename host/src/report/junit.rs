@@ -1,0 +1,250 @@
+//! JUnit XML, as CI systems read it: a testsuite per layer, a testcase per test.
+//!
+//! A test repeated with `-N` is one testcase whose outcome is its worst iteration's
+//! (error over failure over skip over pass), with that iteration's message and output.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use quick_xml::events::{BytesDecl, BytesText, Event as XmlEvent};
+use quick_xml::Writer;
+
+use super::human::verdict_text;
+use crate::run::{Event, EventSink, HookOutcome, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Pass,
+    Skip,
+    Failure,
+    Error,
+}
+
+struct Case {
+    name: String,
+    kind: Kind,
+    /// `failure`/`error` type attribute.
+    type_: &'static str,
+    message: String,
+    output: String,
+    time: Duration,
+}
+
+struct Suite {
+    name: String,
+    package: String,
+    cases: Vec<Case>,
+    index: HashMap<String, usize>,
+    time: Duration,
+}
+
+impl Suite {
+    fn case(&mut self, name: &str) -> &mut Case {
+        let next = self.cases.len();
+        let i = *self.index.entry(name.to_string()).or_insert(next);
+        if i == next {
+            self.cases.push(Case {
+                name: name.to_string(),
+                kind: Kind::Pass,
+                type_: "",
+                message: String::new(),
+                output: String::new(),
+                time: Duration::ZERO,
+            });
+        }
+        &mut self.cases[i]
+    }
+
+    fn record(&mut self, name: &str, kind: Kind, type_: &'static str, message: &str, output: &str) {
+        let case = self.case(name);
+        if kind > case.kind {
+            case.kind = kind;
+            case.type_ = type_;
+            case.message = message.to_string();
+            case.output = output.to_string();
+        }
+    }
+}
+
+/// Collects events into JUnit XML.
+pub struct JunitReporter {
+    fail_on_leak: bool,
+    timings: bool,
+    package: String,
+    suites: Vec<Suite>,
+}
+
+impl JunitReporter {
+    /// With `fail_on_leak`, leaking tests (and leaking layers) are failures of type "leak".
+    pub fn new(fail_on_leak: bool, timings: bool) -> Self {
+        JunitReporter { fail_on_leak, timings, package: String::new(), suites: Vec::new() }
+    }
+
+    fn current(&mut self) -> &mut Suite {
+        if self.suites.is_empty() {
+            self.suites.push(Suite {
+                name: "(no layer)".into(),
+                package: self.package.clone(),
+                cases: Vec::new(),
+                index: HashMap::new(),
+                time: Duration::ZERO,
+            });
+        }
+        self.suites.last_mut().expect("a suite exists")
+    }
+
+    /// The XML document.
+    pub fn to_xml(&self) -> io::Result<String> {
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        writer.write_event(XmlEvent::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+        let count = |k: Kind| self.suites.iter().flat_map(|s| &s.cases).filter(|c| c.kind == k).count().to_string();
+        let total: usize = self.suites.iter().map(|s| s.cases.len()).sum();
+        let time: Duration = self.suites.iter().map(|s| s.time).sum();
+        let mut root = writer.create_element("testsuites").with_attributes([
+            ("name", "leakhost"),
+            ("tests", total.to_string().as_str()),
+            ("failures", count(Kind::Failure).as_str()),
+            ("errors", count(Kind::Error).as_str()),
+            ("skipped", count(Kind::Skip).as_str()),
+        ]);
+        if self.timings {
+            root = root.with_attribute(("time", format!("{:.6}", time.as_secs_f64()).as_str()));
+        }
+        root.write_inner_content(|w| {
+            for suite in &self.suites {
+                self.write_suite(w, suite)?;
+            }
+            Ok(())
+        })?;
+        String::from_utf8(writer.into_inner()).map_err(io::Error::other)
+    }
+
+    fn write_suite(&self, w: &mut Writer<Vec<u8>>, suite: &Suite) -> io::Result<()> {
+        let count = |k: Kind| suite.cases.iter().filter(|c| c.kind == k).count().to_string();
+        let mut element = w.create_element("testsuite").with_attributes([
+            ("name", suite.name.as_str()),
+            ("package", suite.package.as_str()),
+            ("tests", suite.cases.len().to_string().as_str()),
+            ("failures", count(Kind::Failure).as_str()),
+            ("errors", count(Kind::Error).as_str()),
+            ("skipped", count(Kind::Skip).as_str()),
+        ]);
+        if self.timings {
+            element = element.with_attribute(("time", format!("{:.6}", suite.time.as_secs_f64()).as_str()));
+        }
+        element.write_inner_content(|w| {
+            for case in &suite.cases {
+                self.write_case(w, suite, case)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn write_case(&self, w: &mut Writer<Vec<u8>>, suite: &Suite, case: &Case) -> io::Result<()> {
+        let classname = format!("{}.{}", suite.package.trim_end_matches(".wasm"), suite.name);
+        let mut element = w
+            .create_element("testcase")
+            .with_attributes([("name", case.name.as_str()), ("classname", classname.as_str())]);
+        if self.timings {
+            element = element.with_attribute(("time", format!("{:.6}", case.time.as_secs_f64()).as_str()));
+        }
+        if case.kind == Kind::Pass && case.output.is_empty() {
+            element.write_empty()?;
+            return Ok(());
+        }
+        element.write_inner_content(|w| {
+            let message = xml_safe(&case.message);
+            let first_line = message.lines().next().unwrap_or("").to_string();
+            match case.kind {
+                Kind::Pass => {}
+                Kind::Skip => {
+                    w.create_element("skipped").with_attribute(("message", first_line.as_str())).write_empty()?;
+                }
+                Kind::Failure | Kind::Error => {
+                    let tag = if case.kind == Kind::Failure { "failure" } else { "error" };
+                    w.create_element(tag)
+                        .with_attributes([("message", first_line.as_str()), ("type", case.type_)])
+                        .write_text_content(BytesText::new(&message))?;
+                }
+            }
+            if !case.output.is_empty() {
+                w.create_element("system-out").write_text_content(BytesText::new(&xml_safe(&case.output)))?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Writes the document to `path`.
+    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+        std::fs::write(path, self.to_xml()?)
+    }
+}
+
+/// XML 1.0 cannot carry most control characters, even escaped; guest output may contain them.
+fn xml_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+impl EventSink for JunitReporter {
+    fn emit(&mut self, event: &Event<'_>) {
+        match *event {
+            Event::SuiteStarted { suite } => self.package = suite.to_string(),
+            Event::LayerStarted { layer } => self.suites.push(Suite {
+                name: layer.to_string(),
+                package: self.package.clone(),
+                cases: Vec::new(),
+                index: HashMap::new(),
+                time: Duration::ZERO,
+            }),
+            Event::SetUp { layer, outcome: HookOutcome::Failed(message), .. } => {
+                self.current().record(&format!("{layer}.setUp"), Kind::Error, "setUp", message, "")
+            }
+            Event::TearDown { layer, outcome: HookOutcome::Failed(message), .. } => {
+                self.current().record(&format!("{layer}.tearDown"), Kind::Error, "tearDown", message, "")
+            }
+            Event::TestFinished { test, outcome, output, elapsed, .. } => {
+                let suite = self.current();
+                suite.time += elapsed;
+                suite.case(test).time += elapsed;
+                let (kind, type_) = match outcome {
+                    Outcome::Pass => (Kind::Pass, ""),
+                    Outcome::Skip(_) => (Kind::Skip, ""),
+                    Outcome::Failure(_) => (Kind::Failure, "assertion"),
+                    Outcome::Error(_) => (Kind::Error, "error"),
+                };
+                suite.record(test, kind, type_, outcome.message(), &output.text);
+            }
+            Event::Verdict { verdict } if verdict.leaks() && self.fail_on_leak => {
+                let text = verdict_text(verdict);
+                let suite = self.current();
+                if verdict.tests.is_empty() {
+                    suite.record("(leak check)", Kind::Failure, "leak", &text, "");
+                }
+                for test in &verdict.tests {
+                    suite.record(&test.test, Kind::Failure, "leak", &text, "");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_safe;
+
+    #[test]
+    fn control_characters_are_replaced() {
+        assert_eq!(xml_safe("a\u{1}b\tc\n"), "a\u{FFFD}b\tc\n");
+    }
+}

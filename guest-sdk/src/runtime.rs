@@ -89,10 +89,8 @@ const _: () = {
 const MESSAGE_CAPACITY: usize = 4096;
 
 static MESSAGE: Mutex<[u8; MESSAGE_CAPACITY]> = Mutex::new([0; MESSAGE_CAPACITY]);
-static STATUS: Mutex<StatusRecord> = Mutex::new(StatusRecord {
-    kind: abi::STATUS_NONE,
-    message: StrRecord { ptr: 0, len: 0 },
-});
+static STATUS: Mutex<StatusRecord> =
+    Mutex::new(StatusRecord { kind: abi::STATUS_NONE, message: StrRecord { ptr: 0, len: 0 } });
 static COUNTERS: Mutex<CountersRecord> = Mutex::new(CountersRecord {
     live_blocks: 0,
     live_bytes: 0,
@@ -103,19 +101,10 @@ static COUNTERS: Mutex<CountersRecord> = Mutex::new(CountersRecord {
     user_len: 0,
 });
 const EMPTY_STR: StrRecord = StrRecord { ptr: 0, len: 0 };
-static TYPE_ROWS: Mutex<[TypeCounterRecord; MAX_TRACKED_TYPES]> = Mutex::new(
-    [TypeCounterRecord {
-        name: EMPTY_STR,
-        instances: 0,
-        bytes: 0,
-    }; MAX_TRACKED_TYPES],
-);
-static USER_ROWS: Mutex<[UserCounterRecord; MAX_USER_COUNTERS]> = Mutex::new(
-    [UserCounterRecord {
-        name: EMPTY_STR,
-        value: 0,
-    }; MAX_USER_COUNTERS],
-);
+static TYPE_ROWS: Mutex<[TypeCounterRecord; MAX_TRACKED_TYPES]> =
+    Mutex::new([TypeCounterRecord { name: EMPTY_STR, instances: 0, bytes: 0 }; MAX_TRACKED_TYPES]);
+static USER_ROWS: Mutex<[UserCounterRecord; MAX_USER_COUNTERS]> =
+    Mutex::new([UserCounterRecord { name: EMPTY_STR, value: 0 }; MAX_USER_COUNTERS]);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while a lock is held aborts the instance, so poisoning never matters.
@@ -128,10 +117,7 @@ fn addr<T: ?Sized>(p: *const T) -> u32 {
 }
 
 fn str_record(s: &str) -> StrRecord {
-    StrRecord {
-        ptr: addr(s.as_ptr()),
-        len: s.len() as u32,
-    }
+    StrRecord { ptr: addr(s.as_ptr()), len: s.len() as u32 }
 }
 
 struct Registry {
@@ -147,11 +133,7 @@ impl Registry {
     fn build(declare: fn(&mut Suite)) -> Registry {
         let mut suite = Suite::default();
         declare(&mut suite);
-        let bases: Vec<Vec<u32>> = suite
-            .layers
-            .iter()
-            .map(|l| l.bases.iter().map(|b| b.0).collect())
-            .collect();
+        let bases: Vec<Vec<u32>> = suite.layers.iter().map(|l| l.bases.iter().map(|b| b.0).collect()).collect();
         let layer_records: Vec<LayerRecord> = suite
             .layers
             .iter()
@@ -177,17 +159,11 @@ impl Registry {
                 }
             })
             .collect();
-        let tests: Vec<(String, Option<u32>, Body)> = suite
-            .tests
-            .into_iter()
-            .map(|t| (t.name, t.layer.map(|l| l.0), t.body))
-            .collect();
+        let tests: Vec<(String, Option<u32>, Body)> =
+            suite.tests.into_iter().map(|t| (t.name, t.layer.map(|l| l.0), t.body)).collect();
         let test_records: Vec<TestRecord> = tests
             .iter()
-            .map(|(name, layer, _)| TestRecord {
-                name: str_record(name),
-                layer: layer.unwrap_or(UNIT_LAYER),
-            })
+            .map(|(name, layer, _)| TestRecord { name: str_record(name), layer: layer.unwrap_or(UNIT_LAYER) })
             .collect();
         let manifest = ManifestRecord {
             layers_ptr: addr(layer_records.as_ptr()),
@@ -246,10 +222,7 @@ fn set_status(kind: u32, message: std::fmt::Arguments<'_>) {
     let _ = writer.write_fmt(message);
     let len = writer.len as u32;
     let ptr = addr(buf.as_ptr());
-    *lock(&STATUS) = StatusRecord {
-        kind,
-        message: StrRecord { ptr, len },
-    };
+    *lock(&STATUS) = StatusRecord { kind, message: StrRecord { ptr, len } };
 }
 
 fn clear_status() {
@@ -331,11 +304,7 @@ pub fn counters() -> i32 {
     let types_len = {
         let table = lock(&TYPES);
         for (record, row) in type_rows.iter_mut().zip(&table.rows[..table.len]) {
-            *record = TypeCounterRecord {
-                name: str_record(row.name),
-                instances: row.instances,
-                bytes: row.bytes,
-            };
+            *record = TypeCounterRecord { name: str_record(row.name), instances: row.instances, bytes: row.bytes };
         }
         table.len
     };
@@ -343,10 +312,7 @@ pub fn counters() -> i32 {
     let user_len = {
         let table = lock(&USER_COUNTERS);
         for (record, counter) in user_rows.iter_mut().zip(table.rows[..table.len].iter().flatten()) {
-            *record = UserCounterRecord {
-                name: str_record(counter.name()),
-                value: counter.get(),
-            };
+            *record = UserCounterRecord { name: str_record(counter.name()), value: counter.get() };
         }
         table.len
     };

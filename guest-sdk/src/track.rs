@@ -25,12 +25,7 @@ pub(crate) struct TypeRow {
 }
 
 impl TypeRow {
-    const EMPTY: TypeRow = TypeRow {
-        id: None,
-        name: "",
-        instances: 0,
-        bytes: 0,
-    };
+    const EMPTY: TypeRow = TypeRow { id: None, name: "", instances: 0, bytes: 0 };
 }
 
 pub(crate) struct TypeTable {
@@ -38,10 +33,7 @@ pub(crate) struct TypeTable {
     pub(crate) rows: [TypeRow; MAX_TRACKED_TYPES],
 }
 
-pub(crate) static TYPES: Mutex<TypeTable> = Mutex::new(TypeTable {
-    len: 0,
-    rows: [TypeRow::EMPTY; MAX_TRACKED_TYPES],
-});
+pub(crate) static TYPES: Mutex<TypeTable> = Mutex::new(TypeTable { len: 0, rows: [TypeRow::EMPTY; MAX_TRACKED_TYPES] });
 
 fn adjust_type<T: 'static>(instances: i64) {
     let id = TypeId::of::<T>();
@@ -51,24 +43,14 @@ fn adjust_type<T: 'static>(instances: i64) {
     let index = match table.rows[..len].iter().position(|row| row.id == Some(id)) {
         Some(i) => i,
         None if len < MAX_TRACKED_TYPES - 1 => {
-            table.rows[len] = TypeRow {
-                id: Some(id),
-                name: std::any::type_name::<T>(),
-                instances: 0,
-                bytes: 0,
-            };
+            table.rows[len] = TypeRow { id: Some(id), name: std::any::type_name::<T>(), instances: 0, bytes: 0 };
             table.len += 1;
             len
         }
         None => {
             let last = MAX_TRACKED_TYPES - 1;
             if table.len == last {
-                table.rows[last] = TypeRow {
-                    id: None,
-                    name: OVERFLOW_TYPE,
-                    instances: 0,
-                    bytes: 0,
-                };
+                table.rows[last] = TypeRow { id: None, name: OVERFLOW_TYPE, instances: 0, bytes: 0 };
                 table.len += 1;
             }
             last
@@ -153,19 +135,13 @@ pub(crate) struct CounterTable {
     pub(crate) rows: [Option<&'static Counter>; MAX_USER_COUNTERS],
 }
 
-pub(crate) static USER_COUNTERS: Mutex<CounterTable> = Mutex::new(CounterTable {
-    len: 0,
-    rows: [None; MAX_USER_COUNTERS],
-});
+pub(crate) static USER_COUNTERS: Mutex<CounterTable> =
+    Mutex::new(CounterTable { len: 0, rows: [None; MAX_USER_COUNTERS] });
 
 impl Counter {
     /// A counter at zero; it appears in reports once it is first changed.
     pub const fn new(name: &'static str) -> Self {
-        Counter {
-            name,
-            value: AtomicI64::new(0),
-            registered: AtomicBool::new(false),
-        }
+        Counter { name, value: AtomicI64::new(0), registered: AtomicBool::new(false) }
     }
 
     /// Adds `delta` (which may be negative).
@@ -237,9 +213,6 @@ mod tests {
         C.decrement();
         assert_eq!(C.get(), 1);
         let table = USER_COUNTERS.lock().unwrap();
-        assert!(table.rows[..table.len]
-            .iter()
-            .flatten()
-            .any(|c| c.name() == "cache entries"));
+        assert!(table.rows[..table.len].iter().flatten().any(|c| c.name() == "cache entries"));
     }
 }

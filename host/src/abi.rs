@@ -56,6 +56,16 @@ pub enum AbiError {
         /// Which name.
         what: String,
     },
+    /// A name is longer than [`MAX_NAME_LEN`].
+    #[error("{what} is {len} bytes long, more than the limit of {limit}")]
+    NameTooLong {
+        /// Which name.
+        what: String,
+        /// Its length.
+        len: u32,
+        /// The limit.
+        limit: u32,
+    },
     /// A name is empty.
     #[error("{what} is empty")]
     EmptyName {
@@ -71,7 +81,7 @@ pub enum AbiError {
         bits: u32,
     },
     /// A base index does not name a layer.
-    #[error("layer {layer:?} names base index {index}, but there are only {count} layers")]
+    #[error("layer {layer:?} names base index {index}, but the manifest has {count} layer(s)")]
     UnknownBase {
         /// The layer.
         layer: String,
@@ -106,7 +116,7 @@ pub enum AbiError {
         test: String,
     },
     /// A test names a layer index that does not exist.
-    #[error("test {test:?} names layer index {index}, but there are only {count} layers")]
+    #[error("test {test:?} names layer index {index}, but the manifest has {count} layer(s)")]
     UnknownTestLayer {
         /// The test.
         test: String,
@@ -240,24 +250,35 @@ impl<'m> Reader<'m> {
         Ok(u64::from_le_bytes(raw.try_into().unwrap()))
     }
 
-    fn name(&self, what: impl Fn() -> String, ptr: u32, len: u32) -> Result<String, AbiError> {
+    /// Reads a UTF-8 name; layer and test names must not be empty, counter names may be.
+    fn name(&self, what: impl Fn() -> String, ptr: u32, len: u32, allow_empty: bool) -> Result<String, AbiError> {
         if len > MAX_NAME_LEN {
-            return Err(AbiError::TooMany { what: format!("{} length", what()), count: len, limit: MAX_NAME_LEN });
+            return Err(AbiError::NameTooLong { what: what(), len, limit: MAX_NAME_LEN });
         }
-        if len == 0 {
+        if len == 0 && !allow_empty {
             return Err(AbiError::EmptyName { what: what() });
         }
         let raw = self.bytes(&what(), ptr, len as u64)?;
         std::str::from_utf8(raw).map(str::to_owned).map_err(|_| AbiError::InvalidUtf8 { what: what() })
     }
 
-    /// Address of element `i` of an array of `size`-byte records at `base`.
-    fn element(&self, what: &str, base: u32, count: u32, size: u32, i: u32) -> Result<u32, AbiError> {
-        // Check the whole array once up front so a lying length fails before any element.
-        if i == 0 {
-            self.bytes(what, base, count as u64 * size as u64)?;
-        }
-        Ok(base + i * size)
+    /// Checks a whole array of `count` records of `size` bytes at `base` (even an
+    /// empty one) before any element is read or any memory is reserved for it.
+    fn array(&self, what: &str, base: u32, count: u32, size: u32) -> Result<Array, AbiError> {
+        self.bytes(what, base, count as u64 * size as u64)?;
+        Ok(Array { base, size })
+    }
+}
+
+/// An array whose bounds were checked; element addresses cannot overflow.
+struct Array {
+    base: u32,
+    size: u32,
+}
+
+impl Array {
+    fn at(&self, i: u32) -> u32 {
+        self.base + i * self.size
     }
 }
 
@@ -275,11 +296,12 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
     limit("layer", layers_len, MAX_LAYERS)?;
     limit("test", tests_len, MAX_TESTS)?;
 
+    let layer_array = r.array("layer array", layers_ptr, layers_len, v1::LAYER_SIZE)?;
+    let test_array = r.array("test array", tests_ptr, tests_len, v1::TEST_SIZE)?;
     let mut layers = Vec::with_capacity(layers_len as usize);
     for i in 0..layers_len {
-        let at = r.element("layer array", layers_ptr, layers_len, v1::LAYER_SIZE, i)?;
-        let [name_ptr, name_len, bases_ptr, bases_len, bits] = r.u32s::<5>("layer record", at)?;
-        let name = r.name(|| format!("name of layer {i}"), name_ptr, name_len)?;
+        let [name_ptr, name_len, bases_ptr, bases_len, bits] = r.u32s::<5>("layer record", layer_array.at(i))?;
+        let name = r.name(|| format!("name of layer {i}"), name_ptr, name_len, false)?;
         if name == UNIT_LAYER_NAME {
             return Err(AbiError::ReservedLayerName(name));
         }
@@ -301,9 +323,8 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
 
     let mut tests = Vec::with_capacity(tests_len as usize);
     for i in 0..tests_len {
-        let at = r.element("test array", tests_ptr, tests_len, v1::TEST_SIZE, i)?;
-        let [name_ptr, name_len, layer] = r.u32s::<3>("test record", at)?;
-        let name = r.name(|| format!("name of test {i}"), name_ptr, name_len)?;
+        let [name_ptr, name_len, layer] = r.u32s::<3>("test record", test_array.at(i))?;
+        let name = r.name(|| format!("name of test {i}"), name_ptr, name_len, false)?;
         let layer = match layer {
             v1::UNIT_LAYER => None,
             index if index < layers_len => Some(index as usize),
@@ -395,8 +416,9 @@ pub fn decode_status(memory: &[u8], addr: u32) -> Result<Status, AbiError> {
     let message = match kind {
         None => String::new(),
         Some(_) => {
-            let raw = r.bytes("status message", ptr, len.min(MAX_MESSAGE_LEN) as u64)?;
-            String::from_utf8_lossy(raw).into_owned()
+            // The whole message must be in bounds; the host keeps only its start.
+            let raw = r.bytes("status message", ptr, len as u64)?;
+            String::from_utf8_lossy(&raw[..raw.len().min(MAX_MESSAGE_LEN as usize)]).into_owned()
         }
     };
     Ok(Status { kind, message })
@@ -405,27 +427,31 @@ pub fn decode_status(memory: &[u8], addr: u32) -> Result<Status, AbiError> {
 /// Decodes the counters snapshot at `addr`; rows come back sorted by name.
 pub fn decode_counters(memory: &[u8], addr: u32) -> Result<Counters, AbiError> {
     let r = Reader { memory };
+    // One bounds check for the whole record, so the field offsets below cannot wrap.
+    r.bytes("counters record", addr, v1::COUNTERS_SIZE as u64)?;
     let live_blocks = r.u64_at("counters record", addr)?;
-    let live_bytes = r.u64_at("counters record", addr.wrapping_add(8))?;
-    let total_allocs = r.u64_at("counters record", addr.wrapping_add(16))?;
-    let [types_ptr, types_len, user_ptr, user_len] = r.u32s::<4>("counters record", addr.wrapping_add(24))?;
+    let live_bytes = r.u64_at("counters record", addr + 8)?;
+    let total_allocs = r.u64_at("counters record", addr + 16)?;
+    let [types_ptr, types_len, user_ptr, user_len] = r.u32s::<4>("counters record", addr + 24)?;
     limit("type counter", types_len, MAX_COUNTER_ROWS)?;
     limit("user counter", user_len, MAX_COUNTER_ROWS)?;
+    let type_array = r.array("type counter array", types_ptr, types_len, v1::TYPE_COUNTER_SIZE)?;
+    let user_array = r.array("user counter array", user_ptr, user_len, v1::USER_COUNTER_SIZE)?;
 
     let mut types = Vec::with_capacity(types_len as usize);
     for i in 0..types_len {
-        let at = r.element("type counter array", types_ptr, types_len, v1::TYPE_COUNTER_SIZE, i)?;
+        let at = type_array.at(i);
         let [name_ptr, name_len] = r.u32s::<2>("type counter", at)?;
-        let name = r.name(|| format!("name of type counter {i}"), name_ptr, name_len)?;
+        let name = r.name(|| format!("name of type counter {i}"), name_ptr, name_len, true)?;
         let instances = r.u64_at("type counter", at + 8)? as i64;
         let bytes = r.u64_at("type counter", at + 16)? as i64;
         types.push(TypeCount { name, instances, bytes });
     }
     let mut user = Vec::with_capacity(user_len as usize);
     for i in 0..user_len {
-        let at = r.element("user counter array", user_ptr, user_len, v1::USER_COUNTER_SIZE, i)?;
+        let at = user_array.at(i);
         let [name_ptr, name_len] = r.u32s::<2>("user counter", at)?;
-        let name = r.name(|| format!("name of user counter {i}"), name_ptr, name_len)?;
+        let name = r.name(|| format!("name of user counter {i}"), name_ptr, name_len, true)?;
         user.push((name, r.u64_at("user counter", at + 8)? as i64));
     }
     types.sort_by(|a, b| a.name.cmp(&b.name));

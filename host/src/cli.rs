@@ -25,7 +25,7 @@ pub const EXIT_LEAKED: u8 = 3;
 
 /// Run wasm32-wasip1 test suites in a sandbox, repeat them, and report leaks deterministically.
 #[derive(Debug, Parser)]
-#[command(name = "leakhost", version, about)]
+#[command(name = "leakhost", version, about, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -90,7 +90,10 @@ impl Suite {
 
 /// Turns a target into a `.wasm` path, building a package directory first.
 pub fn resolve(target: &Path) -> Result<PathBuf, SuiteError> {
-    let meta = std::fs::metadata(target).map_err(|_| SuiteError::NotFound(target.to_path_buf()))?;
+    let meta = std::fs::metadata(target).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => SuiteError::NotFound(target.to_path_buf()),
+        _ => SuiteError::Read { path: target.to_path_buf(), source },
+    })?;
     if !meta.is_dir() {
         return Ok(target.to_path_buf());
     }
@@ -177,7 +180,8 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
         return Some("the file is empty".into());
     }
     if !bytes.starts_with(b"\0asm") {
-        let head = &bytes[..bytes.len().min(512)];
+        // Enough to see past a licence header or a long leading comment.
+        let head = &bytes[..bytes.len().min(64 * 1024)];
         // A multi-byte character cut at the 512-byte mark is still text.
         let text = match std::str::from_utf8(head) {
             Ok(_) => true,

@@ -11,9 +11,7 @@ fn run(extra: &[&str]) -> crate::harness::Run {
 
 /// The text between `Failure in test NAME` / `Error in test NAME` and the next blank line.
 fn block<'a>(stdout: &'a str, title: &str) -> &'a str {
-    let start = stdout
-        .find(&format!("\n\n{title}\n"))
-        .unwrap_or_else(|| panic!("no block {title:?} in:\n{stdout}"));
+    let start = stdout.find(&format!("\n\n{title}\n")).unwrap_or_else(|| panic!("no block {title:?} in:\n{stdout}"));
     let body = &stdout[start + title.len() + 3..];
     &body[..body.find("\n\n").unwrap_or(body.len())]
 }
@@ -24,27 +22,15 @@ fn outcomes_are_reported_as_zope_does_and_the_run_carries_on() {
     assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.stderr, "");
     let out = &r.stdout;
-    assert!(
-        block(out, "Failure in test test_check_fails").starts_with("check failed: 1 + 1 == 3"),
-        "{out}"
-    );
+    assert!(block(out, "Failure in test test_check_fails").starts_with("check failed: 1 + 1 == 3"), "{out}");
     let assert_block = block(out, "Failure in test test_assert_fails");
     assert!(assert_block.contains("assertion `left == right` failed") && assert_block.contains("right: 3"));
-    assert!(
-        assert_block.starts_with("panicked at failures/src/lib.rs:"),
-        "{assert_block}"
-    );
+    assert!(assert_block.starts_with("panicked at failures/src/lib.rs:"), "{assert_block}");
     assert!(block(out, "Error in test test_panics").contains("something broke"));
     assert!(block(out, "Error in test test_returns_error").contains("backend returned an error"));
-    assert!(
-        !out.contains("in test test_skipped"),
-        "a skip is counted, not reported as a block"
-    );
+    assert!(!out.contains("in test test_skipped"), "a skip is counted, not reported as a block");
     assert!(!out.contains("in test test_passes") && !out.contains("test_after_trap_passes"));
-    assert!(
-        out.contains("  Ran 7 tests with 2 failures, 2 errors and 1 skipped in "),
-        "{out}"
-    );
+    assert!(out.contains("  Ran 7 tests with 2 failures, 2 errors and 1 skipped in "), "{out}");
     let total = "Total: 13 tests, 2 failures, 4 errors and 1 skipped in N.NNN seconds.\n";
     assert!(normalise_times(out).ends_with(total), "{out}");
 }
@@ -56,15 +42,9 @@ fn a_failing_set_up_skips_its_layer_and_counts_one_error() {
     assert!(!out.contains("test_never_runs"), "{out}");
     let errors = &out[out.find("Tests with errors:\n").expect("-v lists errors")..];
     assert!(errors.contains("\n   Layer: failures.BrokenSetUp.setUp\n"), "{errors}");
-    assert!(
-        errors.contains("\n   test_panics\n") && errors.contains("\n   test_panics_in_layer\n"),
-        "{errors}"
-    );
+    assert!(errors.contains("\n   test_panics\n") && errors.contains("\n   test_panics_in_layer\n"), "{errors}");
     let failures = &out[out.find("Tests with failures:\n").expect("-v lists failures")..];
-    assert!(
-        failures.contains("\n   test_check_fails\n   test_assert_fails\n"),
-        "{failures}"
-    );
+    assert!(failures.contains("\n   test_check_fails\n   test_assert_fails\n"), "{failures}");
 }
 
 #[test]
@@ -79,10 +59,7 @@ fn a_trap_inside_a_layer_sets_the_layer_up_again() {
     let out = run(&["-v"]).stdout;
     // test_layer_set_up_again passes only if TrapInLayer's setUp ran again in the fresh instance.
     assert!(out.contains("Continuing in a fresh instance after test_panics_in_layer trapped.\n  Set up failures.TrapInLayer again in "), "{out}");
-    assert!(
-        out.contains("  Ran 2 tests with 0 failures, 1 errors and 0 skipped"),
-        "{out}"
-    );
+    assert!(out.contains("  Ran 2 tests with 0 failures, 1 errors and 0 skipped"), "{out}");
 }
 
 #[test]

@@ -15,14 +15,7 @@ pub fn suite(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let samples = repo().join("sample-tests");
         let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "--target",
-                "wasm32-wasip1",
-                "--manifest-path",
-            ])
+            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
             .arg(samples.join("Cargo.toml"))
             // The sample workspace has its own target dir, so this never waits on the outer build.
             .env_remove("CARGO_TARGET_DIR")

@@ -72,26 +72,15 @@ fn repeat_runs_each_layer_four_times_in_place() {
     assert_eq!(out.matches("  Ran 9 tests").count(), 4);
     assert_eq!(out.matches("  Set up samplelayers.Layer1 ").count(), 1);
     // Total counts the last iteration of each layer.
-    assert!(
-        out.ends_with("Total: 321 tests, 0 failures, 0 errors and 0 skipped in N.NNN seconds.\n"),
-        "{out}"
-    );
-    let layer_lines: Vec<&str> = out
-        .lines()
-        .filter(|l| !l.starts_with("Iteration") && !l.contains(" Ran "))
-        .collect();
+    assert!(out.ends_with("Total: 321 tests, 0 failures, 0 errors and 0 skipped in N.NNN seconds.\n"), "{out}");
+    let layer_lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("Iteration") && !l.contains(" Ran ")).collect();
     let reference_lines: Vec<&str> = REFERENCE.lines().filter(|l| !l.contains(" Ran ")).collect();
     assert_eq!(layer_lines, reference_lines);
 }
 
 #[test]
 fn leak_report_shows_only_zero_changes_and_no_verdict() {
-    let run = leakhost([
-        "run".as_ref(),
-        suite("samplelayers").as_os_str(),
-        "-N4".as_ref(),
-        "-r".as_ref(),
-    ]);
+    let run = leakhost(["run".as_ref(), suite("samplelayers").as_os_str(), "-N4".as_ref(), "-r".as_ref()]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("  live blocks=")).collect();
     assert_eq!(lines.len(), 8 * 3, "{}", run.stdout);
@@ -111,15 +100,9 @@ fn verbosity_prints_dots_names_and_times() {
     let names = leakhost(["run".as_ref(), wasm.as_os_str(), "-vv".as_ref()]).stdout;
     assert!(names.contains("\n test_x1 (sampletests.test1.TestA)\n"), "{names}");
     // -vv prints every test name once, indented by one space (zope's layout).
-    let named = names
-        .lines()
-        .filter(|l| l.starts_with(' ') && !l.starts_with("  "))
-        .count();
+    let named = names.lines().filter(|l| l.starts_with(' ') && !l.starts_with("  ")).count();
     assert_eq!(named, 321, "{names}");
     let times = leakhost(["run".as_ref(), wasm.as_os_str(), "-vvv".as_ref()]).stdout;
-    let timed = times
-        .lines()
-        .find(|l| l.starts_with(" test_x1 (sampletests.test1.TestA)"))
-        .unwrap();
+    let timed = times.lines().find(|l| l.starts_with(" test_x1 (sampletests.test1.TestA)")).unwrap();
     assert!(timed.ends_with(" s)") && timed.contains(" (0."), "{timed}");
 }

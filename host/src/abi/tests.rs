@@ -367,7 +367,8 @@ fn empty_names() {
 #[test]
 fn name_longer_than_the_limit() {
     let long = "x".repeat(MAX_NAME_LEN as usize + 1);
-    let expected = too_many("name of test 0 length", MAX_NAME_LEN + 1, MAX_NAME_LEN);
+    let expected =
+        AbiError::NameTooLong { what: "name of test 0".into(), len: MAX_NAME_LEN + 1, limit: MAX_NAME_LEN };
     assert_eq!(decode(&[], &[(&long, UNIT_LAYER)]), Err(expected));
 }
 
@@ -560,10 +561,10 @@ fn counters_decode_and_sort() {
 fn counters_record_out_of_bounds() {
     let (mem, _) = counters_mem([0, 0, 0], &[], &[]);
     let len = mem.end();
-    // The totals fit, the row fields do not.
-    assert_eq!(decode_counters(&mem.bytes, len - 24), Err(mem.oob("counters record", len, 16)));
+    // The totals fit, the row fields do not: the whole 40-byte record is checked at once.
+    assert_eq!(decode_counters(&mem.bytes, len - 24), Err(mem.oob("counters record", len - 24, 40)));
     for addr in [len, u32::MAX - 3] {
-        assert_eq!(decode_counters(&mem.bytes, addr), Err(mem.oob("counters record", addr, 8)));
+        assert_eq!(decode_counters(&mem.bytes, addr), Err(mem.oob("counters record", addr, 40)));
     }
 }
 
@@ -612,7 +613,6 @@ fn too_many_counter_rows() {
 
 /// docs/abi.md §6 says counter names SHOULD be non-empty, and §7.6 requires non-empty names
 /// only of layers and tests, so a snapshot with an empty counter name is valid ABI v1.
-/// Fails today: decode_counters rejects it with EmptyName (see the report).
 #[test]
 fn empty_counter_name_is_valid_abi() {
     let (mem, addr) = counters_mem([0, 0, 0], &[("", 1, 8)], &[("", 2)]);

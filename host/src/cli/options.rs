@@ -118,6 +118,9 @@ pub struct SandboxArgs {
     pub max_output: u64,
 }
 
+/// The longest `--timeout` accepted: a year; anything longer is meant as "none".
+const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
 impl SandboxArgs {
     /// The sandbox policy these options describe.
     pub fn policy(&self, seed: u64, real_world: bool) -> Result<Policy, String> {
@@ -125,12 +128,27 @@ impl SandboxArgs {
             return Err(format!("--timeout {}: expected a number of seconds, 0 or more", self.timeout));
         }
         let as_usize = |flag: &str, n: u64| usize::try_from(n).map_err(|_| format!("{flag} {n}: too large"));
+        let timeout = match self.timeout {
+            0.0 => None,
+            secs => Some(
+                std::time::Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|d| d.as_secs() <= MAX_TIMEOUT_SECS)
+                    .ok_or_else(|| format!("--timeout {secs}: more than {MAX_TIMEOUT_SECS} seconds; use 0 for none"))?,
+            ),
+        };
+        // Checked here, before any suite loads, so the message names the flag and nothing else.
+        for dir in &self.dirs {
+            if !dir.host.is_dir() {
+                return Err(format!("--dir {}: no such directory", dir.host.display()));
+            }
+        }
         Ok(Policy {
             seed,
             real_world,
             max_memory: as_usize("--max-memory", self.max_memory)?,
             output_limit: as_usize("--max-output", self.max_output)?,
-            timeout: (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout)),
+            timeout,
             fuel: self.fuel,
             max_stack: as_usize("--max-stack", self.max_stack)?,
             dirs: self.dirs.clone(),

@@ -209,10 +209,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 }
             }
         }
-        sink.emit(&Event::Finished { summary: &total });
         match failure {
-            Some(e) => Err(e),
-            None => Ok(total),
+            Some(reason) => {
+                sink.emit(&Event::Aborted { reason: &reason });
+                Err(reason)
+            }
+            None => {
+                sink.emit(&Event::Finished { summary: &total });
+                Ok(total)
+            }
         }
     };
     drop(human);

@@ -16,7 +16,7 @@ pub struct HumanReporter<W: Write> {
     several_suites: bool,
     /// Print every test's captured output, not only that of failures and errors.
     show_output: bool,
-    /// A line of -v dots is open and must be ended before other output.
+    /// A line of -v dots, or a -vv test name, is open and must be ended before other output.
     dots_open: bool,
     errors: Vec<String>,
     failures: Vec<String>,
@@ -146,9 +146,11 @@ impl<W: Write> HumanReporter<W> {
             }
             2 => {
                 let _ = writeln!(self.out);
+                self.dots_open = false;
             }
             _ => {
                 let _ = writeln!(self.out, " ({:.3} s)", elapsed.as_secs_f64());
+                self.dots_open = false;
             }
         }
     }
@@ -297,6 +299,7 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 if self.verbosity >= 2 {
                     self.end_dots();
                     let _ = write!(self.out, " {test}");
+                    self.dots_open = true;
                 }
             }
             Event::TestFinished { test, outcome, output, elapsed, delta, .. } => {
@@ -338,6 +341,11 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 self.line(format_args!("Stopping after {after} failed (-x); the remaining tests do not run."))
             }
             Event::TearingDownLeftOvers => self.info(format_args!("Tearing down left over layers:")),
+            Event::Aborted { .. } => {
+                // The reason goes to stderr as the run's one error line; only tidy up here.
+                self.end_dots();
+                let _ = self.out.flush();
+            }
             Event::Finished { summary } => {
                 if self.verbosity > 0 {
                     for (title, names) in

@@ -24,6 +24,9 @@ struct Report {
     suites: Vec<SuiteReport>,
     leaks: Vec<Verdict>,
     totals: Option<Totals>,
+    /// Why the run stopped before its end, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aborted: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_s: Option<f64>,
 }
@@ -159,6 +162,7 @@ impl JsonReporter {
                 suites: Vec::new(),
                 leaks: Vec::new(),
                 totals: None,
+                aborted: None,
                 elapsed_s: None,
             },
             timings,
@@ -284,6 +288,7 @@ impl EventSink for JsonReporter {
                 }
             }
             Event::TearingDownLeftOvers => self.left_over = true,
+            Event::Aborted { reason } => self.report.aborted = Some(reason.to_string()),
             Event::Finished { summary } => {
                 self.report.leaks = summary.leaks.clone();
                 self.report.elapsed_s = self.secs(summary.elapsed);

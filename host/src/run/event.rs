@@ -198,6 +198,12 @@ pub enum Event<'a> {
     },
     /// The final tear-down of what is still set up begins.
     TearingDownLeftOvers,
+    /// The run cannot go on (the guest broke the ABI or could not be restarted);
+    /// no [`Event::Finished`] follows.
+    Aborted {
+        /// What went wrong.
+        reason: &'a str,
+    },
     /// The whole run is over (all suites).
     Finished {
         /// Totals.

@@ -6,5 +6,6 @@ mod harness;
 mod bad_modules;
 mod failures;
 mod faults;
+mod cli;
 mod leak;
 mod samplelayers;

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::run::Session;
 use crate::sandbox::{self, Policy};
-use crate::suite::{self, Suite};
+use crate::suite::{self, Cache, Suite};
 pub use options::{ColorChoice, SandboxArgs, SelectionArgs};
 
 /// Exit status when every test passed.
@@ -27,6 +27,11 @@ pub const EXIT_LEAKED: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "leakhost", version, about, args_override_self = true)]
 pub struct Cli {
+    /// Compile suites afresh instead of using the compiled-module cache
+    /// ($LEAKHOST_CACHE_DIR, else the user's cache directory).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -46,10 +51,12 @@ pub enum Command {
 /// Parses the process arguments and runs; returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cache = if cli.no_cache { None } else { Cache::default_location() };
+    let cache = cache.as_ref();
     match cli.command {
-        Command::Run(args) => run::run(&args),
-        Command::List(args) => run::list(&args),
-        Command::Inspect(args) => inspect::inspect(&args),
+        Command::Run(args) => run::run(&args, cache),
+        Command::List(args) => run::list(&args, cache),
+        Command::Inspect(args) => inspect::inspect(&args, cache),
     }
 }
 
@@ -67,12 +74,17 @@ struct Loaded<'e> {
 
 /// Resolves, compiles and starts every target before any test runs, so a bad
 /// target stops the run before it begins rather than halfway through.
-fn load_all<'e>(engine: &'e wasmtime::Engine, targets: &[PathBuf], policy: &Policy) -> Result<Vec<Loaded<'e>>, String> {
+fn load_all<'e>(
+    engine: &'e wasmtime::Engine,
+    targets: &[PathBuf],
+    policy: &Policy,
+    cache: Option<&Cache>,
+) -> Result<Vec<Loaded<'e>>, String> {
     targets
         .iter()
         .map(|target| {
             let suite =
-                suite::resolve(target).and_then(|path| suite::load(engine, &path)).map_err(|e| e.to_string())?;
+                suite::resolve(target).and_then(|path| suite::load(engine, &path, cache)).map_err(|e| e.to_string())?;
             let session =
                 Session::start(engine, &suite, policy.clone()).map_err(|e| format!("{}: {e}", suite.path.display()))?;
             Ok(Loaded { suite, session })

@@ -1,5 +1,9 @@
 //! Finding, building, loading and compiling a suite, and checking that it speaks the ABI.
 
+mod cache;
+
+pub use cache::{Cache, Compilation, CACHE_DIR_ENV};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -79,6 +83,8 @@ pub struct Suite {
     pub module: Module,
     /// Whether it is a reactor with `_initialize`, to be called once per instance.
     pub has_initialize: bool,
+    /// Whether it was compiled now or loaded from the cache.
+    pub compilation: Compilation,
 }
 
 impl Suite {
@@ -202,14 +208,27 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// Reads, compiles and checks the module at `path`.
-pub fn load(engine: &Engine, path: &Path) -> Result<Suite, SuiteError> {
+/// Reads, compiles (or loads from `cache`) and checks the module at `path`.
+pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Suite, SuiteError> {
     let bytes = std::fs::read(path).map_err(|source| SuiteError::Read { path: path.to_path_buf(), source })?;
     if let Some(why) = not_wasm_reason(&bytes) {
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
-    let module = Module::new(engine, &bytes)
-        .map_err(|e| SuiteError::Invalid { path: path.to_path_buf(), reason: format!("{e:#}") })?;
+    let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
+        Some((module, entry)) => (module, Compilation::FromCache(entry)),
+        None => {
+            let module = Module::new(engine, &bytes)
+                .map_err(|e| SuiteError::Invalid { path: path.to_path_buf(), reason: format!("{e:#}") })?;
+            let compilation = match cache {
+                // A cache that cannot be written only costs speed; the run goes on.
+                Some(cache) => {
+                    Compilation::CompiledAndCached(cache.store(engine, &bytes, &module).map_err(|e| e.to_string()))
+                }
+                None => Compilation::Compiled,
+            };
+            (module, compilation)
+        }
+    };
     let has_initialize =
         check_exports(&module).map_err(|why| SuiteError::NotASuite { path: path.to_path_buf(), why })?;
     for import in module.imports() {
@@ -221,7 +240,7 @@ pub fn load(engine: &Engine, path: &Path) -> Result<Suite, SuiteError> {
             });
         }
     }
-    Ok(Suite { path: path.to_path_buf(), module, has_initialize })
+    Ok(Suite { path: path.to_path_buf(), module, has_initialize, compilation })
 }
 
 /// The required exports and their signatures: (name, params, results).

@@ -29,6 +29,11 @@ pub fn suite(name: &str) -> PathBuf {
     path
 }
 
+/// The compiled-module cache the tests share.
+pub fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join("leakhost-e2e-cache")
+}
+
 /// What one run of the binary produced.
 #[derive(Debug)]
 pub struct Run {
@@ -50,6 +55,9 @@ where
         .args(args)
         .env_remove("CARGO_TARGET_DIR")
         .env("NO_COLOR", "1")
+        // One cache for all of this run's tests (and safe to share, as they run in parallel),
+        // kept out of the user's own cache directory.
+        .env("LEAKHOST_CACHE_DIR", cache_dir())
         .output()
         .expect("leakhost runs");
     Run {

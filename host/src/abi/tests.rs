@@ -367,8 +367,7 @@ fn empty_names() {
 #[test]
 fn name_longer_than_the_limit() {
     let long = "x".repeat(MAX_NAME_LEN as usize + 1);
-    let expected =
-        AbiError::NameTooLong { what: "name of test 0".into(), len: MAX_NAME_LEN + 1, limit: MAX_NAME_LEN };
+    let expected = AbiError::NameTooLong { what: "name of test 0".into(), len: MAX_NAME_LEN + 1, limit: MAX_NAME_LEN };
     assert_eq!(decode(&[], &[(&long, UNIT_LAYER)]), Err(expected));
 }
 

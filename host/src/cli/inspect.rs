@@ -10,6 +10,7 @@ use super::{engine_for, fail, load_all, SandboxArgs, EXIT_OK};
 use crate::abi::ABI_VERSION;
 use crate::plan::Plan;
 use crate::sandbox::{human_bytes, EpochTicker, Policy};
+use crate::suite::{Cache, Compilation};
 
 /// Options of `leakhost inspect`.
 #[derive(Debug, Args)]
@@ -61,13 +62,13 @@ fn describe_extern(ty: &wasmtime::ExternType) -> String {
 }
 
 /// Prints the report.
-pub fn inspect(args: &InspectArgs) -> ExitCode {
+pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
     let (policy, engine) = match engine_for(&args.sandbox, 0, false) {
         Ok(pair) => pair,
         Err(e) => return fail(e),
     };
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = match load_all(&engine, std::slice::from_ref(&args.target), &policy) {
+    let loaded = match load_all(&engine, std::slice::from_ref(&args.target), &policy, cache) {
         Ok(mut loaded) => loaded.remove(0),
         Err(e) => return fail(e),
     };
@@ -78,6 +79,13 @@ pub fn inspect(args: &InspectArgs) -> ExitCode {
     let _ = writeln!(out, "ABI version: {ABI_VERSION}");
     let kind = if loaded.suite.has_initialize { "reactor (_initialize)" } else { "command-export module" };
     let _ = writeln!(out, "Module: {kind}");
+    let compiled = match &loaded.suite.compilation {
+        Compilation::Compiled => "compiled (cache off)".to_string(),
+        Compilation::CompiledAndCached(Ok(path)) => format!("compiled, cached at {}", path.display()),
+        Compilation::CompiledAndCached(Err(e)) => format!("compiled; caching failed: {e}"),
+        Compilation::FromCache(path) => format!("loaded from cache {}", path.display()),
+    };
+    let _ = writeln!(out, "Compilation: {compiled}");
     let _ = writeln!(out, "Tests: {} in {} layers", manifest.tests.len(), plan.layers.len());
     let _ = writeln!(out, "Layers, in run order:");
     for planned in &plan.layers {

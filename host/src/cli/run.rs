@@ -12,6 +12,7 @@ use crate::plan::Plan;
 use crate::report::{HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
 use crate::run::{Event, EventSink, RunOptions, Summary};
 use crate::sandbox::EpochTicker;
+use crate::suite::Cache;
 
 /// Options of `leakhost run`.
 #[derive(Debug, Args)]
@@ -122,13 +123,13 @@ fn print_listing(plans: &[Plan]) {
 }
 
 /// `leakhost list`: what `run` would run, without running it.
-pub fn list(args: &ListArgs) -> ExitCode {
+pub fn list(args: &ListArgs, cache: Option<&Cache>) -> ExitCode {
     let (policy, engine) = match engine_for(&args.sandbox, 0, false) {
         Ok(pair) => pair,
         Err(e) => return fail(e),
     };
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = match load_all(&engine, &args.targets, &policy) {
+    let loaded = match load_all(&engine, &args.targets, &policy, cache) {
         Ok(loaded) => loaded,
         Err(e) => return fail(e),
     };
@@ -139,7 +140,7 @@ pub fn list(args: &ListArgs) -> ExitCode {
 }
 
 /// `leakhost run`.
-pub fn run(args: &RunArgs) -> ExitCode {
+pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
     if args.report_leaks && args.repeat < 2 {
         return fail("-r needs -N 2 or more: leaks show as growth between iterations");
     }
@@ -152,7 +153,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let mut loaded = match load_all(&engine, &args.targets, &policy) {
+    let mut loaded = match load_all(&engine, &args.targets, &policy, cache) {
         Ok(loaded) => loaded,
         Err(e) => return fail(e),
     };

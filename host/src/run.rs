@@ -3,6 +3,7 @@
 
 mod event;
 mod instance;
+mod parallel;
 
 use std::time::{Duration, Instant};
 
@@ -49,11 +50,13 @@ pub struct RunOptions {
     /// its remaining iterations and all later layers are skipped; set-up layers are
     /// still torn down.
     pub stop_on_error: bool,
+    /// Layers run in parallel on this many threads (`-j`); 1 runs serially.
+    pub jobs: usize,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { repeat: 1, measure: false, warmup: 1, stop_on_error: false }
+        RunOptions { repeat: 1, measure: false, warmup: 1, stop_on_error: false, jobs: 1 }
     }
 }
 
@@ -102,6 +105,45 @@ impl<'e> Session<'e> {
     /// The validated manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// A second session over the same linked module, with no instance yet: a worker
+    /// for `-j` gets its own instances, output capture and layer state.
+    fn fork(&self) -> Session<'e> {
+        Session {
+            engine: self.engine,
+            pre: self.pre.clone(),
+            has_initialize: self.has_initialize,
+            policy: self.policy.clone(),
+            capture: Capture::new(self.policy.output_limit),
+            manifest: self.manifest.clone(),
+            instance: None,
+            set_up: Vec::new(),
+        }
+    }
+
+    /// Runs one layer alone in a fresh instance: its set-up chain, its iterations, and
+    /// the tear-down of everything, each phase to its own sink. Tear-down failures are
+    /// not counted in the returned summary (the caller decides which of them count).
+    fn run_isolated(
+        &mut self,
+        plan: &Plan,
+        planned: &PlannedLayer,
+        options: &RunOptions,
+        sinks: [&mut dyn EventSink; 3],
+    ) -> Result<(Summary, bool), RunError> {
+        let [set_up_sink, body_sink, tear_down_sink] = sinks;
+        self.discard_instance();
+        let mut summary = Summary::default();
+        let set_up = self.set_up_layer(plan, planned.layer, false, set_up_sink, &mut summary)?;
+        let mut stopped = false;
+        if set_up {
+            summary.layers_run += 1;
+            stopped = self.run_layer(plan, planned, options, body_sink, &mut summary)?;
+        }
+        self.tear_down_unneeded(plan, None, tear_down_sink, &mut Summary::default())?;
+        self.discard_instance();
+        Ok((summary, stopped))
     }
 
     fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
@@ -165,6 +207,7 @@ impl<'e> Session<'e> {
             });
             if result.trapped {
                 self.discard_instance();
+                sink.emit(&Event::FreshInstance { reason: FreshReason::Trap(plan.graph.name(l)) });
             }
             if outcome != HookOutcome::Ok {
                 summary.errors += 1;
@@ -316,8 +359,12 @@ impl<'e> Session<'e> {
     }
 
     /// Runs the plan, emitting events; returns this suite's totals. The caller emits
-    /// [`Event::Finished`] once all suites have run.
+    /// [`Event::Finished`] once all suites have run. With `options.jobs` above 1 the
+    /// layers run in parallel (see [`parallel`]).
     pub fn run(&mut self, plan: &Plan, options: &RunOptions, sink: &mut dyn EventSink) -> Result<Summary, RunError> {
+        if options.jobs > 1 && plan.layers.len() > 1 {
+            return parallel::run(self, plan, options, sink);
+        }
         let started = Instant::now();
         let mut summary = Summary::default();
         for planned in &plan.layers {

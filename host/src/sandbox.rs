@@ -4,6 +4,8 @@
 //! network. Clocks and randomness are deterministic unless the caller asks for
 //! real ones, so two runs of the same module see the same world.
 
+mod poll;
+
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -183,6 +185,14 @@ pub enum LimitExceeded {
     /// A table would grow past the table limit.
     #[error("exceeded the table limit of {0} elements")]
     Table(usize),
+    /// A sleep longer than the time limit.
+    #[error("slept for {:.3} s, past the time limit of {:.3} s (--timeout)", .requested.as_secs_f64(), .limit.as_secs_f64())]
+    Sleep {
+        /// The sleep asked for.
+        requested: Duration,
+        /// The limit.
+        limit: Duration,
+    },
 }
 
 /// "256 MiB", "512 KiB", "100 bytes".
@@ -232,6 +242,10 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub struct GuestState {
     wasi: WasiP1Ctx,
     limiter: Limiter,
+    /// The deterministic clock, or `None` with `--real-world`.
+    fake_time: Option<FakeTime>,
+    /// The per-call time limit, which a real sleep may not exceed.
+    timeout: Option<Duration>,
 }
 
 /// Builds the linker with WASI preview1 and nothing else.
@@ -239,6 +253,10 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut GuestState| &mut state.wasi)
         .map_err(|e| SandboxError::Linker(e.to_string()))?;
+    // wasmtime-wasi's poll_oneoff sleeps on the host thread, where neither the epoch
+    // deadline nor the fake clock reaches; leakhost's own version honours both.
+    linker.allow_shadowing(true);
+    poll::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
     Ok(linker)
 }
 
@@ -246,9 +264,10 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
 pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Store<GuestState>, SandboxError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(capture.clone()).stderr(capture.clone());
-    if !policy.real_world {
-        wasi.wall_clock(FixedClock::default())
-            .monotonic_clock(FixedClock::default())
+    let fake_time = (!policy.real_world).then(FakeTime::default);
+    if let Some(time) = &fake_time {
+        wasi.wall_clock(time.clone())
+            .monotonic_clock(time.clone())
             .secure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(policy.seed)))
             .insecure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(policy.seed ^ 0x5eed)))
             .insecure_random_seed(policy.seed as u128);
@@ -262,7 +281,10 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
             .map_err(|e| SandboxError::Preopen { dir: dir.host.clone(), why: e.to_string() })?;
     }
     let limiter = Limiter { max_memory: policy.max_memory };
-    let mut store = Store::new(engine, GuestState { wasi: wasi.build_p1(), limiter });
+    // No sockets: p1 has no call that opens one, and these keep it so if that changes.
+    wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    let state = GuestState { wasi: wasi.build_p1(), limiter, fake_time, timeout: policy.timeout };
+    let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     Ok(store)
 }
@@ -281,37 +303,47 @@ fn seeded_bytes(seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A clock that starts at a fixed instant and advances one microsecond per reading,
-/// so time moves forward but never differs between runs.
-#[derive(Default)]
-struct FixedClock {
-    ticks: std::sync::atomic::AtomicU64,
-}
+/// The deterministic clock of one instance: nanoseconds since a fixed start, moved
+/// forward one microsecond by every reading and by exactly the requested time by every
+/// sleep, so time passes for the guest but never differs between runs.
+#[derive(Clone, Default)]
+pub struct FakeTime(Arc<std::sync::atomic::AtomicU64>);
 
 /// 2024-01-01T00:00:00Z, the deterministic wall clock's start.
 const FIXED_EPOCH_SECS: u64 = 1_704_067_200;
 
-impl FixedClock {
-    fn tick(&self) -> u64 {
-        self.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+impl FakeTime {
+    /// Reads the clock (and moves it on by 1 µs).
+    pub fn read(&self) -> u64 {
+        self.0.fetch_add(1_000, std::sync::atomic::Ordering::Relaxed) + 1_000
+    }
+
+    /// Lets `nanos` pass at once: a guest's sleep.
+    pub fn advance(&self, nanos: u64) {
+        self.0.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The wall-clock reading that corresponds to monotonic reading `nanos`.
+    fn wall(nanos: u64) -> Duration {
+        Duration::from_secs(FIXED_EPOCH_SECS) + Duration::from_nanos(nanos)
     }
 }
 
-impl HostWallClock for FixedClock {
-    fn resolution(&self) -> std::time::Duration {
-        std::time::Duration::from_micros(1)
+impl HostWallClock for FakeTime {
+    fn resolution(&self) -> Duration {
+        Duration::from_micros(1)
     }
-    fn now(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(FIXED_EPOCH_SECS) + std::time::Duration::from_micros(self.tick())
+    fn now(&self) -> Duration {
+        FakeTime::wall(self.read())
     }
 }
 
-impl HostMonotonicClock for FixedClock {
+impl HostMonotonicClock for FakeTime {
     fn resolution(&self) -> u64 {
         1_000
     }
     fn now(&self) -> u64 {
-        self.tick() * 1_000
+        self.read()
     }
 }
 
@@ -461,10 +493,13 @@ mod tests {
     }
 
     #[test]
-    fn fixed_clock_moves_forward_from_the_same_start() {
-        let (a, b) = (FixedClock::default(), FixedClock::default());
+    fn fake_time_moves_forward_from_the_same_start() {
+        let (a, b) = (FakeTime::default(), FakeTime::default());
         let first = HostWallClock::now(&a);
         assert_eq!(first, HostWallClock::now(&b));
         assert!(HostWallClock::now(&a) > first);
+        let before = HostMonotonicClock::now(&a);
+        a.advance(5_000_000_000);
+        assert!(HostMonotonicClock::now(&a) >= before + 5_000_000_000);
     }
 }

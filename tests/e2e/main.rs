@@ -4,8 +4,8 @@
 mod harness;
 
 mod bad_modules;
+mod cli;
 mod failures;
 mod faults;
-mod cli;
 mod leak;
 mod samplelayers;

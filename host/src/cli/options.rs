@@ -139,8 +139,13 @@ impl SandboxArgs {
         };
         // Checked here, before any suite loads, so the message names the flag and nothing else.
         for dir in &self.dirs {
-            if !dir.host.is_dir() {
-                return Err(format!("--dir {}: no such directory", dir.host.display()));
+            match std::fs::metadata(&dir.host) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Err(format!("--dir {}: not a directory", dir.host.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(format!("--dir {}: no such directory", dir.host.display()))
+                }
+                Err(e) => return Err(format!("--dir {}: {e}", dir.host.display())),
             }
         }
         Ok(Policy {

@@ -46,6 +46,11 @@ pub struct RunArgs {
     #[arg(long, requires = "report_leaks")]
     pub fail_on_leak: bool,
 
+    /// Run layers in parallel on N threads, each layer in its own instance; output stays in layer order.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
+
     /// Stop at the first failing or erroring test (the rest of its layer and its iterations too).
     #[arg(short = 'x', long = "stop-on-error")]
     pub stop_on_error: bool,
@@ -172,6 +177,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
         measure: args.report_leaks,
         warmup: args.warmup,
         stop_on_error: args.stop_on_error,
+        jobs: args.jobs as usize,
     };
     let several = loaded.len() > 1;
     let human = HumanReporter::new(std::io::stdout().lock(), if args.quiet { 0 } else { args.verbose })

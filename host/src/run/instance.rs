@@ -131,7 +131,8 @@ impl Limits {
             Some(wasmtime::Trap::StackOverflow) => {
                 format!("overflowed the wasm stack of {} (--max-stack)\n{detail}", human_bytes(self.max_stack as u64))
             }
-            _ => detail,
+            // Name the trap first; the backtrace follows for whoever needs it.
+            _ => format!("{}\n{detail}", one_line(&detail)),
         }
     }
 }
@@ -178,13 +179,13 @@ fn trim_backtrace(detail: &str, max: usize) -> String {
                 continue;
             }
         } else if cut > 0 {
-            kept.push(format!("    ... {cut} more frames"));
+            kept.push(format!("    ... {cut} more frames not shown"));
             cut = 0;
         }
         kept.push(line.to_string());
     }
     if cut > 0 {
-        kept.push(format!("    ... {cut} more frames"));
+        kept.push(format!("    ... {cut} more frames not shown"));
     }
     kept.join("\n")
 }
@@ -339,7 +340,7 @@ mod tests {
         );
         let trimmed = trim_backtrace(&detail, 10);
         assert_eq!(trimmed.matches("m.wasm!f").count(), 10);
-        assert!(trimmed.contains("... 15 more frames"));
+        assert!(trimmed.contains("... 15 more frames not shown"));
         assert!(trimmed.ends_with("wasm trap: call stack exhausted"));
         assert_eq!(trim_backtrace("plain", 10), "plain");
     }

@@ -23,6 +23,7 @@
 //! | `test_env_is_empty_by_default` | pass with no `--env` or with `--env LEAKHOST_FAULTS_ENV=given`; Failure otherwise | the guest sees exactly the `--env` variables, and no arguments |
 //! | `test_proc_exit` | Error: `the guest called proc_exit(7); a suite must not exit` | `std::process::exit(7)` |
 //! | `test_unreachable` | Error: wasmtime's trap text, which names `unreachable` | the wasm `unreachable` instruction |
+//! | `test_sleep_an_hour` | pass (deterministic clock); Error "slept for 3600.000 s, past the time limit" with `--real-world` | a sleep never hangs the run |
 //! | `test_still_running` | pass | proves the run went on after every fault above |
 //!
 //! Totals of one run with those flags: 14 tests, 0 failures, 5 errors (the loop, the bomb, the recursion,
@@ -127,10 +128,7 @@ fn escapes(s: &mut Suite) {
         none_worked(attempts)
     });
     s.test("test_escape_with_symlink", || -> TestResult {
-        none_worked(vec![
-            read_attempt("/data/link/passwd"),
-            read_attempt("/data/rel/etc/passwd"),
-        ])
+        none_worked(vec![read_attempt("/data/link/passwd"), read_attempt("/data/rel/etc/passwd")])
     });
     s.test("test_write_read_only", || -> TestResult {
         let writable = |path: &str| OpenOptions::new().write(true).open(path).is_ok();
@@ -141,10 +139,7 @@ fn escapes(s: &mut Suite) {
             ("open /data/input.txt for appending".into(), appendable("/data/input.txt")),
             ("create directory /data/newdir".into(), fs::create_dir("/data/newdir").is_ok()),
             ("create /data/link/leakhost-escape".into(), fs::File::create("/data/link/leakhost-escape").is_ok()),
-            (
-                "rename /data/input.txt".into(),
-                fs::rename("/data/input.txt", "/data/renamed.txt").is_ok(),
-            ),
+            ("rename /data/input.txt".into(), fs::rename("/data/input.txt", "/data/renamed.txt").is_ok()),
             ("remove /data/input.txt".into(), fs::remove_file("/data/input.txt").is_ok()),
         ])
     });
@@ -186,6 +181,14 @@ fn world(s: &mut Suite) {
         core::arch::wasm32::unreachable();
         #[cfg(not(target_arch = "wasm32"))]
         std::process::abort();
+    });
+    // On the deterministic clock an hour passes at once; with --real-world a sleep past
+    // --timeout is refused. Either way the run does not hang.
+    s.test("test_sleep_an_hour", || -> TestResult {
+        let started = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+        check!(started.elapsed() >= std::time::Duration::from_secs(3600), "the guest clock did not move on");
+        Ok(())
     });
     s.test("test_still_running", || -> TestResult {
         check_eq!(2 + 2, 4);

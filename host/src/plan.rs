@@ -291,9 +291,8 @@ impl Plan {
         let unit = graph.unit();
         let layer_selected = |layer: usize| {
             let is_unit = layer == unit;
-            !(selection.unit_only && !is_unit)
-                && !(selection.non_unit_only && is_unit)
-                && any_selects(&selection.layers, graph.name(layer))
+            let wanted_kind = if is_unit { !selection.non_unit_only } else { !selection.unit_only };
+            wanted_kind && any_selects(&selection.layers, graph.name(layer))
         };
         let mut by_layer: Vec<Vec<u32>> = vec![Vec::new(); graph.layers.len()];
         for (index, test) in manifest.tests.iter().enumerate() {

@@ -172,7 +172,7 @@ impl JsonReporter {
     }
 
     fn secs(&self, d: Duration) -> Option<f64> {
-        self.timings.then(|| d.as_secs_f64())
+        self.timings.then_some(d.as_secs_f64())
     }
 
     fn suite(&mut self) -> &mut SuiteReport {

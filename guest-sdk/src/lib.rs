@@ -28,6 +28,8 @@
 //! panic's message and location where the host reads them, so a failing
 //! `assert_eq!` is reported as a Failure and any other panic as an Error.
 
+#![warn(missing_docs)]
+
 mod alloc;
 mod outcome;
 mod suite;

@@ -6,6 +6,8 @@
 //! memory layouts, [`sandbox`] holds the WASI policy and limits, [`leak`] the
 //! measurements.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod cli;
 pub mod leak;

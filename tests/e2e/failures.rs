@@ -1,19 +1,12 @@
 //! The failures suite: outcome blocks, layer errors, fresh instances, counts and exit status.
 
-use crate::harness::{leakhost, normalise_times, suite};
+use crate::harness::{block, leakhost, normalise_times, suite};
 
 fn run(extra: &[&str]) -> crate::harness::Run {
     let wasm = suite("failures");
     let mut args = vec!["run", wasm.to_str().unwrap()];
     args.extend_from_slice(extra);
     leakhost(args)
-}
-
-/// The text between `Failure in test NAME` / `Error in test NAME` and the next blank line.
-fn block<'a>(stdout: &'a str, title: &str) -> &'a str {
-    let start = stdout.find(&format!("\n\n{title}\n")).unwrap_or_else(|| panic!("no block {title:?} in:\n{stdout}"));
-    let body = &stdout[start + title.len() + 3..];
-    &body[..body.find("\n\n").unwrap_or(body.len())]
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{leakhost, suite, Run};
+use crate::harness::{block, leakhost, suite, Run};
 
 /// Lines the flood prints; must match `FLOOD_LINES` in sample-tests/faults.
 const FLOOD_LINES: usize = 200_000;
@@ -24,15 +24,6 @@ fn run(extra: &[&str]) -> Run {
     }
     args.extend_from_slice(extra);
     leakhost(args)
-}
-
-/// The block of `Failure in test NAME` / `Error in test NAME`: from its title to the blank lines that end it
-/// (a block may contain single blank lines, e.g. before wasmtime's `Caused by:`).
-fn block<'a>(stdout: &'a str, title: &str) -> &'a str {
-    let start = stdout.find(&format!("\n\n{title}\n")).unwrap_or_else(|| panic!("no block {title:?} in:\n{stdout}"));
-    let body = &stdout[start + title.len() + 3..];
-    let end = [body.find("\n\n\n"), body.find("\n\n  Ran ")].into_iter().flatten().min().unwrap_or(body.len());
-    &body[..end]
 }
 
 /// Asserts that no Failure or Error block names any of `tests`.

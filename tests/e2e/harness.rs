@@ -95,6 +95,15 @@ pub fn normalise_times(text: &str) -> String {
     out
 }
 
+/// The block of `Failure in test NAME` / `Error in test NAME`: from its title to the blank lines that end it
+/// (a block may contain single blank lines, e.g. before wasmtime's `Caused by:`).
+pub fn block<'a>(stdout: &'a str, title: &str) -> &'a str {
+    let start = stdout.find(&format!("\n\n{title}\n")).unwrap_or_else(|| panic!("no block {title:?} in:\n{stdout}"));
+    let body = &stdout[start + title.len() + 3..];
+    let end = [body.find("\n\n\n"), body.find("\n\n  Ran ")].into_iter().flatten().min().unwrap_or(body.len());
+    &body[..end]
+}
+
 /// Writes `bytes` to a fresh file named `name` in a per-test temporary directory.
 pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("leakhost-e2e-{}", std::process::id()));

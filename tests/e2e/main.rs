@@ -4,8 +4,10 @@
 mod harness;
 
 mod bad_modules;
+mod cache;
 mod cli;
 mod failures;
 mod faults;
 mod leak;
+mod parallel;
 mod samplelayers;

@@ -51,9 +51,7 @@ fn unit_tests(s: &mut Suite) {
     });
     s.test("test_assert_fails", || assert_eq!(1 + 1, 3));
     s.test("test_panics", || -> TestResult { panic!("something broke") });
-    s.test("test_returns_error", || -> TestResult {
-        Err(TestError::Error("backend returned an error".into()))
-    });
+    s.test("test_returns_error", || -> TestResult { Err(TestError::Error("backend returned an error".into())) });
     s.test("test_skipped", || -> TestResult { skip!("not on wasm") });
     s.test("test_after_trap_passes", || -> TestResult {
         check_eq!(2 * 2, 4);
@@ -66,32 +64,21 @@ fn broken_set_up(s: &mut Suite) {
         Layer::new("failures.BrokenSetUp")
             .set_up(|| -> TestResult { Err(TestError::Error("database unavailable".into())) })
             .tear_down(|| -> TestResult {
-                Err(TestError::Error(
-                    "failures.BrokenSetUp was torn down although its setUp failed".into(),
-                ))
+                Err(TestError::Error("failures.BrokenSetUp was torn down although its setUp failed".into()))
             }),
     );
     for name in ["test_never_runs_1", "test_never_runs_2"] {
         s.test_in(broken, name, || -> TestResult {
-            Err(TestError::Error(
-                "a test of failures.BrokenSetUp ran although its setUp failed".into(),
-            ))
+            Err(TestError::Error("a test of failures.BrokenSetUp ran although its setUp failed".into()))
         });
     }
 }
 
 fn no_tear_down(s: &mut Suite) {
-    let layer = s.layer(
-        Layer::new("failures.NoTearDown")
-            .no_tear_down()
-            .set_up(|| NO_TEAR_DOWN_SET_UP.set(true)),
-    );
+    let layer = s.layer(Layer::new("failures.NoTearDown").no_tear_down().set_up(|| NO_TEAR_DOWN_SET_UP.set(true)));
     for name in ["test_flag_set_1", "test_flag_set_2"] {
         s.test_in(layer, name, || -> TestResult {
-            check!(
-                NO_TEAR_DOWN_SET_UP.get(),
-                "failures.NoTearDown's setUp did not run in this instance"
-            );
+            check!(NO_TEAR_DOWN_SET_UP.get(), "failures.NoTearDown's setUp did not run in this instance");
             Ok(())
         });
     }
@@ -109,31 +96,20 @@ fn no_tear_down(s: &mut Suite) {
 }
 
 fn trap_in_layer(s: &mut Suite) {
-    let layer = s.layer(
-        Layer::new("failures.TrapInLayer")
-            .set_up(|| TRAP_LAYER_SET_UP.set(true))
-            .tear_down(|| -> TestResult {
-                check!(
-                    TRAP_LAYER_SET_UP.get(),
-                    "failures.TrapInLayer torn down without being set up"
-                );
-                TRAP_LAYER_SET_UP.set(false);
-                Ok(())
-            }),
-    );
+    let layer = s.layer(Layer::new("failures.TrapInLayer").set_up(|| TRAP_LAYER_SET_UP.set(true)).tear_down(
+        || -> TestResult {
+            check!(TRAP_LAYER_SET_UP.get(), "failures.TrapInLayer torn down without being set up");
+            TRAP_LAYER_SET_UP.set(false);
+            Ok(())
+        },
+    ));
     s.test_in(layer, "test_panics_in_layer", || -> TestResult {
         TRAP_LAYER_PANICKED.set(true);
         panic!("layer test broke")
     });
     s.test_in(layer, "test_layer_set_up_again", || -> TestResult {
-        check!(
-            !TRAP_LAYER_PANICKED.get(),
-            "not a fresh instance after test_panics_in_layer trapped"
-        );
-        check!(
-            TRAP_LAYER_SET_UP.get(),
-            "failures.TrapInLayer was not set up again in the fresh instance"
-        );
+        check!(!TRAP_LAYER_PANICKED.get(), "not a fresh instance after test_panics_in_layer trapped");
+        check!(TRAP_LAYER_SET_UP.get(), "failures.TrapInLayer was not set up again in the fresh instance");
         Ok(())
     });
 }

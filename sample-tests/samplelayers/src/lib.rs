@@ -59,13 +59,7 @@ type Values = Option<(&'static str, &'static str)>;
 
 const fn spec(name: &'static str, bases: &'static [&'static str], layer: Values, layerx: Values) -> Spec {
     // Only Layerx changes nothing but layerx, and only it goes without per-test hooks.
-    Spec {
-        name,
-        bases,
-        layer,
-        layerx,
-        test_hooks: layer.is_some(),
-    }
+    Spec { name, bases, layer, layerx, test_hooks: layer.is_some() }
 }
 
 /// In registration order: bases first (the SDK requires it), otherwise deliberately not the run order.
@@ -84,10 +78,7 @@ static SPECS: [Spec; 8] = [
 ];
 
 fn index_of(name: &str) -> usize {
-    SPECS
-        .iter()
-        .position(|spec| spec.name == name)
-        .expect("a layer of SPECS")
+    SPECS.iter().position(|spec| spec.name == name).expect("a layer of SPECS")
 }
 
 fn bad(what: &str, value: &str, layer: &str) -> TestError {
@@ -164,10 +155,7 @@ fn test_set_up(spec: &'static Spec) -> TestResult {
     });
     check_test_globals(spec)?;
     HOOKS.with_borrow_mut(|h| {
-        let slot = h
-            .names
-            .get_mut(h.len)
-            .ok_or_else(|| TestError::Error("testSetUp nested too deep".into()))?;
+        let slot = h.names.get_mut(h.len).ok_or_else(|| TestError::Error("testSetUp nested too deep".into()))?;
         *slot = spec.name;
         h.len += 1;
         Ok(())
@@ -208,11 +196,7 @@ struct Expect {
 
 impl Expect {
     fn unit() -> Expect {
-        Expect {
-            layer: "0",
-            layerx: "0",
-            hooks: Rc::new([]),
-        }
+        Expect { layer: "0", layerx: "0", hooks: Rc::new([]) }
     }
 
     fn of(spec: &'static Spec) -> Expect {
@@ -353,14 +337,10 @@ fn declare(s: &mut Suite) {
     let mut ids: Vec<LayerId> = Vec::with_capacity(SPECS.len());
     for spec in &SPECS {
         let bases: Vec<LayerId> = spec.bases.iter().map(|base| ids[index_of(base)]).collect();
-        let mut layer = Layer::new(spec.name)
-            .bases(&bases)
-            .set_up(move || set_up(spec))
-            .tear_down(move || tear_down(spec));
+        let mut layer =
+            Layer::new(spec.name).bases(&bases).set_up(move || set_up(spec)).tear_down(move || tear_down(spec));
         if spec.test_hooks {
-            layer = layer
-                .test_set_up(move || test_set_up(spec))
-                .test_tear_down(move || test_tear_down(spec));
+            layer = layer.test_set_up(move || test_set_up(spec)).test_tear_down(move || test_tear_down(spec));
         }
         ids.push(s.layer(layer));
     }

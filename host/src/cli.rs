@@ -50,13 +50,32 @@ pub enum Command {
 
 /// Parses the process arguments and runs; returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     let cache = if cli.no_cache { None } else { Cache::default_location() };
     let cache = cache.as_ref();
     match cli.command {
         Command::Run(args) => run::run(&args, cache),
         Command::List(args) => run::list(&args, cache),
         Command::Inspect(args) => inspect::inspect(&args, cache),
+    }
+}
+
+/// Help and version go out as clap prints them; any other parse error becomes the
+/// same single `leakhost: error:` line as every other bad input.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            error.exit()
+        }
+        _ => {
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            fail(format_args!("{} (see --help)", first.strip_prefix("error: ").unwrap_or(first)))
+        }
     }
 }
 

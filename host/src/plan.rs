@@ -185,7 +185,12 @@ impl std::str::FromStr for Pattern {
             Some(rest) => (true, rest),
             None => (false, spec),
         };
-        let regex = regex::Regex::new(source).map_err(|e| format!("{spec:?} is not a valid pattern: {e}"))?;
+        let regex = regex::Regex::new(source).map_err(|e| {
+            // regex explains itself over several lines, ending with the reason.
+            let text = e.to_string();
+            let reason = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().trim();
+            format!("{spec:?} is not a valid pattern: {}", reason.strip_prefix("error: ").unwrap_or(reason))
+        })?;
         Ok(Pattern { regex, negated })
     }
 }

@@ -71,6 +71,9 @@ pub struct Session<'e> {
     instance: Option<GuestInstance>,
     /// Host layer indexes set up in the current instance, in set-up order.
     set_up: Vec<usize>,
+    /// How many instances this session has started; a change within an iteration
+    /// means its measurements span two heaps.
+    instances_started: u64,
 }
 
 /// How a test left the layer.
@@ -99,6 +102,7 @@ impl<'e> Session<'e> {
             manifest,
             instance: Some(instance),
             set_up: Vec::new(),
+            instances_started: 1,
         })
     }
 
@@ -119,6 +123,7 @@ impl<'e> Session<'e> {
             manifest: self.manifest.clone(),
             instance: None,
             set_up: Vec::new(),
+            instances_started: 0,
         }
     }
 
@@ -158,6 +163,7 @@ impl<'e> Session<'e> {
             }
             self.capture.take();
             self.instance = Some(fresh);
+            self.instances_started += 1;
         }
         Ok(self.instance.as_mut().expect("instance was just started"))
     }
@@ -372,6 +378,10 @@ impl<'e> Session<'e> {
             sink.emit(&Event::LayerStarted { layer: name });
             self.tear_down_unneeded(plan, Some(planned.layer), sink, &mut summary)?;
             if !self.set_up_layer(plan, planned.layer, false, sink, &mut summary)? {
+                if options.stop_on_error {
+                    sink.emit(&Event::Stopped { after: &format!("Layer: {name}.setUp") });
+                    break;
+                }
                 continue;
             }
             summary.layers_run += 1;
@@ -413,12 +423,13 @@ impl<'e> Session<'e> {
             sink.emit(&Event::IterationStarted { layer: name, iteration, of: repeat });
             let iteration_started = Instant::now();
             let start_snapshot = last.clone();
+            let instances_at_start = self.instances_started;
             let mut counts = Counts::default();
             let mut broken = false;
             for (position, &test) in planned.tests.iter().enumerate() {
                 let (state, delta) =
                     self.run_test(plan, layer, &hooks, test, iteration, sink, &mut counts, summary, &mut last)?;
-                broken |= self.instance.as_ref().is_none() || (options.measure && delta.is_none());
+                broken |= self.instance.is_none() || self.instances_started != instances_at_start;
                 test_deltas[position].push(delta);
                 let failed = counts.failures + counts.errors > 0;
                 if options.stop_on_error && failed {

@@ -115,9 +115,17 @@ impl EventSink for Fanout<'_> {
     }
 }
 
-fn print_listing(plans: &[Plan]) {
+/// zope's `--list-tests` output, with a heading per suite when there are several and
+/// the shuffle seed when the order is shuffled, so the listing can be repeated.
+fn print_listing(loaded: &[super::Loaded<'_>], plans: &[Plan], shuffle: Option<u64>) {
     let mut out = std::io::stdout().lock();
-    for plan in plans {
+    if let Some(seed) = shuffle {
+        let _ = writeln!(out, "Tests shuffled with seed {seed}.");
+    }
+    for (l, plan) in loaded.iter().zip(plans) {
+        if loaded.len() > 1 {
+            let _ = writeln!(out, "Suite {}:", l.suite.display_name());
+        }
         for layer in &plan.layers {
             let _ = writeln!(out, "Listing {} tests:", plan.graph.name(layer.layer));
             for &test in &layer.tests {
@@ -140,7 +148,7 @@ pub fn list(args: &ListArgs, cache: Option<&Cache>) -> ExitCode {
     };
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
-    print_listing(&plans);
+    print_listing(&loaded, &plans, selection.shuffle);
     ExitCode::from(EXIT_OK)
 }
 
@@ -165,7 +173,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
     if args.list_tests {
-        print_listing(&plans);
+        print_listing(&loaded, &plans, selection.shuffle);
         return ExitCode::from(EXIT_OK);
     }
     if let Some(seed) = selection.shuffle {

@@ -332,7 +332,8 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 self.leak_line(iteration, snapshot, delta);
             }
             Event::Verdict { verdict } => {
-                if verdict.leaks() {
+                // -q lists leaks once, in the final "Leaks:" section.
+                if verdict.leaks() && !self.quiet {
                     let text = yellow(&format!("  Leak: {}", verdict_text(verdict)));
                     self.line(format_args!("{text}"));
                 }

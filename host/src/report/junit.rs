@@ -57,12 +57,16 @@ impl Suite {
         &mut self.cases[i]
     }
 
+    /// Keeps the worst outcome so far, with its message and output; a passing test
+    /// keeps the output of its first iteration that printed anything.
     fn record(&mut self, name: &str, kind: Kind, type_: &'static str, message: &str, output: &str) {
         let case = self.case(name);
         if kind > case.kind {
             case.kind = kind;
             case.type_ = type_;
             case.message = message.to_string();
+            case.output = output.to_string();
+        } else if case.output.is_empty() {
             case.output = output.to_string();
         }
     }
@@ -157,7 +161,7 @@ impl JunitReporter {
         }
         element.write_inner_content(|w| {
             let message = xml_safe(&case.message);
-            let first_line = message.lines().next().unwrap_or("").to_string();
+            let first_line = summary_line(&message).to_string();
             match case.kind {
                 Kind::Pass => {}
                 Kind::Skip => {
@@ -181,6 +185,17 @@ impl JunitReporter {
     /// Writes the document to `path`.
     pub fn write_to(&self, path: &Path) -> io::Result<()> {
         std::fs::write(path, self.to_xml()?)
+    }
+}
+
+/// The line a CI system should show: a panic's message, not the "panicked at FILE:LINE:" before it.
+fn summary_line(message: &str) -> &str {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    if first.starts_with("panicked at ") && first.ends_with(':') {
+        lines.next().unwrap_or(first)
+    } else {
+        first
     }
 }
 
@@ -222,7 +237,11 @@ impl EventSink for JunitReporter {
                     Outcome::Failure(_) => (Kind::Failure, "assertion"),
                     Outcome::Error(_) => (Kind::Error, "error"),
                 };
-                suite.record(test, kind, type_, outcome.message(), &output.text);
+                let mut text = output.text.clone();
+                if output.dropped > 0 {
+                    text.push_str(&format!("\n[{} more bytes of output dropped]\n", output.dropped));
+                }
+                suite.record(test, kind, type_, outcome.message(), &text);
             }
             Event::Verdict { verdict } if verdict.leaks() && self.fail_on_leak => {
                 let text = verdict_text(verdict);
@@ -242,6 +261,12 @@ impl EventSink for JunitReporter {
 #[cfg(test)]
 mod tests {
     use super::xml_safe;
+
+    #[test]
+    fn summaries_skip_the_panic_location() {
+        assert_eq!(super::summary_line("panicked at a.rs:1:2:\nsomething broke\nmore"), "something broke");
+        assert_eq!(super::summary_line("check failed: x\nat a.rs:3"), "check failed: x");
+    }
 
     #[test]
     fn control_characters_are_replaced() {

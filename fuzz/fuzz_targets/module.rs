@@ -1,7 +1,7 @@
 //! Suite validation on arbitrary bytes: `leakhost::suite::load` reads, classifies, compiles
 //! and checks a module and must return `Ok` or `Err` without panicking. `load` takes a path
 //! (there is no in-memory entry point), so each input is written to a temporary file
-//! private to this process, which is reused for every input.
+//! private to this process and removed again after the call.
 #![no_main]
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,8 @@ fn loader() -> &'static Loader {
     static LOADER: OnceLock<Loader> = OnceLock::new();
     LOADER.get_or_init(|| {
         let engine = engine(&Policy::default()).expect("the default engine builds");
-        Box::new(move |path| suite::load(&engine, path).map(drop))
+        // No compilation cache: every input is compiled and checked afresh.
+        Box::new(move |path| suite::load(&engine, path, None).map(drop))
     })
 }
 
@@ -33,4 +34,6 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(path, data).expect("the temporary module file is writable");
     // Ok or Err are both fine; a panic (or an abort) is the finding.
     let _ = loader()(path);
+    // Removed after every input, so no file outlives the fuzzer.
+    let _ = std::fs::remove_file(path);
 });

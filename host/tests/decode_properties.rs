@@ -1,8 +1,9 @@
 //! Property tests of the ABI v1 decoders (`leakhost::abi`): whatever a guest puts in its
 //! linear memory, `decode_manifest`, `decode_status` and `decode_counters` return `Ok` or
-//! `Err`, never panic, never allocate in proportion to a count the guest merely claims
-//! beyond the documented limits, and whatever they accept satisfies the manifest invariants
-//! the rest of the host relies on. Record layouts: docs/abi.md §4.
+//! `Err`, never panic, never reserve memory for a count the guest merely claims (a count
+//! past its limit or an array that does not fit in memory is rejected first), and whatever
+//! they accept satisfies the invariants the rest of the host relies on. Record layouts:
+//! docs/abi.md §4.
 //!
 //! Runs with the normal `cargo test --release --workspace`; the fuzz targets in fuzz/ drive
 //! the same decoders with coverage guidance (docs/fuzzing.md).

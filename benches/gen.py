@@ -3,7 +3,7 @@
 
     gen.py bigsuite DIR [--tests 10000] [--layers 50]   leakhost suite: trivial tests spread over layers
     gen.py onetest DIR                                  leakhost suite: one trivial test, no layers
-    gen.py bigwasm DIR [--bodies 2000] [--steps 48]     leakhost suite with many distinct, code-heavy tests
+    gen.py bigwasm DIR [--bodies 2000] [--steps 30]     leakhost suite with many distinct, code-heavy tests
     gen.py native DIR [--tests 10000]                   native crate: the same trivial bodies as #[test] fns
 
 Every leakhost suite is a cdylib with its own [workspace], depending on the guest SDK at --sdk
@@ -184,7 +184,7 @@ def main():
             s.add_argument("--layers", type=int, default=50)
         if name == "bigwasm":
             s.add_argument("--bodies", type=int, default=2000)
-            s.add_argument("--steps", type=int, default=48)
+            s.add_argument("--steps", type=int, default=30)
     args = p.parse_args()
     args.fn(args)
 

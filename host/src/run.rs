@@ -52,11 +52,16 @@ pub struct RunOptions {
     pub stop_on_error: bool,
     /// Layers run in parallel on this many threads (`-j`); 1 runs serially.
     pub jobs: usize,
+    /// With `measure`: snapshot around every test in every iteration, because a report
+    /// shows per-test changes. Otherwise only what the verdict needs is measured: every
+    /// test in the first counted iteration, then only the tests still growing in every
+    /// counted iteration so far (a test that stopped growing can no longer be named).
+    pub every_test_delta: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { repeat: 1, measure: false, warmup: 1, stop_on_error: false, jobs: 1 }
+        RunOptions { repeat: 1, measure: false, warmup: 1, stop_on_error: false, jobs: 1, every_test_delta: false }
     }
 }
 
@@ -273,8 +278,9 @@ impl<'e> Session<'e> {
     }
 
     /// Runs one test with its layers' per-test hooks; restarts the instance after a trap.
-    /// When measuring, `last` holds the snapshot before the test and is replaced by
-    /// the one after it; the test's delta is returned unless the instance was lost.
+    /// `last` is the latest snapshot still valid (or `None`). With `measure_test` the
+    /// test is measured: a snapshot before (unless `last` is one) and after it, its delta
+    /// returned unless the instance was lost; otherwise `last` is invalidated.
     #[allow(clippy::too_many_arguments)]
     fn run_test(
         &mut self,
@@ -287,10 +293,15 @@ impl<'e> Session<'e> {
         counts: &mut Counts,
         summary: &mut Summary,
         last: &mut Option<Snapshot>,
+        measure_test: bool,
     ) -> Result<(LayerState, Option<Delta>), RunError> {
         let layer_name = plan.graph.name(layer);
         let test_name = plan.test_names[test as usize].as_str();
-        let measuring = last.is_some();
+        let before = match (measure_test, last.take()) {
+            (true, Some(before)) => Some(before),
+            (true, None) => self.snapshot()?,
+            (false, _) => None,
+        };
         sink.emit(&Event::TestStarted { layer: layer_name, test: test_name });
         let started = Instant::now();
         let mut outcome = Outcome::Pass;
@@ -327,7 +338,7 @@ impl<'e> Session<'e> {
         let elapsed = started.elapsed();
         let output = self.capture.take();
         counts.record(&outcome);
-        let delta = match (trapped, last.take()) {
+        let delta = match (trapped, before) {
             (false, Some(before)) => {
                 let after = self.snapshot()?;
                 let delta = after.as_ref().map(|after| leak::diff(&before, after));
@@ -352,9 +363,6 @@ impl<'e> Session<'e> {
         sink.emit(&Event::FreshInstance { reason: FreshReason::Trap(test_name) });
         if !self.set_up_layer(plan, layer, true, sink, summary)? {
             return Ok((LayerState::Lost, None));
-        }
-        if measuring {
-            *last = self.snapshot()?;
         }
         Ok((LayerState::Intact, None))
     }
@@ -426,9 +434,24 @@ impl<'e> Session<'e> {
             let instances_at_start = self.instances_started;
             let mut counts = Counts::default();
             let mut broken = false;
+            let counted_iteration = iteration as usize > options.warmup;
             for (position, &test) in planned.tests.iter().enumerate() {
-                let (state, delta) =
-                    self.run_test(plan, layer, &hooks, test, iteration, sink, &mut counts, summary, &mut last)?;
+                let measure_test = options.measure
+                    && (options.every_test_delta
+                        || (counted_iteration
+                            && leak::still_growing(test_deltas[position].get(options.warmup..).unwrap_or_default())));
+                let (state, delta) = self.run_test(
+                    plan,
+                    layer,
+                    &hooks,
+                    test,
+                    iteration,
+                    sink,
+                    &mut counts,
+                    summary,
+                    &mut last,
+                    measure_test,
+                )?;
                 broken |= self.instance.is_none() || self.instances_started != instances_at_start;
                 test_deltas[position].push(delta);
                 let failed = counts.failures + counts.errors > 0;
@@ -453,6 +476,9 @@ impl<'e> Session<'e> {
                 }
             }
             let elapsed = iteration_started.elapsed();
+            if options.measure && last.is_none() {
+                last = self.snapshot()?;
+            }
             let delta = match (&start_snapshot, &last) {
                 (Some(before), Some(after)) if !broken => Some(leak::diff(before, after)),
                 _ => None,

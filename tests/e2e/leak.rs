@@ -137,3 +137,16 @@ fn real_clocks_and_randomness_are_available_on_request() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert!(r.stdout.contains("UnitTests grows in each of 2 counted iterations"), "{}", r.stdout);
 }
+
+#[test]
+fn sparse_and_dense_per_test_measurement_give_the_same_verdicts() {
+    // Without -vv or --json only the tests that can still be named are measured after the
+    // first counted iteration; the verdicts must be those of measuring every test.
+    let leaks =
+        |out: &str| out[out.find("\nLeaks:\n").expect("leaks listed")..out.rfind("\nTotal:").unwrap()].to_string();
+    for n in ["-N3", "-N5"] {
+        let sparse = run(&[n, "-r"]).stdout;
+        let dense = run(&[n, "-r", "--json", temp_file(&format!("dense{n}.json"), b"").to_str().unwrap()]).stdout;
+        assert_eq!(leaks(&sparse), leaks(&dense), "{n}");
+    }
+}

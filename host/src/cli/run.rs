@@ -186,6 +186,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
         warmup: args.warmup,
         stop_on_error: args.stop_on_error,
         jobs: args.jobs as usize,
+        // Per-test changes are shown at -vv and kept in the JSON report; otherwise only
+        // the verdict needs them, and it needs far fewer snapshots.
+        every_test_delta: args.verbose >= 2 || args.json.is_some(),
     };
     let several = loaded.len() > 1;
     let human = HumanReporter::new(std::io::stdout().lock(), if args.quiet { 0 } else { args.verbose })

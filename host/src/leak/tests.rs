@@ -96,3 +96,14 @@ fn counting_skips_warmup_and_the_iteration_after_a_fresh_instance() {
     assert_eq!(counted_iterations(4, 0, &[false; 4]), [true, true, true, true]);
     assert_eq!(counted_iterations(5, 1, &[false, true, false, false, false]), [false, false, false, true, true]);
 }
+
+#[test]
+fn a_series_stops_growing_at_its_first_flat_delta() {
+    let (up, flat) = (delta(1, 8), delta(0, 0));
+    assert!(still_growing(&[]));
+    assert!(still_growing(&[None]));
+    assert!(still_growing(&[Some(up.clone()), None, Some(up.clone())]));
+    assert!(!still_growing(&[Some(up.clone()), Some(flat.clone())]));
+    // Blocks grow one time and bytes the other: no single quantity grows every time.
+    assert!(!still_growing(&[Some(delta(1, 0)), Some(delta(0, 1))]));
+}

@@ -232,11 +232,18 @@ struct Reader<'m> {
 
 impl<'m> Reader<'m> {
     fn bytes(&self, what: &str, addr: u32, len: u64) -> Result<&'m [u8], AbiError> {
+        self.slice(addr, len).ok_or_else(|| self.out_of_bounds(what.to_string(), addr, len))
+    }
+
+    /// The range, if it lies in memory (overflow checked).
+    fn slice(&self, addr: u32, len: u64) -> Option<&'m [u8]> {
         let start = addr as u64;
-        match start.checked_add(len) {
-            Some(end) if end <= self.memory.len() as u64 => Ok(&self.memory[start as usize..end as usize]),
-            _ => Err(AbiError::OutOfBounds { what: what.to_string(), addr, len, memory: self.memory.len() }),
-        }
+        let end = start.checked_add(len).filter(|&end| end <= self.memory.len() as u64)?;
+        Some(&self.memory[start as usize..end as usize])
+    }
+
+    fn out_of_bounds(&self, what: String, addr: u32, len: u64) -> AbiError {
+        AbiError::OutOfBounds { what, addr, len, memory: self.memory.len() }
     }
 
     /// Reads `N` u32 fields of a record.
@@ -258,7 +265,9 @@ impl<'m> Reader<'m> {
         if len == 0 && !allow_empty {
             return Err(AbiError::EmptyName { what: what() });
         }
-        let raw = self.bytes(&what(), ptr, len as u64)?;
+        // The label is formatted only on the error path: decoding a large manifest reads
+        // one name per test, and nearly all of them are fine.
+        let raw = self.slice(ptr, len as u64).ok_or_else(|| self.out_of_bounds(what(), ptr, len as u64))?;
         std::str::from_utf8(raw).map(str::to_owned).map_err(|_| AbiError::InvalidUtf8 { what: what() })
     }
 

@@ -299,7 +299,7 @@ impl<'e> Session<'e> {
         let test_name = plan.test_names[test as usize].as_str();
         let before = match (measure_test, last.take()) {
             (true, Some(before)) => Some(before),
-            (true, None) => self.snapshot()?,
+            (true, None) => Some(self.snapshot()?),
             (false, _) => None,
         };
         sink.emit(&Event::TestStarted { layer: layer_name, test: test_name });
@@ -341,9 +341,9 @@ impl<'e> Session<'e> {
         let delta = match (trapped, before) {
             (false, Some(before)) => {
                 let after = self.snapshot()?;
-                let delta = after.as_ref().map(|after| leak::diff(&before, after));
-                *last = after;
-                delta
+                let delta = leak::diff(&before, &after);
+                *last = Some(after);
+                Some(delta)
             }
             _ => None,
         };
@@ -367,9 +367,9 @@ impl<'e> Session<'e> {
         Ok((LayerState::Intact, None))
     }
 
-    fn snapshot(&mut self) -> Result<Option<Snapshot>, RunError> {
+    fn snapshot(&mut self) -> Result<Snapshot, RunError> {
         let (counters, memory_bytes) = self.instance()?.counters().map_err(RunError::Counters)?;
-        Ok(Some(Snapshot::new(counters, memory_bytes)))
+        Ok(Snapshot::new(counters, memory_bytes))
     }
 
     /// Runs the plan, emitting events; returns this suite's totals. The caller emits
@@ -423,7 +423,7 @@ impl<'e> Session<'e> {
             .into_iter()
             .filter(|&l| plan.graph.layers[l].flags.test_set_up || plan.graph.layers[l].flags.test_tear_down)
             .collect();
-        let mut last = if options.measure { self.snapshot()? } else { None };
+        let mut last = if options.measure { Some(self.snapshot()?) } else { None };
         let mut iteration_deltas: Vec<Option<Delta>> = Vec::new();
         let mut test_deltas: Vec<Vec<Option<Delta>>> = vec![Vec::new(); planned.tests.len()];
         let mut broken_flags = Vec::new();
@@ -477,7 +477,7 @@ impl<'e> Session<'e> {
             }
             let elapsed = iteration_started.elapsed();
             if options.measure && last.is_none() {
-                last = self.snapshot()?;
+                last = Some(self.snapshot()?);
             }
             let delta = match (&start_snapshot, &last) {
                 (Some(before), Some(after)) if !broken => Some(leak::diff(before, after)),

@@ -1,11 +1,12 @@
 //! Finding, building, loading and compiling a suite, and checking that it speaks the ABI.
 
+mod build;
 mod cache;
 
+pub use build::resolve;
 pub use cache::{Cache, Compilation, CACHE_DIR_ENV};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use leakhost_guest::abi::export;
 use thiserror::Error;
@@ -92,78 +93,6 @@ impl Suite {
     pub fn display_name(&self) -> String {
         self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
     }
-}
-
-/// Turns a target into a `.wasm` path, building a package directory first.
-pub fn resolve(target: &Path) -> Result<PathBuf, SuiteError> {
-    let meta = std::fs::metadata(target).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => SuiteError::NotFound(target.to_path_buf()),
-        _ => SuiteError::Read { path: target.to_path_buf(), source },
-    })?;
-    if !meta.is_dir() {
-        return Ok(target.to_path_buf());
-    }
-    let manifest = target.join("Cargo.toml");
-    if !manifest.is_file() {
-        return Err(SuiteError::NotAPackage(target.to_path_buf()));
-    }
-    build_package(target, &manifest)
-}
-
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
-
-fn wasm_target_installed() -> bool {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
-        return true; // Let cargo report whatever is wrong with the toolchain.
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    sysroot.is_empty() || Path::new(&sysroot).join("lib/rustlib/wasm32-wasip1").is_dir()
-}
-
-/// Builds the package in release mode for wasm32-wasip1 and returns its cdylib.
-fn build_package(dir: &Path, manifest: &Path) -> Result<PathBuf, SuiteError> {
-    if !wasm_target_installed() {
-        return Err(SuiteError::TargetMissing);
-    }
-    let build_error = |why: String| SuiteError::Build { dir: dir.to_path_buf(), why };
-    let manifest = manifest.canonicalize().map_err(|e| build_error(e.to_string()))?;
-    let output = cargo()
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "--quiet",
-            "--message-format=json-render-diagnostics",
-        ])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| build_error(format!("cannot run cargo: {e}")))?;
-    if !output.status.success() {
-        return Err(build_error(format!("cargo exited with {}", output.status)));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let mut artifacts = stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact")
-        .filter(|msg| msg["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path()))
-        .flat_map(|msg| {
-            msg["filenames"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|f| f.as_str().map(PathBuf::from))
-        })
-        .filter(|f| f.extension().is_some_and(|e| e == "wasm"));
-    artifacts.next().ok_or_else(|| build_error("the package built no .wasm (is it a cdylib?)".into()))
 }
 
 /// Whether text starts, after blank lines and `;;` or `(; ;)` comments, with `(module`.

@@ -1,5 +1,6 @@
 //! The command line: one clap-derived options struct per command, wired to the library.
 
+mod error;
 mod inspect;
 mod options;
 mod run;
@@ -9,19 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::run::Session;
+use crate::run::{worker_stack_size, Session};
 use crate::sandbox::{self, Policy};
 use crate::suite::{self, Cache, Suite};
+use crate::text::GuestText;
+pub use error::{CliError, EXIT_ENVIRONMENT, EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE};
 pub use options::{ColorChoice, SandboxArgs, SelectionArgs};
-
-/// Exit status when every test passed.
-pub const EXIT_OK: u8 = 0;
-/// Exit status when a test failed or errored, or a layer hook failed.
-pub const EXIT_TESTS_FAILED: u8 = 1;
-/// Exit status for a usage error or a bad module.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit status with `--fail-on-leak` when a layer leaks and no test failed.
-pub const EXIT_LEAKED: u8 = 3;
 
 /// Run wasm32-wasip1 test suites in a sandbox, repeat them, and report leaks deterministically.
 #[derive(Debug, Parser)]
@@ -54,6 +48,26 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
     };
+    // Wasm runs on the native stack of the thread that calls it: give the command a
+    // thread that holds the whole --max-stack, as -j gives its workers.
+    let max_stack = match &cli.command {
+        Command::Run(args) => args.sandbox.max_stack,
+        Command::List(args) => args.sandbox.max_stack,
+        Command::Inspect(args) => args.sandbox.max_stack,
+    };
+    let stack = worker_stack_size(usize::try_from(max_stack).unwrap_or(usize::MAX));
+    let command = std::thread::Builder::new().name("leakhost".into()).stack_size(stack).spawn(move || dispatch(cli));
+    let result = match command {
+        Ok(thread) => thread.join().unwrap_or_else(|_| Err(CliError::Usage("internal error: the run panicked".into()))),
+        Err(e) => Err(CliError::Usage(format!("--max-stack {max_stack}: cannot start a thread that large: {e}"))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => fail(&error),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     let cache = if cli.no_cache { None } else { Cache::default_location() };
     let cache = cache.as_ref();
     match cli.command {
@@ -74,15 +88,17 @@ fn usage_error(error: clap::Error) -> ExitCode {
         _ => {
             let text = error.to_string();
             let first = text.lines().next().unwrap_or_default();
-            fail(format_args!("{} (see --help)", first.strip_prefix("error: ").unwrap_or(first)))
+            let message = format!("{} (see --help)", first.strip_prefix("error: ").unwrap_or(first));
+            fail(&CliError::Usage(message))
         }
     }
 }
 
-/// Prints one error line and returns the usage/bad-input status.
-fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("leakhost: error: {message}");
-    ExitCode::from(EXIT_USAGE)
+/// Prints the error as one line and returns its exit status. Messages can carry guest
+/// text (names, trap descriptions), so the line is escaped for the terminal here, once.
+fn fail(error: &CliError) -> ExitCode {
+    eprintln!("leakhost: error: {}", GuestText::from(error.to_string()).line());
+    ExitCode::from(error.exit_code())
 }
 
 /// A loaded suite with its started session.
@@ -98,22 +114,21 @@ fn load_all<'e>(
     targets: &[PathBuf],
     policy: &Policy,
     cache: Option<&Cache>,
-) -> Result<Vec<Loaded<'e>>, String> {
+) -> Result<Vec<Loaded<'e>>, CliError> {
     targets
         .iter()
         .map(|target| {
-            let suite =
-                suite::resolve(target).and_then(|path| suite::load(engine, &path, cache)).map_err(|e| e.to_string())?;
-            let session =
-                Session::start(engine, &suite, policy.clone()).map_err(|e| format!("{}: {e}", suite.path.display()))?;
+            let suite = suite::resolve(target).and_then(|path| suite::load(engine, &path, cache))?;
+            let session = Session::start(engine, &suite, policy.clone())
+                .map_err(|error| CliError::Start { path: suite.path.clone(), error })?;
             Ok(Loaded { suite, session })
         })
         .collect()
 }
 
 /// The policy and engine every command starts from.
-fn engine_for(sandbox_args: &SandboxArgs, seed: u64, real_world: bool) -> Result<(Policy, wasmtime::Engine), String> {
+fn engine_for(sandbox_args: &SandboxArgs, seed: u64, real_world: bool) -> Result<(Policy, wasmtime::Engine), CliError> {
     let policy = sandbox_args.policy(seed, real_world)?;
-    let engine = sandbox::engine(&policy).map_err(|e| e.to_string())?;
+    let engine = sandbox::engine(&policy)?;
     Ok((policy, engine))
 }

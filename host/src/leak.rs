@@ -2,13 +2,21 @@
 //! differences, and the verdict over repeated iterations.
 //!
 //! Everything here is pure: the runner takes snapshots, these functions turn them
-//! into deltas and verdicts, reporters render the results.
+//! into deltas, a [`Series`] collects a layer's deltas and a [`Rule`] turns the whole
+//! series into a verdict; reporters render the results.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::abi::{Counters, TypeCount};
+use crate::text::GuestText;
+
+mod verdict;
+
+pub use verdict::{
+    counted_iterations, growth, still_growing, GrewEveryIteration, Growth, LeakingTest, Rule, Series, Verdict,
+};
 
 /// Bytes in one wasm page.
 pub const PAGE_SIZE: u64 = 65536;
@@ -63,7 +71,7 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TypeDelta {
     /// The type's name.
-    pub name: String,
+    pub name: GuestText,
     /// Change in live instances.
     pub instances: i64,
     /// Change in their bytes.
@@ -82,7 +90,7 @@ pub struct Delta {
     /// Types whose instances or bytes changed, by name.
     pub types: Vec<TypeDelta>,
     /// User counters that changed, by name.
-    pub counters: Vec<(String, i64)>,
+    pub counters: Vec<(GuestText, i64)>,
 }
 
 impl Delta {
@@ -140,9 +148,9 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
         types: types
             .into_iter()
             .filter(|(_, (i, b))| *i != 0 || *b != 0)
-            .map(|(name, (instances, bytes))| TypeDelta { name: name.to_string(), instances, bytes })
+            .map(|(name, (instances, bytes))| TypeDelta { name: name.into(), instances, bytes })
             .collect(),
-        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.to_string(), v)).collect(),
+        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.into(), v)).collect(),
     }
 }
 
@@ -155,9 +163,9 @@ pub enum Metric {
     /// Live heap bytes.
     Bytes,
     /// Live instances of a tracked type.
-    Type(String),
+    Type(GuestText),
     /// A user counter.
-    Counter(String),
+    Counter(GuestText),
 }
 
 impl std::fmt::Display for Metric {
@@ -165,100 +173,10 @@ impl std::fmt::Display for Metric {
         match self {
             Metric::Blocks => f.write_str("blocks"),
             Metric::Bytes => f.write_str("bytes"),
-            Metric::Type(name) => write!(f, "{name} instances"),
-            Metric::Counter(name) => write!(f, "counter {name:?}"),
+            Metric::Type(name) => write!(f, "{} instances", name.line()),
+            Metric::Counter(name) => write!(f, "counter \"{}\"", name.line()),
         }
     }
-}
-
-/// A quantity that grew in every counted iteration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Growth {
-    /// What grew.
-    pub metric: Metric,
-    /// Its change in each counted iteration.
-    pub deltas: Vec<i64>,
-}
-
-impl Growth {
-    /// The smallest per-iteration growth, as a conservative rate.
-    pub fn per_iteration(&self) -> i64 {
-        self.deltas.iter().copied().min().unwrap_or(0)
-    }
-}
-
-/// The regrtest rule over a series of deltas: a quantity leaks when it grew by at
-/// least 1 in every counted delta. `None` entries (broken iterations) are not counted.
-pub fn growth(series: &[Option<&Delta>]) -> Vec<Growth> {
-    // The common case, a series with a flat delta, needs no bookkeeping at all.
-    if series.iter().flatten().any(|d| !d.grows_anything()) {
-        return Vec::new();
-    }
-    let counted: Vec<&Delta> = series.iter().flatten().copied().collect();
-    if counted.is_empty() {
-        return Vec::new();
-    }
-    let mut by_metric: BTreeMap<Metric, Vec<i64>> = BTreeMap::new();
-    for (i, delta) in counted.iter().enumerate() {
-        for (metric, value) in delta.metrics() {
-            let entry = by_metric.entry(metric).or_insert_with(|| vec![0; counted.len()]);
-            entry[i] = value;
-        }
-    }
-    by_metric
-        .into_iter()
-        .filter(|(_, deltas)| deltas.iter().all(|&d| d >= 1))
-        .map(|(metric, deltas)| Growth { metric, deltas })
-        .collect()
-}
-
-/// Whether a series can still end in a leak verdict: it has no measured delta yet, or
-/// something grew in every measured one so far.
-pub fn still_growing(series: &[Option<Delta>]) -> bool {
-    let measured: Vec<Option<&Delta>> = match series.iter().flatten().any(|d| !d.grows_anything()) {
-        true => return false,
-        false => series.iter().map(Option::as_ref).collect(),
-    };
-    measured.iter().all(Option::is_none) || !growth(&measured).is_empty()
-}
-
-/// A test whose own deltas grew in every counted iteration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LeakingTest {
-    /// The test.
-    pub test: String,
-    /// What grew.
-    pub growth: Vec<Growth>,
-}
-
-/// The verdict on one layer: it leaks if anything grew in every counted iteration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verdict {
-    /// The layer.
-    pub layer: String,
-    /// How many iterations were counted.
-    pub counted: usize,
-    /// What grew in the layer as a whole.
-    pub growth: Vec<Growth>,
-    /// The tests whose own deltas explain it.
-    pub tests: Vec<LeakingTest>,
-}
-
-impl Verdict {
-    /// Whether the layer leaks.
-    pub fn leaks(&self) -> bool {
-        !self.growth.is_empty() || !self.tests.is_empty()
-    }
-}
-
-/// Which iterations count: those after the first `warmup`.
-///
-/// An iteration's delta is measured against the end of the previous one (the first
-/// against the end of set-up). `broken[i]` says iteration `i + 1` spanned a fresh
-/// instance; the iteration after a broken one warms the fresh instance up, so it is
-/// not counted either.
-pub fn counted_iterations(iterations: usize, warmup: usize, broken: &[bool]) -> Vec<bool> {
-    (0..iterations).map(|i| i >= warmup && !broken[i] && (i == 0 || !broken[i - 1])).collect()
 }
 
 #[cfg(test)]

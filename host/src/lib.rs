@@ -16,3 +16,4 @@ pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod suite;
+pub mod text;

@@ -8,12 +8,13 @@
 use std::collections::HashSet;
 
 use crate::abi::{LayerFlags, Manifest, UNIT_LAYER_NAME};
+use crate::text::GuestText;
 
 /// A layer in the host's graph; the unit-test layer is one too, with no guest index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerNode {
     /// The layer's name.
-    pub name: String,
+    pub name: GuestText,
     /// Host indexes of its bases, in declared order.
     pub bases: Vec<usize>,
     /// Its hooks.
@@ -37,14 +38,14 @@ impl LayerGraph {
             .iter()
             .enumerate()
             .map(|(i, l)| LayerNode {
-                name: l.name.clone(),
+                name: l.name.as_str().into(),
                 bases: l.bases.clone(),
                 flags: l.flags,
                 guest_index: Some(i as u32),
             })
             .collect();
         layers.push(LayerNode {
-            name: UNIT_LAYER_NAME.to_string(),
+            name: UNIT_LAYER_NAME.into(),
             bases: Vec::new(),
             flags: LayerFlags::default(),
             guest_index: None,
@@ -63,7 +64,7 @@ impl LayerGraph {
     }
 
     /// The layer's name.
-    pub fn name(&self, layer: usize) -> &str {
+    pub fn name(&self, layer: usize) -> &GuestText {
         &self.layers[layer].name
     }
 
@@ -144,7 +145,7 @@ impl LayerGraph {
                 walk(g, base, seen, key);
             }
             if seen.insert(l) {
-                key.push(g.name(l));
+                key.push(g.name(l).raw());
             }
         }
         let mut key = Vec::new();
@@ -279,7 +280,7 @@ pub struct Plan {
     /// The suite's layers.
     pub graph: LayerGraph,
     /// Test names by guest index.
-    pub test_names: Vec<String>,
+    pub test_names: Vec<GuestText>,
     /// The layers that have selected tests, in run order.
     pub layers: Vec<PlannedLayer>,
 }
@@ -297,7 +298,7 @@ impl Plan {
         let layer_selected = |layer: usize| {
             let is_unit = layer == unit;
             let wanted_kind = if is_unit { !selection.non_unit_only } else { !selection.unit_only };
-            wanted_kind && any_selects(&selection.layers, graph.name(layer))
+            wanted_kind && any_selects(&selection.layers, graph.name(layer).raw())
         };
         let mut by_layer: Vec<Vec<u32>> = vec![Vec::new(); graph.layers.len()];
         for (index, test) in manifest.tests.iter().enumerate() {
@@ -331,7 +332,7 @@ impl Plan {
             }
             layers.retain(|planned| !planned.tests.is_empty());
         }
-        let test_names = manifest.tests.iter().map(|t| t.name.clone()).collect();
+        let test_names = manifest.tests.iter().map(|t| t.name.as_str().into()).collect();
         Plan { graph, test_names, layers }
     }
 

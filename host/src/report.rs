@@ -4,11 +4,13 @@ mod human;
 mod json;
 mod junit;
 mod progress;
+mod text;
 
 pub use human::HumanReporter;
 pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
 pub use junit::JunitReporter;
 pub use progress::ProgressReporter;
+pub use text::{delta_text, verdict_text};
 
 /// Formats seconds as zope does: "0.123 seconds" or "2 minutes 3.456 seconds".
 pub fn format_seconds(elapsed: std::time::Duration) -> String {

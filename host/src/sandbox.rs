@@ -21,6 +21,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
+use crate::text::GuestText;
+
 /// Default cap on captured guest output per test; the rest is dropped and counted.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
 /// Default linear-memory limit per instance.
@@ -360,12 +362,19 @@ struct CaptureState {
 }
 
 /// What one test wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CapturedOutput {
     /// The text (invalid UTF-8 replaced).
-    pub text: String,
+    pub text: GuestText,
     /// Bytes written beyond the limit and dropped.
     pub dropped: u64,
+}
+
+impl CapturedOutput {
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty() && self.dropped == 0
+    }
 }
 
 impl Capture {
@@ -379,9 +388,9 @@ impl Capture {
         let mut state = self.lock();
         let dropped = std::mem::take(&mut state.dropped);
         if state.data.is_empty() {
-            return CapturedOutput { text: String::new(), dropped };
+            return CapturedOutput { text: GuestText::default(), dropped };
         }
-        let text = String::from_utf8_lossy(&state.data).into_owned();
+        let text = GuestText::from_utf8_lossy(&state.data);
         state.data.clear();
         CapturedOutput { text, dropped }
     }

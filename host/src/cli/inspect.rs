@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, fail, load_all, SandboxArgs, EXIT_OK};
+use super::{engine_for, load_all, CliError, SandboxArgs, EXIT_OK};
 use crate::abi::ABI_VERSION;
 use crate::plan::Plan;
 use crate::sandbox::{human_bytes, EpochTicker, Policy};
 use crate::suite::{Cache, Compilation};
+use crate::text::GuestText;
 
 /// Options of `leakhost inspect`.
 #[derive(Debug, Args)]
@@ -62,16 +63,10 @@ fn describe_extern(ty: &wasmtime::ExternType) -> String {
 }
 
 /// Prints the report.
-pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
-    let (policy, engine) = match engine_for(&args.sandbox, 0, false) {
-        Ok(pair) => pair,
-        Err(e) => return fail(e),
-    };
+pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> {
+    let (policy, engine) = engine_for(&args.sandbox, 0, false)?;
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = match load_all(&engine, std::slice::from_ref(&args.target), &policy, cache) {
-        Ok(mut loaded) => loaded.remove(0),
-        Err(e) => return fail(e),
-    };
+    let loaded = load_all(&engine, std::slice::from_ref(&args.target), &policy, cache)?.remove(0);
     let manifest = loaded.session.manifest();
     let plan = Plan::new(manifest);
     let mut out = String::new();
@@ -90,7 +85,7 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
     let _ = writeln!(out, "Layers, in run order:");
     for planned in &plan.layers {
         let node = &plan.graph.layers[planned.layer];
-        let bases: Vec<&str> = node.bases.iter().map(|&b| plan.graph.name(b)).collect();
+        let bases: Vec<String> = node.bases.iter().map(|&b| plan.graph.name(b).line().to_string()).collect();
         let mut hooks: Vec<&str> = Vec::new();
         for (present, name) in [
             (node.flags.set_up, "setUp"),
@@ -102,7 +97,7 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
                 hooks.push(name);
             }
         }
-        let _ = write!(out, "  {}: {} tests", node.name, planned.tests.len());
+        let _ = write!(out, "  {}: {} tests", node.name.line(), planned.tests.len());
         if !bases.is_empty() {
             let _ = write!(out, "; bases {}", bases.join(", "));
         }
@@ -114,18 +109,19 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
         }
         let _ = writeln!(out);
     }
-    let without_tests: Vec<&str> = (0..plan.graph.layers.len())
+    let without_tests: Vec<String> = (0..plan.graph.layers.len())
         .filter(|l| !plan.layers.iter().any(|p| p.layer == *l) && *l != plan.graph.unit())
-        .map(|l| plan.graph.name(l))
+        .map(|l| plan.graph.name(l).line().to_string())
         .collect();
     if !without_tests.is_empty() {
         let _ = writeln!(out, "Layers without tests (bases only): {}", without_tests.join(", "));
     }
     let _ = writeln!(out, "Exports:");
     for export in loaded.suite.module.exports() {
-        let _ = writeln!(out, "  {}: {}", export.name(), describe_extern(&export.ty()));
+        let name = GuestText::from(export.name());
+        let _ = writeln!(out, "  {}: {}", name.line(), describe_extern(&export.ty()));
     }
     describe_policy(&policy, &mut out);
     print!("{out}");
-    ExitCode::from(EXIT_OK)
+    Ok(ExitCode::from(EXIT_OK))
 }

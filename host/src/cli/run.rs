@@ -1,18 +1,19 @@
 //! `leakhost run` and `leakhost list`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, fail, load_all, ColorChoice, SandboxArgs, SelectionArgs};
+use super::{engine_for, load_all, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::plan::Plan;
 use crate::report::{HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
-use crate::run::{Event, EventSink, RunOptions, Summary};
+use crate::run::{Event, EventSink, RunOptions, SuiteRun};
 use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
+use crate::text::GuestText;
 
 /// Options of `leakhost run`.
 #[derive(Debug, Args)]
@@ -108,10 +109,14 @@ pub struct ListArgs {
 struct Fanout<'a>(Vec<&'a mut dyn EventSink>);
 
 impl EventSink for Fanout<'_> {
-    fn emit(&mut self, event: &Event<'_>) {
+    fn emit(&mut self, event: &Event) {
         for sink in self.0.iter_mut() {
             sink.emit(event);
         }
+    }
+
+    fn wants_every_test_delta(&self) -> bool {
+        self.0.iter().any(|sink| sink.wants_every_test_delta())
     }
 }
 
@@ -124,58 +129,81 @@ fn print_listing(loaded: &[super::Loaded<'_>], plans: &[Plan], shuffle: Option<u
     }
     for (l, plan) in loaded.iter().zip(plans) {
         if loaded.len() > 1 {
-            let _ = writeln!(out, "Suite {}:", l.suite.display_name());
+            let _ = writeln!(out, "Suite {}:", GuestText::from(l.suite.display_name()).line());
         }
         for layer in &plan.layers {
-            let _ = writeln!(out, "Listing {} tests:", plan.graph.name(layer.layer));
+            let _ = writeln!(out, "Listing {} tests:", plan.graph.name(layer.layer).line());
             for &test in &layer.tests {
-                let _ = writeln!(out, "  {}", plan.test_names[test as usize]);
+                let _ = writeln!(out, "  {}", plan.test_names[test as usize].line());
             }
         }
     }
 }
 
 /// `leakhost list`: what `run` would run, without running it.
-pub fn list(args: &ListArgs, cache: Option<&Cache>) -> ExitCode {
-    let (policy, engine) = match engine_for(&args.sandbox, 0, false) {
-        Ok(pair) => pair,
-        Err(e) => return fail(e),
-    };
+pub fn list(args: &ListArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> {
+    let (policy, engine) = engine_for(&args.sandbox, 0, false)?;
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = match load_all(&engine, &args.targets, &policy, cache) {
-        Ok(loaded) => loaded,
-        Err(e) => return fail(e),
-    };
+    let loaded = load_all(&engine, &args.targets, &policy, cache)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
     print_listing(&loaded, &plans, selection.shuffle);
-    ExitCode::from(EXIT_OK)
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// A report file, opened before the run starts so that a path that cannot be written
+/// is found before any test runs, and the results of a long run are never lost to it.
+struct ReportFile {
+    path: PathBuf,
+    what: &'static str,
+    file: std::fs::File,
+}
+
+impl ReportFile {
+    fn create(path: &Path, what: &'static str) -> Result<Self, CliError> {
+        let file = std::fs::File::create(path).map_err(|source| CliError::Report {
+            path: path.to_path_buf(),
+            what,
+            source,
+        })?;
+        Ok(ReportFile { path: path.to_path_buf(), what, file })
+    }
+
+    fn write(mut self, text: std::io::Result<String>) -> Result<(), CliError> {
+        let written = text.and_then(|text| {
+            self.file.write_all(text.as_bytes())?;
+            self.file.flush()
+        });
+        written.map_err(|source| CliError::Report { path: self.path, what: self.what, source })
+    }
+}
+
+fn check_run_args(args: &RunArgs) -> Result<(), CliError> {
+    if args.report_leaks && args.repeat < 2 {
+        return Err(CliError::Usage("-r needs -N 2 or more: leaks show as growth between iterations".into()));
+    }
+    if args.report_leaks && args.warmup >= args.repeat as usize {
+        let message = format!("--warmup {} leaves no iteration of -N {} to count", args.warmup, args.repeat);
+        return Err(CliError::Usage(message));
+    }
+    Ok(())
 }
 
 /// `leakhost run`.
-pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
-    if args.report_leaks && args.repeat < 2 {
-        return fail("-r needs -N 2 or more: leaks show as growth between iterations");
-    }
-    if args.report_leaks && args.warmup >= args.repeat as usize {
-        return fail(format_args!("--warmup {} leaves no iteration of -N {} to count", args.warmup, args.repeat));
-    }
+pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> {
+    check_run_args(args)?;
     args.color.apply();
-    let (policy, engine) = match engine_for(&args.sandbox, args.seed, args.real_world) {
-        Ok(pair) => pair,
-        Err(e) => return fail(e),
-    };
+    let (policy, engine) = engine_for(&args.sandbox, args.seed, args.real_world)?;
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let mut loaded = match load_all(&engine, &args.targets, &policy, cache) {
-        Ok(loaded) => loaded,
-        Err(e) => return fail(e),
-    };
+    let mut loaded = load_all(&engine, &args.targets, &policy, cache)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
     if args.list_tests {
         print_listing(&loaded, &plans, selection.shuffle);
-        return ExitCode::from(EXIT_OK);
+        return Ok(ExitCode::from(EXIT_OK));
     }
+    let json_file = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
+    let junit_file = args.junit.as_deref().map(|p| ReportFile::create(p, "JUnit")).transpose()?;
     if let Some(seed) = selection.shuffle {
         println!("Tests shuffled with seed {seed}.");
     }
@@ -186,19 +214,16 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
         warmup: args.warmup,
         stop_on_error: args.stop_on_error,
         jobs: args.jobs as usize,
-        // Per-test changes are shown at -vv and kept in the JSON report; otherwise only
-        // the verdict needs them, and it needs far fewer snapshots.
-        every_test_delta: args.verbose >= 2 || args.json.is_some(),
+        every_test_delta: false,
     };
-    let several = loaded.len() > 1;
     let human = HumanReporter::new(std::io::stdout().lock(), if args.quiet { 0 } else { args.verbose })
         .quiet(args.quiet)
         .show_output(args.sandbox.show_output)
-        .several_suites(several);
+        .several_suites(loaded.len() > 1);
     let total_tests = plans.iter().map(Plan::test_count).sum::<usize>() * args.repeat as usize;
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
-    let mut json = args.json.as_ref().map(|_| JsonReporter::new(&options, !args.no_timings));
-    let mut junit = args.junit.as_ref().map(|_| JunitReporter::new(args.fail_on_leak, !args.no_timings));
+    let mut json = json_file.as_ref().map(|_| JsonReporter::new(!args.no_timings));
+    let mut junit = junit_file.as_ref().map(|_| JunitReporter::new(args.fail_on_leak, !args.no_timings));
 
     let result = {
         let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
@@ -208,51 +233,32 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
         if let Some(junit) = junit.as_mut() {
             sinks.push(junit);
         }
-        let mut sink = Fanout(sinks);
-        let mut total = Summary::default();
-        let mut failure = None;
-        for (l, plan) in loaded.iter_mut().zip(&plans) {
-            sink.emit(&Event::SuiteStarted { suite: &l.suite.display_name() });
-            match l.session.run(plan, &options, &mut sink) {
-                Ok(summary) => {
-                    let stopped = args.stop_on_error && !summary.ok();
-                    total.absorb(summary);
-                    if stopped {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    failure = Some(format!("{}: {e}", l.suite.path.display()));
-                    break;
-                }
-            }
-        }
-        match failure {
-            Some(reason) => {
-                sink.emit(&Event::Aborted { reason: &reason });
-                Err(reason)
-            }
-            None => {
-                sink.emit(&Event::Finished { summary: &total });
-                Ok(total)
-            }
-        }
+        let mut suites: Vec<SuiteRun<'_, '_>> = loaded
+            .iter_mut()
+            .zip(&plans)
+            .map(|(l, plan)| SuiteRun {
+                name: l.suite.display_name(),
+                path: l.suite.path.display().to_string(),
+                session: &mut l.session,
+                plan,
+            })
+            .collect();
+        crate::run::run(&mut suites, &options, &mut Fanout(sinks))
     };
     drop(human);
-    if let (Some(path), Some(json)) = (&args.json, json) {
-        if let Err(e) = json.write_to(path) {
-            return fail(format_args!("{}: cannot write the JSON report: {e}", path.display()));
-        }
+    // Reports are written whatever happened: an aborted run's report says why it stopped.
+    if let (Some(file), Some(json)) = (json_file, json) {
+        file.write(Ok(json.to_json()))?;
     }
-    if let (Some(path), Some(junit)) = (&args.junit, junit) {
-        if let Err(e) = junit.write_to(path) {
-            return fail(format_args!("{}: cannot write the JUnit report: {e}", path.display()));
-        }
+    if let (Some(file), Some(junit)) = (junit_file, junit) {
+        file.write(junit.to_xml())?;
     }
-    match result {
-        Ok(summary) if !summary.ok() => ExitCode::from(EXIT_TESTS_FAILED),
-        Ok(summary) if args.fail_on_leak && !summary.leaks.is_empty() => ExitCode::from(EXIT_LEAKED),
-        Ok(_) => ExitCode::from(EXIT_OK),
-        Err(e) => fail(e),
-    }
+    let summary = result?;
+    Ok(ExitCode::from(if !summary.ok() {
+        EXIT_TESTS_FAILED
+    } else if args.fail_on_leak && !summary.leaks.is_empty() {
+        EXIT_LEAKED
+    } else {
+        EXIT_OK
+    }))
 }

@@ -25,10 +25,10 @@ fn diff_subtracts_and_leaves_out_zero_rows() {
     let b = snap(12, 90, 3, &[("A", 1), ("B", 3), ("C", 1)], &[("open", 1), ("new", 2)]);
     let d = diff(&a, &b);
     assert_eq!((d.blocks, d.bytes, d.pages), (2, -10, 1));
-    let names: Vec<&str> = d.types.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = d.types.iter().map(|t| t.name.raw()).collect();
     assert_eq!(names, ["B", "C"]);
     assert_eq!(d.types[0], TypeDelta { name: "B".into(), instances: 1, bytes: 8 });
-    assert_eq!(d.counters, vec![("new".to_string(), 2)]);
+    assert_eq!(d.counters, vec![("new".into(), 2)]);
     assert!(diff(&a, &a).is_zero());
 }
 

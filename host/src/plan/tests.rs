@@ -25,11 +25,11 @@ fn samplelayers() -> Manifest {
 }
 
 fn names(graph: &LayerGraph, layers: &[usize]) -> Vec<String> {
-    layers.iter().map(|&l| graph.name(l).trim_start_matches("samplelayers.").to_string()).collect()
+    layers.iter().map(|&l| graph.name(l).raw().trim_start_matches("samplelayers.").to_string()).collect()
 }
 
 fn find(graph: &LayerGraph, short: &str) -> usize {
-    graph.layers.iter().position(|l| l.name.ends_with(&format!(".{short}")) || l.name == short).unwrap()
+    graph.layers.iter().position(|l| l.name.raw().ends_with(&format!(".{short}")) || l.name.raw() == short).unwrap()
 }
 
 #[test]
@@ -81,8 +81,8 @@ fn selected(plan: &Plan) -> Vec<(String, Vec<String>)> {
     plan.layers
         .iter()
         .map(|l| {
-            let tests = l.tests.iter().map(|&t| plan.test_names[t as usize].clone()).collect();
-            (plan.graph.name(l.layer).to_string(), tests)
+            let tests = l.tests.iter().map(|&t| plan.test_names[t as usize].raw().to_string()).collect();
+            (plan.graph.name(l.layer).raw().to_string(), tests)
         })
         .collect()
 }

@@ -1,12 +1,20 @@
 //! zope.testrunner's human-readable output.
 
 use std::io::Write;
+use std::time::Duration;
 
 use owo_colors::{OwoColorize, Stream};
 
 use super::format_seconds;
-use crate::leak::{Delta, Growth, Metric, Verdict};
-use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome};
+use super::text::{delta_text, verdict_text};
+use crate::leak::{Delta, Snapshot};
+use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, LayerRef, Outcome, Summary};
+use crate::sandbox::CapturedOutput;
+use crate::text::GuestText;
+
+/// Rows of the `-r -v` type table shown before the rest are cut with a notice: a suite
+/// may track thousands of types, and a table that long helps nobody on a terminal.
+pub const MAX_TYPE_ROWS: usize = 100;
 
 /// Renders events as zope.testrunner prints them.
 pub struct HumanReporter<W: Write> {
@@ -18,6 +26,8 @@ pub struct HumanReporter<W: Write> {
     show_output: bool,
     /// A line of -v dots, or a -vv test name, is open and must be ended before other output.
     dots_open: bool,
+    /// The layer whose tests run now; a broken set-up is listed under its name, as zope does.
+    layer: Option<GuestText>,
     errors: Vec<String>,
     failures: Vec<String>,
 }
@@ -53,6 +63,7 @@ impl<W: Write> HumanReporter<W> {
             several_suites: false,
             show_output: verbosity >= 2,
             dots_open: false,
+            layer: None,
             errors: Vec::new(),
             failures: Vec::new(),
         }
@@ -101,24 +112,33 @@ impl<W: Write> HumanReporter<W> {
         let _ = writeln!(self.out);
     }
 
-    fn block(&mut self, title: &str, name: &str, message: &str, output: &str, dropped: u64) {
+    fn block(&mut self, title: &str, name: &GuestText, message: &GuestText, output: &CapturedOutput) {
         self.end_dots();
-        let heading = red(&format!("{title} in test {name}"));
+        let heading = red(&format!("{title} in test {}", name.line()));
+        let message = message.lines().to_string();
         let _ = write!(self.out, "\n\n{heading}\n{}\n", message.trim_end());
-        if !output.is_empty() || dropped > 0 {
+        if !output.is_empty() {
             let _ = write!(self.out, "\nCaptured output:\n");
-            self.write_output(output, dropped);
+            self.write_output(output);
         }
         let _ = writeln!(self.out);
     }
 
-    fn write_output(&mut self, output: &str, dropped: u64) {
-        let _ = write!(self.out, "{output}");
-        if !output.is_empty() && !output.ends_with('\n') {
+    fn write_output(&mut self, output: &CapturedOutput) {
+        let _ = write!(self.out, "{}", output.text.lines());
+        if !output.text.is_empty() && !output.text.raw().ends_with('\n') {
             let _ = writeln!(self.out);
         }
-        if dropped > 0 {
-            let _ = writeln!(self.out, "[{dropped} more bytes of output dropped]");
+        if output.dropped > 0 {
+            let _ = writeln!(self.out, "[{} more bytes of output dropped]", output.dropped);
+        }
+    }
+
+    /// A layer hook's output goes with its line, shown as a test's would be.
+    fn hook_output(&mut self, output: &CapturedOutput, failed: bool) {
+        if !output.is_empty() && (failed || self.show_output) {
+            self.end_dots();
+            self.write_output(output);
         }
     }
 
@@ -134,7 +154,10 @@ impl<W: Write> HumanReporter<W> {
         self.info(format_args!("{}", by_result(text, counts.failures + counts.errors == 0)));
     }
 
-    fn test_progress(&mut self, elapsed: std::time::Duration) {
+    fn test_progress(&mut self, elapsed: std::time::Duration, outcome: &Outcome) {
+        if let (Outcome::Skip(reason), true) = (outcome, self.verbosity >= 2) {
+            let _ = write!(self.out, " (skipped: {})", reason.line());
+        }
         match self.verbosity {
             0 => {}
             1 => {
@@ -155,28 +178,39 @@ impl<W: Write> HumanReporter<W> {
         }
     }
 
-    /// zope's "Leak details" table: per-type changes, then changed user counters.
+    /// zope's "Leak details" table: per-type changes, then changed user counters, each
+    /// cut after [`MAX_TYPE_ROWS`] rows with a notice (the totals still count every row).
     fn leak_details(&mut self, delta: &Delta) {
         if !delta.types.is_empty() {
             self.line(format_args!("      Leak details, changes in instances and bytes by type:"));
             self.line(format_args!("      {:<55} {:>6} {:>8}", "type", "insts", "bytes"));
-            let (mut insts, mut bytes) = (0, 0);
-            for t in &delta.types {
-                self.line(format_args!("      {:<55} {:>6} {:>8}", t.name, t.instances, t.bytes));
-                insts += t.instances;
-                bytes += t.bytes;
+            for t in delta.types.iter().take(MAX_TYPE_ROWS) {
+                let name = t.name.line().to_string();
+                self.line(format_args!("      {name:<55} {:>6} {:>8}", t.instances, t.bytes));
             }
+            self.cut_notice(delta.types.len(), "types");
+            let insts: i64 = delta.types.iter().map(|t| t.instances).sum();
+            let bytes: i64 = delta.types.iter().map(|t| t.bytes).sum();
             self.line(format_args!("      {:<55} {:>6} {:>8}", "total", insts, bytes));
         }
         if !delta.counters.is_empty() {
             self.line(format_args!("      Counters changed:"));
-            for (name, change) in &delta.counters {
+            for (name, change) in delta.counters.iter().take(MAX_TYPE_ROWS) {
+                let name = name.line().to_string();
                 self.line(format_args!("      {name:<55} {change:>+6}"));
             }
+            self.cut_notice(delta.counters.len(), "counters");
         }
     }
 
-    fn leak_line(&mut self, iteration: u32, snapshot: Option<&crate::leak::Snapshot>, delta: Option<&Delta>) {
+    fn cut_notice(&mut self, rows: usize, what: &str) {
+        if rows > MAX_TYPE_ROWS {
+            let more = rows - MAX_TYPE_ROWS;
+            self.line(format_args!("      ... {more} more {what} not shown (the JSON report has them all)"));
+        }
+    }
+
+    fn leak_line(&mut self, iteration: u32, snapshot: Option<&Snapshot>, delta: Option<&Delta>) {
         // As zope's -r: the first iteration only warms up, so its change is not shown.
         let Some(snapshot) = snapshot.filter(|_| iteration >= 2 && !self.quiet) else {
             return;
@@ -206,89 +240,133 @@ impl<W: Write> HumanReporter<W> {
     }
 }
 
-fn growth_text(growth: &Growth) -> String {
-    let n = growth.per_iteration();
-    match &growth.metric {
-        Metric::Blocks => format!("blocks +{n}"),
-        Metric::Bytes => format!("bytes +{n}"),
-        Metric::Type(name) => format!("{name} +{n}"),
-        Metric::Counter(name) => format!("counter {name:?} +{n}"),
-    }
-}
-
-fn growths_text(growth: &[Growth]) -> String {
-    growth.iter().map(growth_text).collect::<Vec<_>>().join(", ")
-}
-
-/// One line: what grows in every counted iteration (at least by how much), and which tests cause it.
-pub(crate) fn verdict_text(verdict: &Verdict) -> String {
-    let mut text = format!("{} grows in each of {} counted iterations", verdict.layer, verdict.counted);
-    if !verdict.growth.is_empty() {
-        text.push_str(": ");
-        text.push_str(&growths_text(&verdict.growth));
-    }
-    match verdict.tests.as_slice() {
-        [] => {}
-        [one] if one.growth == verdict.growth => text.push_str(&format!("; caused by {}", one.test)),
-        tests => {
-            let tests: Vec<String> =
-                tests.iter().map(|t| format!("{} ({})", t.test, growths_text(&t.growth))).collect();
-            text.push_str(&format!("; caused by {}", tests.join("; ")));
+impl<W: Write> HumanReporter<W> {
+    fn set_up(&mut self, layer: &LayerRef, outcome: &HookOutcome, elapsed: Duration, replay: bool) {
+        let name = layer.name.line();
+        match outcome {
+            HookOutcome::Ok if replay && self.verbosity == 0 => {}
+            HookOutcome::Ok if replay => {
+                self.info(format_args!("  Set up {name} again in {}.", format_seconds(elapsed)))
+            }
+            HookOutcome::Ok => self.info(format_args!("  Set up {name} in {}.", format_seconds(elapsed))),
+            HookOutcome::Failed(message) => {
+                let text = red(&format!("  Set up {name} failed: {}", message.lines().to_string().trim_end()));
+                self.line(format_args!("{text}"));
+                let running = self.layer.clone().unwrap_or_else(|| layer.name.clone());
+                self.errors.push(format!("Layer: {}.setUp", running.line()));
+            }
+            HookOutcome::NotSupported => {}
         }
     }
-    text
-}
 
-fn delta_text(delta: &Delta) -> String {
-    let mut parts = vec![format!("blocks {:+}", delta.blocks), format!("bytes {:+}", delta.bytes)];
-    if delta.pages != 0 {
-        parts.push(format!("pages {:+}", delta.pages));
+    fn tear_down(&mut self, layer: &LayerRef, outcome: &HookOutcome, elapsed: Duration) {
+        let name = layer.name.line();
+        match outcome {
+            HookOutcome::Ok => self.info(format_args!("  Tear down {name} in {}.", format_seconds(elapsed))),
+            HookOutcome::NotSupported => self.info(format_args!("  Tear down {name} ... not supported")),
+            HookOutcome::Failed(message) => {
+                let text = red(&format!("  Tear down {name} failed: {}", message.lines().to_string().trim_end()));
+                self.line(format_args!("{text}"));
+                self.errors.push(format!("Layer: {name}.tearDown"));
+            }
+        }
     }
-    parts.extend(delta.types.iter().map(|t| format!("{} {:+}", t.name, t.instances)));
-    parts.extend(delta.counters.iter().map(|(n, v)| format!("{n:?} {v:+}")));
-    parts.join(", ")
+
+    fn test_finished(&mut self, test: &GuestText, outcome: &Outcome, output: &CapturedOutput, delta: Option<&Delta>) {
+        if let (Some(delta), true) = (delta, self.verbosity >= 2) {
+            if !delta.is_zero() {
+                let text = delta_text(delta);
+                self.line(format_args!("      changed: {text}"));
+            }
+        }
+        match outcome {
+            Outcome::Failure(message) => {
+                self.failures.push(test.line().to_string());
+                self.block("Failure", test, message, output);
+            }
+            Outcome::Error(message) => {
+                self.errors.push(test.line().to_string());
+                self.block("Error", test, message, output);
+            }
+            Outcome::Pass | Outcome::Skip(_) => {
+                if self.show_output && !output.is_empty() {
+                    self.end_dots();
+                    self.write_output(output);
+                }
+            }
+        }
+    }
+
+    fn finished(&mut self, summary: &Summary) {
+        if self.verbosity > 0 {
+            for (title, names) in
+                [("Tests with errors:", self.errors.clone()), ("Tests with failures:", self.failures.clone())]
+            {
+                if !names.is_empty() {
+                    self.line(format_args!("{title}"));
+                    for name in names {
+                        self.line(format_args!("   {name}"));
+                    }
+                }
+            }
+        }
+        if !summary.leaks.is_empty() {
+            self.line(format_args!("{}", yellow("Leaks:")));
+            for verdict in &summary.leaks {
+                let text = yellow(&format!("  {}", verdict_text(verdict)));
+                self.line(format_args!("{text}"));
+            }
+        }
+        // zope prints no total when exactly one layer ran; -q keeps it as the one summary line.
+        if summary.layers_run != 1 || self.quiet {
+            let text = format!(
+                "Total: {} tests, {} failures, {} errors and {} skipped in {}.",
+                summary.tests,
+                summary.failures,
+                summary.errors,
+                summary.skipped,
+                format_seconds(summary.elapsed)
+            );
+            self.line(format_args!("{}", by_result(text, summary.ok())));
+        }
+        let _ = self.out.flush();
+    }
 }
 
 impl<W: Write> EventSink for HumanReporter<W> {
-    fn emit(&mut self, event: &Event<'_>) {
-        match *event {
-            Event::SuiteStarted { suite } => {
+    fn wants_every_test_delta(&self) -> bool {
+        self.verbosity >= 2
+    }
+
+    fn emit(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted(_) | Event::SuiteFinished { .. } => {}
+            Event::SuiteStarted { name, .. } => {
                 if self.several_suites {
-                    self.info(format_args!("Suite {suite}:"));
+                    self.info(format_args!("Suite {}:", GuestText::from(name.as_str()).line()));
                 }
             }
-            Event::LayerStarted { layer } => self.info(format_args!("Running {layer} tests:")),
-            Event::SetUp { layer, outcome, elapsed, replay } => match outcome {
-                HookOutcome::Ok if replay && self.verbosity == 0 => {}
-                HookOutcome::Ok if replay => {
-                    self.info(format_args!("  Set up {layer} again in {}.", format_seconds(elapsed)))
-                }
-                HookOutcome::Ok => self.info(format_args!("  Set up {layer} in {}.", format_seconds(elapsed))),
-                HookOutcome::Failed(message) => {
-                    let text = red(&format!("  Set up {layer} failed: {}", message.trim_end()));
-                    self.line(format_args!("{text}"));
-                    self.errors.push(format!("Layer: {layer}.setUp"));
-                }
-                HookOutcome::NotSupported => {}
-            },
-            Event::TearDown { layer, outcome, elapsed } => match outcome {
-                HookOutcome::Ok => self.info(format_args!("  Tear down {layer} in {}.", format_seconds(elapsed))),
-                HookOutcome::NotSupported => self.info(format_args!("  Tear down {layer} ... not supported")),
-                HookOutcome::Failed(message) => {
-                    let text = red(&format!("  Tear down {layer} failed: {}", message.trim_end()));
-                    self.line(format_args!("{text}"));
-                    self.errors.push(format!("Layer: {layer}.tearDown"));
-                }
-            },
-            Event::FreshInstance { reason } => match reason {
+            Event::LayerStarted { layer, .. } => {
+                self.layer = Some(layer.name.clone());
+                self.info(format_args!("Running {} tests:", layer.name.line()));
+            }
+            Event::SetUp { layer, outcome, elapsed, replay, output, .. } => {
+                self.set_up(layer, outcome, *elapsed, *replay);
+                self.hook_output(output, outcome != &HookOutcome::Ok);
+            }
+            Event::TearDown { layer, outcome, elapsed, output, .. } => {
+                self.tear_down(layer, outcome, *elapsed);
+                self.hook_output(output, matches!(outcome, HookOutcome::Failed(_)));
+            }
+            Event::FreshInstance { reason, .. } => match reason {
                 FreshReason::NoTearDown(_) => self.info(format_args!("  Running in a fresh instance.")),
                 FreshReason::Trap(what) if self.verbosity > 0 => {
-                    self.info(format_args!("  Continuing in a fresh instance after {what} trapped."))
+                    self.info(format_args!("  Continuing in a fresh instance after {} trapped.", what.line()))
                 }
                 FreshReason::Trap(_) => {}
             },
-            Event::IterationStarted { iteration, of, .. } => {
-                if of > 1 {
+            Event::IterationStarted { iteration, planned, .. } => {
+                if *planned > 1 {
                     self.info(format_args!("Iteration {iteration}"));
                 }
                 if self.verbosity > 0 {
@@ -298,89 +376,35 @@ impl<W: Write> EventSink for HumanReporter<W> {
             Event::TestStarted { test, .. } => {
                 if self.verbosity >= 2 {
                     self.end_dots();
-                    let _ = write!(self.out, " {test}");
+                    let _ = write!(self.out, " {}", test.name.line());
                     self.dots_open = true;
                 }
             }
             Event::TestFinished { test, outcome, output, elapsed, delta, .. } => {
-                self.test_progress(elapsed);
-                if let (Some(delta), true) = (delta, self.verbosity >= 2) {
-                    if !delta.is_zero() {
-                        let text = delta_text(delta);
-                        self.line(format_args!("      changed: {text}"));
-                    }
-                }
-                match outcome {
-                    Outcome::Failure(message) => {
-                        self.failures.push(test.to_string());
-                        self.block("Failure", test, message, &output.text, output.dropped);
-                    }
-                    Outcome::Error(message) => {
-                        self.errors.push(test.to_string());
-                        self.block("Error", test, message, &output.text, output.dropped);
-                    }
-                    Outcome::Pass | Outcome::Skip(_) => {
-                        if self.show_output && (!output.text.is_empty() || output.dropped > 0) {
-                            self.end_dots();
-                            self.write_output(&output.text, output.dropped);
-                        }
-                    }
-                }
+                self.test_progress(*elapsed, outcome);
+                self.test_finished(&test.name, outcome, output, delta.as_ref());
             }
             Event::IterationFinished { counts, elapsed, iteration, snapshot, delta, .. } => {
-                self.ran(&counts, elapsed);
-                self.leak_line(iteration, snapshot, delta);
+                self.ran(counts, *elapsed);
+                self.leak_line(*iteration, snapshot.as_ref(), delta.as_ref());
             }
-            Event::Verdict { verdict } => {
+            Event::Verdict { verdict, .. } => {
                 // -q lists leaks once, in the final "Leaks:" section.
                 if verdict.leaks() && !self.quiet {
                     let text = yellow(&format!("  Leak: {}", verdict_text(verdict)));
                     self.line(format_args!("{text}"));
                 }
             }
-            Event::Stopped { after } => {
-                self.line(format_args!("Stopping after {after} failed (-x); the remaining tests do not run."))
+            Event::Stopped { after, .. } => {
+                self.line(format_args!("Stopping after {} failed (-x); the remaining tests do not run.", after.line()))
             }
-            Event::TearingDownLeftOvers => self.info(format_args!("Tearing down left over layers:")),
-            Event::Aborted { .. } => {
+            Event::TearingDownLeftOvers { .. } => self.info(format_args!("Tearing down left over layers:")),
+            Event::RunAborted { .. } => {
                 // The reason goes to stderr as the run's one error line; only tidy up here.
                 self.end_dots();
                 let _ = self.out.flush();
             }
-            Event::Finished { summary } => {
-                if self.verbosity > 0 {
-                    for (title, names) in
-                        [("Tests with errors:", self.errors.clone()), ("Tests with failures:", self.failures.clone())]
-                    {
-                        if !names.is_empty() {
-                            self.line(format_args!("{title}"));
-                            for name in names {
-                                self.line(format_args!("   {name}"));
-                            }
-                        }
-                    }
-                }
-                if !summary.leaks.is_empty() {
-                    self.line(format_args!("{}", yellow("Leaks:")));
-                    for verdict in &summary.leaks {
-                        let text = yellow(&format!("  {}", verdict_text(verdict)));
-                        self.line(format_args!("{text}"));
-                    }
-                }
-                // zope prints no total when exactly one layer ran; -q keeps it as the one summary line.
-                if summary.layers_run != 1 || self.quiet {
-                    let text = format!(
-                        "Total: {} tests, {} failures, {} errors and {} skipped in {}.",
-                        summary.tests,
-                        summary.failures,
-                        summary.errors,
-                        summary.skipped,
-                        format_seconds(summary.elapsed)
-                    );
-                    self.line(format_args!("{}", by_result(text, summary.ok())));
-                }
-                let _ = self.out.flush();
-            }
+            Event::RunFinished { summary } => self.finished(summary),
         }
     }
 }

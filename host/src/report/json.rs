@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::leak::{Delta, Snapshot, Verdict};
-use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome, RunOptions};
+use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome, Phases, RunStart};
+use crate::sandbox::CapturedOutput;
+use crate::text::GuestText;
 
 /// The `schema` field of every report.
 pub const JSON_SCHEMA: &str = "leakhost-report";
@@ -20,7 +22,7 @@ pub const JSON_VERSION: u32 = 1;
 struct Report {
     schema: &'static str,
     version: u32,
-    options: ReportOptions,
+    options: Option<ReportOptions>,
     suites: Vec<SuiteReport>,
     leaks: Vec<Verdict>,
     totals: Option<Totals>,
@@ -61,7 +63,7 @@ struct Totals {
 
 #[derive(Serialize)]
 struct LayerReport {
-    name: String,
+    name: GuestText,
     /// Set-ups, tear-downs and instance changes made to run this layer, in order.
     steps: Vec<Step>,
     iterations: Vec<IterationReport>,
@@ -73,26 +75,45 @@ struct LayerReport {
 #[serde(tag = "step", rename_all = "snake_case")]
 enum Step {
     SetUp {
-        layer: String,
+        layer: GuestText,
         outcome: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
+        message: Option<GuestText>,
         replay: bool,
+        #[serde(flatten)]
+        output: Output,
         #[serde(skip_serializing_if = "Option::is_none")]
         elapsed_s: Option<f64>,
     },
     TearDown {
-        layer: String,
+        layer: GuestText,
         outcome: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
+        message: Option<GuestText>,
+        #[serde(flatten)]
+        output: Output,
         #[serde(skip_serializing_if = "Option::is_none")]
         elapsed_s: Option<f64>,
     },
     FreshInstance {
         reason: &'static str,
-        after: String,
+        after: GuestText,
     },
+}
+
+/// Captured output, left out when there was none.
+#[derive(Serialize)]
+struct Output {
+    #[serde(skip_serializing_if = "GuestText::is_empty")]
+    output: GuestText,
+    #[serde(skip_serializing_if = "is_zero")]
+    output_dropped: u64,
+}
+
+impl From<&CapturedOutput> for Output {
+    fn from(output: &CapturedOutput) -> Self {
+        Output { output: output.text.clone(), output_dropped: output.dropped }
+    }
 }
 
 #[derive(Serialize)]
@@ -111,16 +132,16 @@ struct IterationReport {
 
 #[derive(Serialize)]
 struct TestReport {
-    name: String,
+    name: GuestText,
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    output: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    output_dropped: u64,
+    message: Option<GuestText>,
+    #[serde(flatten)]
+    output: Output,
     #[serde(skip_serializing_if = "Option::is_none")]
     delta: Option<Delta>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases: Option<Phases>,
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_s: Option<f64>,
 }
@@ -138,7 +159,7 @@ pub struct JsonReporter {
     left_over: bool,
 }
 
-fn hook_outcome(outcome: &HookOutcome) -> (&'static str, Option<String>) {
+fn hook_outcome(outcome: &HookOutcome) -> (&'static str, Option<GuestText>) {
     match outcome {
         HookOutcome::Ok => ("ok", None),
         HookOutcome::Failed(m) => ("failed", Some(m.clone())),
@@ -147,18 +168,13 @@ fn hook_outcome(outcome: &HookOutcome) -> (&'static str, Option<String>) {
 }
 
 impl JsonReporter {
-    /// A reporter for a run with `options`; `timings` keeps `elapsed_s` fields.
-    pub fn new(options: &RunOptions, timings: bool) -> Self {
+    /// A reporter; `timings` keeps `elapsed_s` fields.
+    pub fn new(timings: bool) -> Self {
         JsonReporter {
             report: Report {
                 schema: JSON_SCHEMA,
                 version: JSON_VERSION,
-                options: ReportOptions {
-                    repeat: options.repeat,
-                    measure: options.measure,
-                    warmup: options.warmup,
-                    stop_on_error: options.stop_on_error,
-                },
+                options: None,
                 suites: Vec::new(),
                 leaks: Vec::new(),
                 totals: None,
@@ -214,82 +230,96 @@ impl JsonReporter {
 }
 
 impl EventSink for JsonReporter {
-    fn emit(&mut self, event: &Event<'_>) {
-        match *event {
-            Event::SuiteStarted { suite } => {
+    fn wants_every_test_delta(&self) -> bool {
+        true
+    }
+
+    fn emit(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted(RunStart { repeat, measure, warmup, stop_on_error, .. }) => {
+                self.report.options = Some(ReportOptions {
+                    repeat: *repeat,
+                    measure: *measure,
+                    warmup: *warmup,
+                    stop_on_error: *stop_on_error,
+                })
+            }
+            Event::SuiteStarted { name, .. } => {
                 self.left_over = false;
                 self.report.suites.push(SuiteReport {
-                    name: suite.to_string(),
+                    name: name.clone(),
                     layers: Vec::new(),
                     left_over: Vec::new(),
                     stopped_after: None,
                 });
             }
-            Event::Stopped { after } => self.suite().stopped_after = Some(after.to_string()),
-            Event::LayerStarted { layer } => self.suite().layers.push(LayerReport {
-                name: layer.to_string(),
+            Event::Stopped { after, .. } => self.suite().stopped_after = Some(after.raw().to_string()),
+            Event::LayerStarted { layer, .. } => self.suite().layers.push(LayerReport {
+                name: layer.name.clone(),
                 steps: Vec::new(),
                 iterations: Vec::new(),
                 verdict: None,
             }),
-            Event::SetUp { layer, outcome, elapsed, replay } => {
+            Event::SetUp { layer, outcome, elapsed, replay, output, .. } => {
                 let (outcome, message) = hook_outcome(outcome);
-                let elapsed_s = self.secs(elapsed);
-                self.steps().push(Step::SetUp { layer: layer.to_string(), outcome, message, replay, elapsed_s });
+                let elapsed_s = self.secs(*elapsed);
+                let (layer, replay, output) = (layer.name.clone(), *replay, output.into());
+                self.steps().push(Step::SetUp { layer, outcome, message, replay, output, elapsed_s });
             }
-            Event::TearDown { layer, outcome, elapsed } => {
+            Event::TearDown { layer, outcome, elapsed, output, .. } => {
                 let (outcome, message) = hook_outcome(outcome);
-                let elapsed_s = self.secs(elapsed);
-                self.steps().push(Step::TearDown { layer: layer.to_string(), outcome, message, elapsed_s });
+                let elapsed_s = self.secs(*elapsed);
+                let (layer, output) = (layer.name.clone(), output.into());
+                self.steps().push(Step::TearDown { layer, outcome, message, output, elapsed_s });
             }
-            Event::FreshInstance { reason } => {
+            Event::FreshInstance { reason, .. } => {
                 let (reason, after) = match reason {
-                    FreshReason::NoTearDown(layer) => ("no_tear_down", layer),
-                    FreshReason::Trap(what) => ("trap", what),
+                    FreshReason::NoTearDown(layer) => ("no_tear_down", layer.clone()),
+                    FreshReason::Trap(what) => ("trap", what.clone()),
                 };
-                self.steps().push(Step::FreshInstance { reason, after: after.to_string() });
+                self.steps().push(Step::FreshInstance { reason, after });
             }
-            Event::IterationStarted { .. } | Event::TestStarted { .. } => {}
-            Event::TestFinished { test, outcome, output, elapsed, delta, .. } => {
-                let (outcome, message) = match outcome {
-                    Outcome::Pass => ("pass", None),
-                    Outcome::Failure(m) => ("failure", Some(m.clone())),
-                    Outcome::Error(m) => ("error", Some(m.clone())),
-                    Outcome::Skip(m) => ("skip", Some(m.clone())),
+            Event::IterationStarted { .. } | Event::TestStarted { .. } | Event::SuiteFinished { .. } => {}
+            Event::TestFinished { test, outcome, output, elapsed, delta, phases, .. } => {
+                let name = match outcome {
+                    Outcome::Pass => "pass",
+                    Outcome::Failure(_) => "failure",
+                    Outcome::Error(_) => "error",
+                    Outcome::Skip(_) => "skip",
                 };
-                let elapsed_s = self.secs(elapsed);
+                let elapsed_s = self.secs(*elapsed);
                 self.pending.push(TestReport {
-                    name: test.to_string(),
-                    outcome,
-                    message,
-                    output: output.text.clone(),
-                    output_dropped: output.dropped,
-                    delta: delta.cloned(),
+                    name: test.name.clone(),
+                    outcome: name,
+                    message: outcome.message().cloned(),
+                    output: output.into(),
+                    delta: delta.clone(),
+                    phases: phases.clone(),
                     elapsed_s,
                 });
             }
             Event::IterationFinished { iteration, counts, elapsed, snapshot, delta, broken, .. } => {
                 let iteration = IterationReport {
-                    iteration,
-                    counts,
+                    iteration: *iteration,
+                    counts: *counts,
                     tests: std::mem::take(&mut self.pending),
-                    snapshot: snapshot.cloned(),
-                    delta: delta.cloned(),
-                    broken,
-                    elapsed_s: self.secs(elapsed),
+                    snapshot: snapshot.clone(),
+                    delta: delta.clone(),
+                    broken: *broken,
+                    elapsed_s: self.secs(*elapsed),
                 };
                 if let Some(layer) = self.layer() {
                     layer.iterations.push(iteration);
                 }
             }
-            Event::Verdict { verdict } => {
+            Event::Verdict { verdict, .. } => {
                 if let Some(layer) = self.layer() {
                     layer.verdict = Some(verdict.clone());
                 }
             }
-            Event::TearingDownLeftOvers => self.left_over = true,
-            Event::Aborted { reason } => self.report.aborted = Some(reason.to_string()),
-            Event::Finished { summary } => {
+            Event::TearingDownLeftOvers { .. } => self.left_over = true,
+            Event::RunAborted { reason } => self.report.aborted = Some(reason.raw().to_string()),
+            Event::RunFinished { summary } => {
                 self.report.leaks = summary.leaks.clone();
                 self.report.elapsed_s = self.secs(summary.elapsed);
                 self.report.totals = Some(Totals {

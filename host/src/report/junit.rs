@@ -11,8 +11,9 @@ use std::time::Duration;
 use quick_xml::events::{BytesDecl, BytesText, Event as XmlEvent};
 use quick_xml::Writer;
 
-use super::human::verdict_text;
+use super::text::verdict_text;
 use crate::run::{Event, EventSink, HookOutcome, Outcome};
+use crate::text::GuestText;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -127,9 +128,10 @@ impl JunitReporter {
 
     fn write_suite(&self, w: &mut Writer<Vec<u8>>, suite: &Suite) -> io::Result<()> {
         let count = |k: Kind| suite.cases.iter().filter(|c| c.kind == k).count().to_string();
+        let (name, package) = (xml_safe(&suite.name), xml_safe(&suite.package));
         let mut element = w.create_element("testsuite").with_attributes([
-            ("name", suite.name.as_str()),
-            ("package", suite.package.as_str()),
+            ("name", name.as_str()),
+            ("package", package.as_str()),
             ("tests", suite.cases.len().to_string().as_str()),
             ("failures", count(Kind::Failure).as_str()),
             ("errors", count(Kind::Error).as_str()),
@@ -148,10 +150,10 @@ impl JunitReporter {
     }
 
     fn write_case(&self, w: &mut Writer<Vec<u8>>, suite: &Suite, case: &Case) -> io::Result<()> {
-        let classname = format!("{}.{}", suite.package.trim_end_matches(".wasm"), suite.name);
-        let mut element = w
-            .create_element("testcase")
-            .with_attributes([("name", case.name.as_str()), ("classname", classname.as_str())]);
+        let classname = xml_safe(&format!("{}.{}", suite.package.trim_end_matches(".wasm"), suite.name));
+        let name = xml_safe(&case.name);
+        let mut element =
+            w.create_element("testcase").with_attributes([("name", name.as_str()), ("classname", classname.as_str())]);
         if self.timings {
             element = element.with_attribute(("time", format!("{:.6}", case.time.as_secs_f64()).as_str()));
         }
@@ -162,6 +164,7 @@ impl JunitReporter {
         element.write_inner_content(|w| {
             let message = xml_safe(&case.message);
             let first_line = summary_line(&message).to_string();
+            let type_ = xml_safe(case.type_);
             match case.kind {
                 Kind::Pass => {}
                 Kind::Skip => {
@@ -170,7 +173,7 @@ impl JunitReporter {
                 Kind::Failure | Kind::Error => {
                     let tag = if case.kind == Kind::Failure { "failure" } else { "error" };
                     w.create_element(tag)
-                        .with_attributes([("message", first_line.as_str()), ("type", case.type_)])
+                        .with_attributes([("message", first_line.as_str()), ("type", type_.as_str())])
                         .write_text_content(BytesText::new(&message))?;
                 }
             }
@@ -199,58 +202,56 @@ fn summary_line(message: &str) -> &str {
     }
 }
 
-/// XML 1.0 cannot carry most control characters, even escaped; guest output may contain them.
+/// Every attribute and text goes through here: XML 1.0 cannot carry most control
+/// characters, even escaped, and names, messages and output come from the guest.
 fn xml_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => c,
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
-            c => c,
-        })
-        .collect()
+    GuestText::from(text).xml().into_owned()
 }
 
 impl EventSink for JunitReporter {
-    fn emit(&mut self, event: &Event<'_>) {
-        match *event {
-            Event::SuiteStarted { suite } => self.package = suite.to_string(),
-            Event::LayerStarted { layer } => self.suites.push(Suite {
-                name: layer.to_string(),
+    fn emit(&mut self, event: &Event) {
+        match event {
+            Event::SuiteStarted { name, .. } => self.package = name.clone(),
+            Event::LayerStarted { layer, .. } => self.suites.push(Suite {
+                name: layer.name.raw().to_string(),
                 package: self.package.clone(),
                 cases: Vec::new(),
                 index: HashMap::new(),
                 time: Duration::ZERO,
             }),
-            Event::SetUp { layer, outcome: HookOutcome::Failed(message), .. } => {
-                self.current().record(&format!("{layer}.setUp"), Kind::Error, "setUp", message, "")
+            Event::SetUp { layer, outcome: HookOutcome::Failed(message), output, .. } => {
+                let name = format!("{}.setUp", layer.name.raw());
+                self.current().record(&name, Kind::Error, "setUp", message.raw(), output.text.raw())
             }
-            Event::TearDown { layer, outcome: HookOutcome::Failed(message), .. } => {
-                self.current().record(&format!("{layer}.tearDown"), Kind::Error, "tearDown", message, "")
+            Event::TearDown { layer, outcome: HookOutcome::Failed(message), output, .. } => {
+                let name = format!("{}.tearDown", layer.name.raw());
+                self.current().record(&name, Kind::Error, "tearDown", message.raw(), output.text.raw())
             }
             Event::TestFinished { test, outcome, output, elapsed, .. } => {
                 let suite = self.current();
-                suite.time += elapsed;
-                suite.case(test).time += elapsed;
+                suite.time += *elapsed;
+                suite.case(test.name.raw()).time += *elapsed;
                 let (kind, type_) = match outcome {
                     Outcome::Pass => (Kind::Pass, ""),
                     Outcome::Skip(_) => (Kind::Skip, ""),
                     Outcome::Failure(_) => (Kind::Failure, "assertion"),
                     Outcome::Error(_) => (Kind::Error, "error"),
                 };
-                let mut text = output.text.clone();
+                let mut text = output.text.raw().to_string();
                 if output.dropped > 0 {
                     text.push_str(&format!("\n[{} more bytes of output dropped]\n", output.dropped));
                 }
-                suite.record(test, kind, type_, outcome.message(), &text);
+                let message = outcome.message().map_or("", GuestText::raw);
+                suite.record(test.name.raw(), kind, type_, message, &text);
             }
-            Event::Verdict { verdict } if verdict.leaks() && self.fail_on_leak => {
+            Event::Verdict { verdict, .. } if verdict.leaks() && self.fail_on_leak => {
                 let text = verdict_text(verdict);
                 let suite = self.current();
                 if verdict.tests.is_empty() {
                     suite.record("(leak check)", Kind::Failure, "leak", &text, "");
                 }
                 for test in &verdict.tests {
-                    suite.record(&test.test, Kind::Failure, "leak", &text, "");
+                    suite.record(test.test.raw(), Kind::Failure, "leak", &text, "");
                 }
             }
             _ => {}

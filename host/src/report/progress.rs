@@ -34,7 +34,11 @@ impl<S: EventSink> ProgressReporter<S> {
 }
 
 impl<S: EventSink> EventSink for ProgressReporter<S> {
-    fn emit(&mut self, event: &Event<'_>) {
+    fn wants_every_test_delta(&self) -> bool {
+        self.inner.wants_every_test_delta()
+    }
+
+    fn emit(&mut self, event: &Event) {
         let Some(bar) = &self.bar else {
             self.inner.emit(event);
             return;
@@ -52,8 +56,8 @@ impl<S: EventSink> EventSink for ProgressReporter<S> {
         }
         match event {
             Event::TestFinished { .. } => bar.inc(1),
-            Event::LayerStarted { layer } => bar.set_message(layer.to_string()),
-            Event::Finished { .. } => bar.finish_and_clear(),
+            Event::LayerStarted { layer, .. } => bar.set_message(layer.name.line().to_string()),
+            Event::RunFinished { .. } | Event::RunAborted { .. } => bar.finish_and_clear(),
             _ => {}
         }
     }

@@ -1,34 +1,88 @@
-//! What a run reports: events as they happen, and the counts they add up to.
+//! The event contract: everything a run reports, as owned, serialisable values.
+//!
+//! The runner emits the whole lifecycle (run, suite, layer, iteration, test, verdict,
+//! run finished or aborted) and reporters render these events and nothing else. Every
+//! event names its suite, layer and test by stable id and by name, so a consumer never
+//! has to rebuild the run's structure from event order. docs/events.md describes it.
 
 use std::time::Duration;
 
-use crate::leak::{Delta, Snapshot, Verdict};
-use crate::sandbox::CapturedOutput;
+use serde::Serialize;
 
 use super::Outcome;
+use crate::leak::{Delta, Snapshot, Verdict};
+use crate::sandbox::CapturedOutput;
+use crate::text::GuestText;
+
+/// A suite's position among the run's targets, from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SuiteId(pub u32);
+
+/// A layer's index in its suite's layer graph: the guest's layers in declaration
+/// order, then the unit-test layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LayerId(pub u32);
+
+/// A test's index in its suite's manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TestId(pub u32);
+
+/// A layer as events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerRef {
+    /// Its id.
+    pub id: LayerId,
+    /// Its name.
+    pub name: GuestText,
+}
+
+/// A test as events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestRef {
+    /// Its id.
+    pub id: TestId,
+    /// Its name.
+    pub name: GuestText,
+}
 
 /// Why the runner replaced the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FreshReason<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", content = "after", rename_all = "snake_case")]
+pub enum FreshReason {
     /// A layer that cannot be torn down had to go.
-    NoTearDown(&'a str),
-    /// A test or hook trapped.
-    Trap(&'a str),
+    NoTearDown(GuestText),
+    /// A test or hook trapped: the test's or the layer's name.
+    Trap(GuestText),
 }
 
 /// How a layer hook went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "message", rename_all = "snake_case")]
 pub enum HookOutcome {
     /// It ran (or there was none to run).
     Ok,
     /// It failed, with the message.
-    Failed(String),
+    Failed(GuestText),
     /// The layer cannot be torn down.
     NotSupported,
 }
 
+/// What a measured test changed, phase by phase, when its layer has per-test hooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phases {
+    /// The layers' testSetUp hooks.
+    pub test_set_up: Delta,
+    /// The test body.
+    pub body: Delta,
+    /// The layers' testTearDown hooks.
+    pub test_tear_down: Delta,
+}
+
 /// Test counts of one iteration or of a whole run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Tests run.
     pub tests: usize,
@@ -52,8 +106,8 @@ impl Counts {
     }
 }
 
-/// The run's result, as zope's `Total:` line counts it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A suite's or the whole run's result, as zope's `Total:` line counts it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// Tests in the last iteration of each layer, summed.
     pub tests: usize,
@@ -65,7 +119,8 @@ pub struct Summary {
     pub skipped: usize,
     /// Layers whose tests ran.
     pub layers_run: usize,
-    /// Wall time of the whole run.
+    /// Wall time.
+    #[serde(rename = "elapsed_s", serialize_with = "seconds")]
     pub elapsed: Duration,
     /// Verdicts of the layers that leak.
     pub leaks: Vec<Verdict>,
@@ -95,124 +150,232 @@ impl Summary {
     }
 }
 
+/// The options and totals a run starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunStart {
+    /// How many suites.
+    pub suites: usize,
+    /// Layers with selected tests, over all suites.
+    pub layers: usize,
+    /// Selected tests per iteration, over all suites.
+    pub tests: usize,
+    /// Iterations planned per layer (`-N`).
+    pub repeat: u32,
+    /// Whether leaks are measured (`-r`).
+    pub measure: bool,
+    /// Iterations the verdict does not count.
+    pub warmup: usize,
+    /// Whether `-x` stops at the first failure.
+    pub stop_on_error: bool,
+    /// Worker threads (`-j`).
+    pub jobs: usize,
+}
+
 /// Something that happened during a run; reporters render these and nothing else.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// A suite starts (emitted when a run has several).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run begins.
+    RunStarted(RunStart),
+    /// A suite begins.
     SuiteStarted {
-        /// The suite's file name.
-        suite: &'a str,
-    },
-    /// The run stopped early because of `-x`.
-    Stopped {
-        /// The test that failed.
-        after: &'a str,
+        /// The suite.
+        suite: SuiteId,
+        /// Its file name.
+        name: String,
+        /// Layers with selected tests.
+        layers: usize,
+        /// Selected tests per iteration.
+        tests: usize,
     },
     /// The tests of a layer are about to run.
     LayerStarted {
+        /// The suite.
+        suite: SuiteId,
         /// The layer.
-        layer: &'a str,
+        layer: LayerRef,
     },
     /// A layer was set up (or failed to be).
     SetUp {
+        /// The suite.
+        suite: SuiteId,
         /// The layer.
-        layer: &'a str,
+        layer: LayerRef,
         /// How it went.
-        outcome: &'a HookOutcome,
+        #[serde(flatten)]
+        outcome: HookOutcome,
         /// How long it took.
+        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
         elapsed: Duration,
         /// Re-done in a fresh instance after a trap, not part of zope's layer sequence.
         replay: bool,
+        /// What the hook wrote.
+        output: CapturedOutput,
     },
     /// A layer was torn down (or could not be).
     TearDown {
+        /// The suite.
+        suite: SuiteId,
         /// The layer.
-        layer: &'a str,
+        layer: LayerRef,
         /// How it went.
-        outcome: &'a HookOutcome,
+        #[serde(flatten)]
+        outcome: HookOutcome,
         /// How long it took.
+        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
         elapsed: Duration,
+        /// What the hook wrote.
+        output: CapturedOutput,
     },
     /// The runner continues in a fresh instance.
     FreshInstance {
+        /// The suite.
+        suite: SuiteId,
         /// Why.
-        reason: FreshReason<'a>,
+        #[serde(flatten)]
+        reason: FreshReason,
     },
     /// An iteration of a layer's tests starts.
     IterationStarted {
+        /// The suite.
+        suite: SuiteId,
         /// The layer.
-        layer: &'a str,
-        /// 1-based.
+        layer: LayerRef,
+        /// From 1.
         iteration: u32,
-        /// Of how many.
-        of: u32,
+        /// Iterations planned (`-N`).
+        planned: u32,
     },
     /// A test is about to run.
     TestStarted {
+        /// The suite.
+        suite: SuiteId,
         /// The layer.
-        layer: &'a str,
+        layer: LayerRef,
         /// The test.
-        test: &'a str,
+        test: TestRef,
+        /// From 1.
+        iteration: u32,
     },
     /// A test finished.
     TestFinished {
+        /// The suite.
+        suite: SuiteId,
         /// The layer.
-        layer: &'a str,
+        layer: LayerRef,
         /// The test.
-        test: &'a str,
-        /// 1-based iteration.
+        test: TestRef,
+        /// From 1.
         iteration: u32,
         /// How it went.
-        outcome: &'a Outcome,
+        #[serde(flatten)]
+        outcome: Outcome,
         /// Everything it wrote.
-        output: &'a CapturedOutput,
+        output: CapturedOutput,
         /// Wall time, hooks included.
+        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
         elapsed: Duration,
-        /// What the test itself changed, hooks included, when measuring and the instance survived.
-        delta: Option<&'a Delta>,
+        /// What the test changed, its per-test hooks included, when it was measured and
+        /// the instance survived.
+        delta: Option<Delta>,
+        /// The same change split by phase, when the layer has per-test hooks.
+        phases: Option<Phases>,
     },
     /// An iteration of a layer finished.
     IterationFinished {
+        /// The suite.
+        suite: SuiteId,
         /// The layer.
-        layer: &'a str,
-        /// 1-based.
+        layer: LayerRef,
+        /// From 1.
         iteration: u32,
-        /// Of how many.
-        of: u32,
+        /// Iterations planned (`-N`).
+        planned: u32,
         /// Its counts.
         counts: Counts,
         /// Wall time.
+        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
         elapsed: Duration,
         /// The counters at its end, when measuring.
-        snapshot: Option<&'a Snapshot>,
+        snapshot: Option<Snapshot>,
         /// The change since the end of the previous iteration (or of set-up), when
         /// measuring and no fresh instance came in between.
-        delta: Option<&'a Delta>,
-        /// The instance was replaced during it, so its snapshot does not continue the previous one.
+        delta: Option<Delta>,
+        /// The instance was replaced during it (or it was cut short), so its numbers do
+        /// not continue the previous ones.
         broken: bool,
     },
     /// A layer's leak verdict, after its last iteration, when measuring.
     Verdict {
+        /// The suite.
+        suite: SuiteId,
+        /// The layer.
+        layer: LayerRef,
         /// The verdict (which may be that nothing leaks).
-        verdict: &'a Verdict,
+        verdict: Verdict,
+    },
+    /// `-x` stops the run.
+    Stopped {
+        /// The suite.
+        suite: SuiteId,
+        /// What failed: a test's name, or `Layer: NAME.setUp`.
+        after: GuestText,
     },
     /// The final tear-down of what is still set up begins.
-    TearingDownLeftOvers,
-    /// The run cannot go on (the guest broke the ABI or could not be restarted);
-    /// no [`Event::Finished`] follows.
-    Aborted {
-        /// What went wrong.
-        reason: &'a str,
+    TearingDownLeftOvers {
+        /// The suite.
+        suite: SuiteId,
+    },
+    /// A suite's layers are done.
+    SuiteFinished {
+        /// The suite.
+        suite: SuiteId,
+        /// Its totals.
+        summary: Summary,
     },
     /// The whole run is over (all suites).
-    Finished {
+    RunFinished {
         /// Totals.
-        summary: &'a Summary,
+        summary: Summary,
+    },
+    /// The run cannot go on (the guest broke the ABI or could not be restarted);
+    /// nothing follows.
+    RunAborted {
+        /// What went wrong, one line.
+        reason: GuestText,
     },
 }
 
 /// Receives events as they happen.
 pub trait EventSink {
     /// Handles one event.
-    fn emit(&mut self, event: &Event<'_>);
+    fn emit(&mut self, event: &Event);
+
+    /// Whether this sink shows every test's own change in every iteration. Without such
+    /// a sink the runner measures only what the verdict needs, which is far cheaper.
+    fn wants_every_test_delta(&self) -> bool {
+        false
+    }
+}
+
+/// Drops every event: for the parts of a `-j` worker's run that the replay re-derives.
+pub(super) struct Discard;
+
+impl EventSink for Discard {
+    fn emit(&mut self, _: &Event) {}
+}
+
+/// Keeps events in order, for a `-j` worker to hand to the replay.
+#[derive(Default)]
+pub(super) struct Recorder(pub Vec<Event>);
+
+impl EventSink for Recorder {
+    fn emit(&mut self, event: &Event) {
+        self.0.push(event.clone());
+    }
+}
+
+/// Durations serialise as seconds, the unit of every `elapsed_s` field.
+fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(elapsed.as_secs_f64())
 }

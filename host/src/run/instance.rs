@@ -4,31 +4,40 @@
 use std::fmt;
 
 use leakhost_guest::abi::export;
+use serde::Serialize;
 use wasmtime::{Engine, InstancePre, Memory, Store, TypedFunc};
 
 use crate::abi::{self, outcome, AbiError, Counters, Manifest};
 use crate::sandbox::{self, human_bytes, Capture, GuestState, LimitExceeded, Policy, SandboxError};
+use crate::text::GuestText;
 
-/// How a call into the guest ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a call into the guest ended. Messages are guest text: the guest's own, or a
+/// trap description that names guest functions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "message", rename_all = "snake_case")]
 pub enum Outcome {
     /// Passed or succeeded.
     Pass,
     /// An assertion did not hold.
-    Failure(String),
+    Failure(GuestText),
     /// Anything else went wrong.
-    Error(String),
+    Error(GuestText),
     /// The test skipped itself.
-    Skip(String),
+    Skip(GuestText),
 }
 
 impl Outcome {
-    /// The message, empty for a pass.
-    pub fn message(&self) -> &str {
+    /// The message, `None` for a pass.
+    pub fn message(&self) -> Option<&GuestText> {
         match self {
-            Outcome::Pass => "",
-            Outcome::Failure(m) | Outcome::Error(m) | Outcome::Skip(m) => m,
+            Outcome::Pass => None,
+            Outcome::Failure(m) | Outcome::Error(m) | Outcome::Skip(m) => Some(m),
         }
+    }
+
+    /// Whether it counts against the run (a failure or an error).
+    pub fn failed(&self) -> bool {
+        matches!(self, Outcome::Failure(_) | Outcome::Error(_))
     }
 }
 
@@ -298,12 +307,12 @@ impl GuestInstance {
                 if code == outcome::PASS {
                     return Ok(CallResult { outcome: Outcome::Pass, trapped: false });
                 }
-                let message = self.status().map_err(InstanceError::Abi)?.message;
+                let message = GuestText::from(self.status().map_err(InstanceError::Abi)?.message);
                 let outcome = match code {
                     outcome::FAILURE => Outcome::Failure(message),
                     outcome::ERROR => Outcome::Error(message),
                     outcome::SKIP => Outcome::Skip(message),
-                    other => Outcome::Error(format!("unknown outcome code {other}: {message}")),
+                    other => Outcome::Error(format!("unknown outcome code {other}: {}", message.raw()).into()),
                 };
                 Ok(CallResult { outcome, trapped: false })
             }
@@ -311,9 +320,9 @@ impl GuestInstance {
                 let trap = self.limits.describe(&error);
                 // A panic records its message before the abort traps; use it when present.
                 let outcome = match self.status().map_err(InstanceError::Abi)? {
-                    abi::Status { kind: Some(outcome::FAILURE), message } => Outcome::Failure(message),
-                    abi::Status { kind: Some(outcome::ERROR), message } => Outcome::Error(message),
-                    _ => Outcome::Error(trap),
+                    abi::Status { kind: Some(outcome::FAILURE), message } => Outcome::Failure(message.into()),
+                    abi::Status { kind: Some(outcome::ERROR), message } => Outcome::Error(message.into()),
+                    _ => Outcome::Error(trap.into()),
                 };
                 Ok(CallResult { outcome, trapped: true })
             }

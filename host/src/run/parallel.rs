@@ -1,337 +1,216 @@
 //! `-j N`: layers in parallel, output in layer order.
 //!
 //! Each layer runs on a worker thread in a fresh instance of its own: the worker sets
-//! up the layer's bases and the layer, runs its iterations and tears everything
-//! down, recording the events. The main thread replays the records in zope's layer
-//! order, rebuilding the set-up and tear-down sequence a serial run would print from
-//! the plan, with each hook's outcome and time taken from the worker that ran it.
-//! Test results and leak changes are those of the serial run; absolute heap sizes
-//! (the `live blocks=` figures of `-r`) differ, because every layer starts from a
-//! fresh heap instead of the previous layer's.
+//! up the layer's bases and the layer, runs its iterations and tears everything down,
+//! recording the result of every layer hook it called and the events of the layer's
+//! body. The main thread then walks the plan through the same layer state machine as
+//! a serial run ([`drive`]), with a driver that answers each hook call from the
+//! worker's record instead of calling the guest, and replays each body's events. Test
+//! results and leak changes are those of the serial run; absolute heap sizes (the
+//! `live blocks=` figures of `-r`) differ, because every layer starts from a fresh heap.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
-use super::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome, RunError, RunOptions, Session, Summary};
-use crate::leak::{Delta, Snapshot, Verdict};
-use crate::plan::Plan;
-use crate::sandbox::CapturedOutput;
+use super::event::{Discard, Event, Recorder};
+use super::layers::{drive, Flow, HookCall, LayerDriver, LayerHook, LayerStack, Scope};
+use super::serial::SessionDriver;
+use super::{EventSink, RunError, RunOptions, Session, Summary};
 
-/// An event with owned data, so it can cross from a worker to the main thread.
-enum Recorded {
-    SetUp {
-        layer: String,
-        outcome: HookOutcome,
-        elapsed: Duration,
-        replay: bool,
-    },
-    TearDown {
-        layer: String,
-        outcome: HookOutcome,
-        elapsed: Duration,
-    },
-    FreshInstance {
-        no_tear_down: bool,
-        after: String,
-    },
-    IterationStarted {
-        layer: String,
-        iteration: u32,
-        of: u32,
-    },
-    TestStarted {
-        layer: String,
-        test: String,
-    },
-    TestFinished {
-        layer: String,
-        test: String,
-        iteration: u32,
-        outcome: Outcome,
-        output: CapturedOutput,
-        elapsed: Duration,
-        delta: Option<Delta>,
-    },
-    IterationFinished {
-        layer: String,
-        iteration: u32,
-        of: u32,
-        counts: Counts,
-        elapsed: Duration,
-        snapshot: Option<Snapshot>,
-        delta: Option<Delta>,
-        broken: bool,
-    },
-    Verdict(Verdict),
-    Stopped {
-        after: String,
-    },
+/// The hook calls a worker made, in order.
+type HookLog = Vec<(usize, LayerHook, HookCall)>;
+
+/// Passes hook calls through to a session and logs their results.
+struct Logging<'d, 's, 'e, 'p> {
+    inner: &'d mut SessionDriver<'s, 'e, 'p>,
+    log: HookLog,
 }
 
-impl Recorded {
-    fn from_event(event: &Event<'_>) -> Option<Recorded> {
-        Some(match *event {
-            Event::SetUp { layer, outcome, elapsed, replay } => {
-                Recorded::SetUp { layer: layer.into(), outcome: outcome.clone(), elapsed, replay }
-            }
-            Event::TearDown { layer, outcome, elapsed } => {
-                Recorded::TearDown { layer: layer.into(), outcome: outcome.clone(), elapsed }
-            }
-            Event::FreshInstance { reason } => match reason {
-                FreshReason::NoTearDown(after) => Recorded::FreshInstance { no_tear_down: true, after: after.into() },
-                FreshReason::Trap(after) => Recorded::FreshInstance { no_tear_down: false, after: after.into() },
-            },
-            Event::IterationStarted { layer, iteration, of } => {
-                Recorded::IterationStarted { layer: layer.into(), iteration, of }
-            }
-            Event::TestStarted { layer, test } => Recorded::TestStarted { layer: layer.into(), test: test.into() },
-            Event::TestFinished { layer, test, iteration, outcome, output, elapsed, delta } => Recorded::TestFinished {
-                layer: layer.into(),
-                test: test.into(),
-                iteration,
-                outcome: outcome.clone(),
-                output: output.clone(),
-                elapsed,
-                delta: delta.cloned(),
-            },
-            Event::IterationFinished { layer, iteration, of, counts, elapsed, snapshot, delta, broken } => {
-                Recorded::IterationFinished {
-                    layer: layer.into(),
-                    iteration,
-                    of,
-                    counts,
-                    elapsed,
-                    snapshot: snapshot.cloned(),
-                    delta: delta.cloned(),
-                    broken,
-                }
-            }
-            Event::Verdict { verdict } => Recorded::Verdict(verdict.clone()),
-            Event::Stopped { after } => Recorded::Stopped { after: after.into() },
-            // Layer switches and run boundaries are the replay's to emit.
-            Event::SuiteStarted { .. }
-            | Event::LayerStarted { .. }
-            | Event::TearingDownLeftOvers
-            | Event::Aborted { .. }
-            | Event::Finished { .. } => return None,
-        })
+impl LayerDriver for Logging<'_, '_, '_, '_> {
+    fn begin(&mut self, position: usize) -> Result<(), RunError> {
+        self.inner.begin(position)
     }
 
-    fn emit(&self, sink: &mut dyn EventSink) {
-        let event = match self {
-            Recorded::SetUp { layer, outcome, elapsed, replay } => {
-                Event::SetUp { layer, outcome, elapsed: *elapsed, replay: *replay }
-            }
-            Recorded::TearDown { layer, outcome, elapsed } => Event::TearDown { layer, outcome, elapsed: *elapsed },
-            Recorded::FreshInstance { no_tear_down, after } => Event::FreshInstance {
-                reason: if *no_tear_down { FreshReason::NoTearDown(after) } else { FreshReason::Trap(after) },
-            },
-            Recorded::IterationStarted { layer, iteration, of } => {
-                Event::IterationStarted { layer, iteration: *iteration, of: *of }
-            }
-            Recorded::TestStarted { layer, test } => Event::TestStarted { layer, test },
-            Recorded::TestFinished { layer, test, iteration, outcome, output, elapsed, delta } => Event::TestFinished {
-                layer,
-                test,
-                iteration: *iteration,
-                outcome,
-                output,
-                elapsed: *elapsed,
-                delta: delta.as_ref(),
-            },
-            Recorded::IterationFinished { layer, iteration, of, counts, elapsed, snapshot, delta, broken } => {
-                Event::IterationFinished {
-                    layer,
-                    iteration: *iteration,
-                    of: *of,
-                    counts: *counts,
-                    elapsed: *elapsed,
-                    snapshot: snapshot.as_ref(),
-                    delta: delta.as_ref(),
-                    broken: *broken,
-                }
-            }
-            Recorded::Verdict(verdict) => Event::Verdict { verdict },
-            Recorded::Stopped { after } => Event::Stopped { after },
-        };
-        sink.emit(&event);
+    fn call(&mut self, layer: usize, hook: LayerHook) -> Result<Option<HookCall>, RunError> {
+        let call = self.inner.call(layer, hook)?;
+        if let Some(call) = &call {
+            self.log.push((layer, hook, call.clone()));
+        }
+        Ok(call)
     }
-}
 
-#[derive(Default)]
-struct Recorder(Vec<Recorded>);
+    fn lose_instance(&mut self) {
+        self.inner.lose_instance();
+    }
 
-impl EventSink for Recorder {
-    fn emit(&mut self, event: &Event<'_>) {
-        self.0.extend(Recorded::from_event(event));
+    fn run_layer(
+        &mut self,
+        position: usize,
+        stack: &mut LayerStack,
+        sink: &mut dyn EventSink,
+        summary: &mut Summary,
+    ) -> Result<Flow, RunError> {
+        self.inner.run_layer(position, stack, sink, summary)
     }
 }
 
 /// What a worker recorded for one layer.
 struct LayerRecord {
-    set_up: Vec<Recorded>,
-    body: Vec<Recorded>,
-    tear_down: Vec<Recorded>,
+    /// The set-up hooks it called, bases first.
+    set_up: HookLog,
+    /// The events of the layer's iterations (set-ups again after traps included).
+    body: Vec<Event>,
+    /// The body's totals (tests, and errors of set-ups repeated after traps).
     summary: Summary,
-    stopped: bool,
+    flow: Flow,
+    /// The layers still set up after the body, when its instance was replaced during it.
+    lost_to: Option<Vec<usize>>,
+    /// The tear-down hooks it called at the end.
+    tear_down: HookLog,
 }
 
+/// Runs the layer at `position` alone in fresh instances of `worker`.
 fn record_layer(
     worker: &mut Session<'_>,
-    plan: &Plan,
-    index: usize,
+    cx: Scope<'_>,
+    position: usize,
     options: &RunOptions,
 ) -> Result<LayerRecord, RunError> {
-    let (mut set_up, mut body, mut tear_down) = (Recorder::default(), Recorder::default(), Recorder::default());
-    let (summary, stopped) =
-        worker.run_isolated(plan, &plan.layers[index], options, [&mut set_up, &mut body, &mut tear_down])?;
-    Ok(LayerRecord { set_up: set_up.0, body: body.0, tear_down: tear_down.0, summary, stopped })
+    worker.discard_instance();
+    let mut driver = SessionDriver { session: worker, cx, options };
+    let mut stack = LayerStack::default();
+    let layer = cx.plan.layers[position].layer;
+    let mut logging = Logging { inner: &mut driver, log: Vec::new() };
+    let set_up_ok = stack.set_up(cx, layer, false, &mut logging, &mut Discard, &mut Summary::default())?;
+    let set_up = std::mem::take(&mut logging.log);
+    let (mut body, mut summary) = (Recorder::default(), Summary::default());
+    let generation = logging.inner.session.generation();
+    let flow = match set_up_ok {
+        true => logging.run_layer(position, &mut stack, &mut body, &mut summary)?,
+        false => Flow::Continue,
+    };
+    let lost_to = (logging.inner.session.generation() != generation).then(|| stack.layers().to_vec());
+    stack.tear_down(cx, None, &mut logging, &mut Discard, &mut Summary::default())?;
+    let tear_down = logging.log;
+    worker.discard_instance();
+    Ok(LayerRecord { set_up, body: body.0, summary, flow, lost_to, tear_down })
 }
 
-/// Rebuilds the serial run's layer switches from the workers' records.
-struct Replay<'p> {
-    plan: &'p Plan,
-    /// Host layers a serial run would have set up at this point, in set-up order.
-    set_up: Vec<usize>,
-    /// For each set-up layer, the record (by layer position) whose worker tore it down last.
-    tear_downs: HashMap<usize, usize>,
-    records: Vec<Option<Vec<Recorded>>>,
+/// Answers the state machine from the workers' records, in plan order.
+struct Replay {
+    received: mpsc::Receiver<(usize, Result<LayerRecord, RunError>)>,
+    waiting: HashMap<usize, Result<LayerRecord, RunError>>,
+    records: Vec<Option<LayerRecord>>,
+    current: usize,
+    /// For each layer, the position of the record whose worker last had it set up,
+    /// and so tore it down last.
+    torn_down_by: HashMap<usize, usize>,
 }
 
-impl Replay<'_> {
-    fn tear_down_record(&self, layer: usize) -> Option<&Recorded> {
-        let name = self.plan.graph.name(layer);
-        let position = *self.tear_downs.get(&layer)?;
-        self.records[position].as_ref()?.iter().find(|r| matches!(r, Recorded::TearDown { layer, .. } if layer == name))
+impl Replay {
+    fn find(log: &HookLog, layer: usize, hook: LayerHook) -> Option<HookCall> {
+        log.iter().find(|(l, h, _)| *l == layer && *h == hook).map(|(_, _, call)| call.clone())
+    }
+}
+
+impl LayerDriver for Replay {
+    fn begin(&mut self, position: usize) -> Result<(), RunError> {
+        let record = loop {
+            if let Some(record) = self.waiting.remove(&position) {
+                break record?;
+            }
+            match self.received.recv() {
+                Ok((index, record)) => {
+                    self.waiting.insert(index, record);
+                }
+                Err(_) => unreachable!("every layer is sent before the workers stop"),
+            }
+        };
+        // The last worker to have a layer set up is the one whose tear-down the serial
+        // run's would match.
+        for &(layer, _, _) in &record.tear_down {
+            self.torn_down_by.insert(layer, position);
+        }
+        self.current = position;
+        self.records[position] = Some(record);
+        Ok(())
     }
 
-    /// Tears down what `keep` does not need, as serial `tear_down_unneeded` would.
-    fn tear_down(&mut self, keep: Option<usize>, sink: &mut dyn EventSink, summary: &mut Summary) {
-        for layer in self.plan.graph.tear_down_order(&self.set_up, keep) {
-            let name = self.plan.graph.name(layer);
-            if self.plan.graph.layers[layer].flags.no_tear_down {
-                sink.emit(&Event::TearDown {
-                    layer: name,
-                    outcome: &HookOutcome::NotSupported,
-                    elapsed: Duration::ZERO,
-                });
-                self.set_up.retain(|&l| l != layer);
-                if keep.is_some() {
-                    sink.emit(&Event::FreshInstance { reason: FreshReason::NoTearDown(name) });
-                    self.set_up.clear();
-                    return;
-                }
-                continue;
-            }
-            if let Some(record) = self.tear_down_record(layer) {
-                if let Recorded::TearDown { outcome: HookOutcome::Failed(_), .. } = record {
-                    summary.errors += 1;
-                }
-                record.emit(sink);
-            }
-            self.set_up.retain(|&l| l != layer);
-        }
+    fn call(&mut self, layer: usize, hook: LayerHook) -> Result<Option<HookCall>, RunError> {
+        let position = match hook {
+            LayerHook::SetUp => Some(self.current),
+            LayerHook::TearDown => self.torn_down_by.get(&layer).copied(),
+        };
+        let record = position.and_then(|p| self.records[p].as_ref());
+        Ok(record
+            .and_then(|r| Replay::find(if hook == LayerHook::SetUp { &r.set_up } else { &r.tear_down }, layer, hook)))
     }
 
-    fn layer(&mut self, position: usize, record: LayerRecord, sink: &mut dyn EventSink, summary: &mut Summary) {
-        let layer = self.plan.layers[position].layer;
-        sink.emit(&Event::LayerStarted { layer: self.plan.graph.name(layer) });
-        self.tear_down(Some(layer), sink, summary);
-        for base in self.plan.graph.set_up_order(layer, &self.set_up) {
-            let name = self.plan.graph.name(base);
-            let Some(set_up) = record
-                .set_up
-                .iter()
-                .find(|r| matches!(r, Recorded::SetUp { layer, replay: false, .. } if layer == name))
-            else {
-                break;
-            };
-            set_up.emit(sink);
-            if !matches!(set_up, Recorded::SetUp { outcome: HookOutcome::Ok, .. }) {
-                break;
-            }
-            self.set_up.push(base);
+    fn lose_instance(&mut self) {}
+
+    fn run_layer(
+        &mut self,
+        position: usize,
+        stack: &mut LayerStack,
+        sink: &mut dyn EventSink,
+        summary: &mut Summary,
+    ) -> Result<Flow, RunError> {
+        let record = self.records[position].as_mut().expect("begin() stored the record");
+        for event in std::mem::take(&mut record.body) {
+            sink.emit(&event);
         }
-        for event in &record.body {
-            event.emit(sink);
+        if let Some(layers) = &record.lost_to {
+            stack.adopt(layers);
         }
-        for base in self.plan.graph.needed(layer) {
-            self.tear_downs.insert(base, position);
-        }
-        self.records[position] = Some(record.tear_down);
-        summary.absorb(record.summary);
+        summary.absorb(std::mem::take(&mut record.summary));
+        Ok(record.flow)
     }
 }
 
 /// Runs the plan's layers on `options.jobs` threads and replays them in order.
 pub(super) fn run(
     session: &mut Session<'_>,
-    plan: &Plan,
+    cx: Scope<'_>,
     options: &RunOptions,
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
-    let started = Instant::now();
-    let jobs = options.jobs.clamp(1, plan.layers.len());
+    let layers = cx.plan.layers.len();
+    let jobs = options.jobs.clamp(1, layers);
     let next = AtomicUsize::new(0);
-    let (results, received) = mpsc::channel::<(usize, Result<LayerRecord, RunError>)>();
-    let mut replay = Replay {
-        plan,
-        set_up: Vec::new(),
-        tear_downs: HashMap::new(),
-        records: plan.layers.iter().map(|_| None).collect(),
-    };
-    let mut summary = Summary::default();
-    let outcome = std::thread::scope(|scope| {
+    let (results, received) = mpsc::channel();
+    let stack_size = worker_stack_size(session.policy().max_stack);
+    std::thread::scope(|scope| {
         for mut worker in (0..jobs).map(|_| session.fork()) {
             let (results, next) = (results.clone(), &next);
-            scope.spawn(move || loop {
+            let spawned = std::thread::Builder::new().stack_size(stack_size).spawn_scoped(scope, move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= plan.layers.len() {
-                    break;
-                }
-                if results.send((index, record_layer(&mut worker, plan, index, options))).is_err() {
+                if index >= layers || results.send((index, record_layer(&mut worker, cx, index, options))).is_err() {
                     break;
                 }
             });
-        }
-        drop(results);
-        let mut waiting: HashMap<usize, Result<LayerRecord, RunError>> = HashMap::new();
-        for position in 0..plan.layers.len() {
-            let record = loop {
-                if let Some(record) = waiting.remove(&position) {
-                    break record;
-                }
-                match received.recv() {
-                    Ok((index, record)) => {
-                        waiting.insert(index, record);
-                    }
-                    Err(_) => unreachable!("every layer is sent before the workers stop"),
-                }
-            };
-            let record = match record {
-                Ok(record) => record,
-                Err(error) => {
-                    next.store(plan.layers.len(), Ordering::Relaxed);
-                    return Err(error);
-                }
-            };
-            let stopped = record.stopped;
-            replay.layer(position, record, sink, &mut summary);
-            if stopped {
-                // Workers finish the layer they are on and take no more.
-                next.store(plan.layers.len(), Ordering::Relaxed);
-                break;
+            if let Err(e) = spawned {
+                return Err(RunError::Thread(e.to_string()));
             }
         }
-        Ok(())
-    });
-    outcome?;
-    if !replay.set_up.is_empty() {
-        sink.emit(&Event::TearingDownLeftOvers);
-        replay.tear_down(None, sink, &mut summary);
-    }
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+        drop(results);
+        let mut replay = Replay {
+            received,
+            waiting: HashMap::new(),
+            records: (0..layers).map(|_| None).collect(),
+            current: 0,
+            torn_down_by: HashMap::new(),
+        };
+        let outcome = drive(cx, options, &mut replay, sink);
+        // Workers finish the layer they are on and take no more.
+        next.store(layers, Ordering::Relaxed);
+        outcome
+    })
+}
+
+/// A worker runs wasm on its own native stack: it must hold the guest's whole
+/// `--max-stack` plus the host frames below and around it.
+pub fn worker_stack_size(max_wasm_stack: usize) -> usize {
+    const HOST_MARGIN: usize = 8 << 20;
+    max_wasm_stack.saturating_add(HOST_MARGIN)
 }

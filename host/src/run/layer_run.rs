@@ -1,0 +1,314 @@
+//! The iterations of one layer that is set up: the loop, the tests with their per-test
+//! hooks, and the measurement around them. What the numbers mean is [`crate::leak`]'s
+//! to decide: this only records them in a [`Series`] and asks its [`Rule`].
+
+use std::time::Instant;
+
+use super::event::{Counts, Event, EventSink, FreshReason, LayerRef, Phases, Summary};
+use super::layers::{Flow, LayerStack, Scope};
+use super::serial::SessionDriver;
+use super::{Outcome, RunError, RunOptions, Session};
+use crate::abi::hook;
+use crate::leak::{self, Delta, GrewEveryIteration, Rule, Series, Snapshot};
+use crate::plan::PlannedLayer;
+use crate::text::GuestText;
+
+/// The latest counters snapshot that is still the guest's state, so that consecutive
+/// measurements share one snapshot instead of taking two.
+struct Meter {
+    on: bool,
+    last: Option<Snapshot>,
+}
+
+impl Meter {
+    /// The state now: the last snapshot if nothing ran since, else a new one.
+    fn now(&mut self, session: &mut Session<'_>) -> Result<Snapshot, RunError> {
+        match self.last.take() {
+            Some(snapshot) => Ok(snapshot),
+            None => session.snapshot(),
+        }
+    }
+
+    /// Something ran unmeasured: the last snapshot no longer holds.
+    fn stale(&mut self) {
+        self.last = None;
+    }
+
+    /// Makes sure a snapshot of the state now is held, when measuring.
+    fn settle(&mut self, session: &mut Session<'_>) -> Result<Option<&Snapshot>, RunError> {
+        if self.on && self.last.is_none() {
+            self.last = Some(session.snapshot()?);
+        }
+        Ok(self.last.as_ref())
+    }
+}
+
+/// How a test left its layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LayerState {
+    Intact,
+    /// Setting the layer up again in a fresh instance failed; its remaining tests cannot run.
+    Lost,
+}
+
+/// How an iteration ended.
+enum IterationEnd {
+    /// It ran every test.
+    Whole(Counts),
+    /// The layer was lost or `-x` stopped it; it measured nothing.
+    CutShort { counts: Counts, flow: Flow },
+}
+
+/// One layer's run: its iterations, and the series its verdict is drawn from.
+pub(super) struct LayerRun<'p> {
+    cx: Scope<'p>,
+    planned: &'p PlannedLayer,
+    options: &'p RunOptions,
+    layer: LayerRef,
+    /// Layers whose testSetUp and testTearDown run around each test, most basic first.
+    test_hooks: Vec<usize>,
+    rule: GrewEveryIteration,
+    series: Series,
+}
+
+impl<'p> LayerRun<'p> {
+    /// A run of `planned`, whose layer is set up.
+    pub fn new(cx: Scope<'p>, planned: &'p PlannedLayer, options: &'p RunOptions) -> Self {
+        let graph = &cx.plan.graph;
+        let test_hooks = graph
+            .test_hook_order(planned.layer)
+            .into_iter()
+            .filter(|&l| graph.layers[l].flags.test_set_up || graph.layers[l].flags.test_tear_down)
+            .collect();
+        let names = planned.tests.iter().map(|&t| cx.plan.test_names[t as usize].clone());
+        LayerRun {
+            cx,
+            planned,
+            options,
+            layer: cx.layer(planned.layer),
+            test_hooks,
+            rule: GrewEveryIteration,
+            series: Series::new(options.warmup, names),
+        }
+    }
+
+    /// Iterations announced in advance (`-N`).
+    fn planned_iterations(&self) -> u32 {
+        self.options.repeat.max(1)
+    }
+
+    /// Whether another iteration is due after `done`: the one place the loop's bound lives.
+    fn another(&self, done: u32) -> bool {
+        done < self.planned_iterations()
+    }
+
+    /// Runs the iterations, then gives the verdict when measuring.
+    pub fn run(
+        mut self,
+        driver: &mut SessionDriver<'_, '_, '_>,
+        stack: &mut LayerStack,
+        sink: &mut dyn EventSink,
+        summary: &mut Summary,
+    ) -> Result<Flow, RunError> {
+        let mut meter = Meter { on: self.options.measure, last: None };
+        meter.settle(driver.session)?;
+        let mut io = Io { driver, stack, sink, summary, meter };
+        let (mut done, mut last) = (0, Counts::default());
+        while self.another(done) {
+            done += 1;
+            match self.iteration(done, &mut io)? {
+                IterationEnd::Whole(counts) => last = counts,
+                IterationEnd::CutShort { counts, flow } => {
+                    io.summary.tests += counts.tests;
+                    return Ok(flow);
+                }
+            }
+        }
+        // zope's Total counts each layer's tests once: those of its last iteration.
+        io.summary.tests += last.tests;
+        if self.options.measure {
+            let verdict = self.rule.judge(&self.layer.name, &self.series);
+            if verdict.leaks() {
+                io.summary.leaks.push(verdict.clone());
+            }
+            io.sink.emit(&Event::Verdict { suite: self.cx.suite, layer: self.layer.clone(), verdict });
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn iteration(&mut self, iteration: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Result<IterationEnd, RunError> {
+        let (suite, layer, planned) = (self.cx.suite, self.layer.clone(), self.planned_iterations());
+        io.sink.emit(&Event::IterationStarted { suite, layer: layer.clone(), iteration, planned });
+        let started = Instant::now();
+        let start = io.meter.last.clone();
+        let generation = io.driver.session.generation();
+        let mut counts = Counts::default();
+        for (position, &test) in self.planned.tests.iter().enumerate() {
+            let measure =
+                self.options.measure && (self.options.every_test_delta || self.rule.needs_test(&self.series, position));
+            let (state, delta) = self.test(test, iteration, measure, io, &mut counts)?;
+            self.series.record_test(position, delta);
+            let stop = self.options.stop_on_error && counts.failures + counts.errors > 0;
+            if stop {
+                io.sink.emit(&Event::Stopped { suite, after: self.cx.plan.test_names[test as usize].clone() });
+            }
+            if state == LayerState::Lost || stop {
+                // The partial iteration still reports what ran, but measures nothing.
+                let elapsed = started.elapsed();
+                io.sink.emit(&Event::IterationFinished {
+                    suite,
+                    layer,
+                    iteration,
+                    planned,
+                    counts,
+                    elapsed,
+                    snapshot: None,
+                    delta: None,
+                    broken: true,
+                });
+                io.summary.add(&counts);
+                let flow = if stop { Flow::Stop } else { Flow::Continue };
+                return Ok(IterationEnd::CutShort { counts, flow });
+            }
+        }
+        let elapsed = started.elapsed();
+        let broken = io.driver.session.generation() != generation;
+        let end = io.meter.settle(io.driver.session)?.cloned();
+        let delta = match (&start, &end) {
+            (Some(before), Some(after)) if !broken => Some(leak::diff(before, after)),
+            _ => None,
+        };
+        io.sink.emit(&Event::IterationFinished {
+            suite,
+            layer,
+            iteration,
+            planned,
+            counts,
+            elapsed,
+            snapshot: end,
+            delta: delta.clone(),
+            broken,
+        });
+        self.series.record_iteration(delta, broken);
+        io.summary.add(&counts);
+        Ok(IterationEnd::Whole(counts))
+    }
+
+    /// Runs one test inside its layers' per-test hooks and, when `measure`, returns what
+    /// it changed; after a trap the layer is set up again in a fresh instance.
+    fn test(
+        &mut self,
+        test: u32,
+        iteration: u32,
+        measure: bool,
+        io: &mut Io<'_, '_, '_, '_, '_>,
+        counts: &mut Counts,
+    ) -> Result<(LayerState, Option<Delta>), RunError> {
+        let (suite, cx) = (self.cx.suite, self.cx);
+        let before = match measure {
+            true => Some(io.meter.now(io.driver.session)?),
+            false => {
+                io.meter.stale();
+                None
+            }
+        };
+        io.sink.emit(&Event::TestStarted { suite, layer: self.layer.clone(), test: cx.test(test), iteration });
+        let started = Instant::now();
+        let split = measure && !self.test_hooks.is_empty();
+        let session = &mut *io.driver.session;
+        let (mut outcome, mut trapped, entered) = self.test_set_ups(session)?;
+        let after_set_up = if split && !trapped { Some(session.snapshot()?) } else { None };
+        if outcome == Outcome::Pass {
+            let result = session.call_test(test)?;
+            (outcome, trapped) = (result.outcome, result.trapped);
+        }
+        let after_body = if split && !trapped { Some(session.snapshot()?) } else { None };
+        if !trapped {
+            trapped = self.test_tear_downs(session, entered, &mut outcome)?;
+        }
+        let elapsed = started.elapsed();
+        let output = session.take_output();
+        counts.record(&outcome);
+        let (delta, phases) = match (trapped, before) {
+            (false, Some(before)) => {
+                let after = session.snapshot()?;
+                let phases = after_set_up.zip(after_body).map(|(set_up, body)| Phases {
+                    test_set_up: leak::diff(&before, &set_up),
+                    body: leak::diff(&set_up, &body),
+                    test_tear_down: leak::diff(&body, &after),
+                });
+                let delta = leak::diff(&before, &after);
+                io.meter.last = Some(after);
+                (Some(delta), phases)
+            }
+            _ => (None, None),
+        };
+        io.sink.emit(&Event::TestFinished {
+            suite,
+            layer: self.layer.clone(),
+            test: cx.test(test),
+            iteration,
+            outcome,
+            output,
+            elapsed,
+            delta: delta.clone(),
+            phases,
+        });
+        if !trapped {
+            return Ok((LayerState::Intact, delta));
+        }
+        io.driver.session.discard_instance();
+        io.stack.instance_lost();
+        let reason = FreshReason::Trap(cx.plan.test_names[test as usize].clone());
+        io.sink.emit(&Event::FreshInstance { suite, reason });
+        if !io.stack.set_up(cx, self.planned.layer, true, io.driver, io.sink, io.summary)? {
+            return Ok((LayerState::Lost, None));
+        }
+        Ok((LayerState::Intact, None))
+    }
+
+    /// Calls the testSetUp hooks, most basic layer first, until one fails; returns the
+    /// outcome so far, whether it trapped, and how many hooks were entered.
+    fn test_set_ups(&self, session: &mut Session<'_>) -> Result<(Outcome, bool, usize), RunError> {
+        for (entered, &l) in self.test_hooks.iter().enumerate() {
+            let result = session.call_hook(self.cx.plan, l, hook::TEST_SET_UP)?;
+            if let Outcome::Failure(m) | Outcome::Error(m) = &result.outcome {
+                let message = format!("testSetUp of {} failed: {}", self.cx.plan.graph.name(l).raw(), m.raw());
+                return Ok((Outcome::Error(message.into()), result.trapped, entered));
+            }
+        }
+        Ok((Outcome::Pass, false, self.test_hooks.len()))
+    }
+
+    /// Calls the testTearDown hooks of the `entered` layers, most specific first; a
+    /// failure turns a passing outcome into an error. Returns whether one trapped.
+    fn test_tear_downs(
+        &self,
+        session: &mut Session<'_>,
+        entered: usize,
+        outcome: &mut Outcome,
+    ) -> Result<bool, RunError> {
+        for &l in self.test_hooks[..entered].iter().rev() {
+            let result = session.call_hook(self.cx.plan, l, hook::TEST_TEAR_DOWN)?;
+            if let Outcome::Failure(m) | Outcome::Error(m) = &result.outcome {
+                if !outcome.failed() {
+                    let message = format!("testTearDown of {} failed: {}", self.cx.plan.graph.name(l).raw(), m.raw());
+                    *outcome = Outcome::Error(GuestText::from(message));
+                }
+            }
+            if result.trapped {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// What a layer's iterations work on, bundled so each step takes it whole.
+struct Io<'a, 's, 'e, 'p, 'k> {
+    driver: &'a mut SessionDriver<'s, 'e, 'p>,
+    stack: &'a mut LayerStack,
+    sink: &'k mut dyn EventSink,
+    summary: &'a mut Summary,
+    meter: Meter,
+}

@@ -139,7 +139,10 @@ pub fn engine(policy: &Policy) -> Result<Engine, SandboxError> {
         .cranelift_opt_level(wasmtime::OptLevel::Speed)
         .epoch_interruption(policy.timeout.is_some())
         .consume_fuel(policy.fuel.is_some())
-        .max_wasm_stack(policy.max_stack);
+        .max_wasm_stack(policy.max_stack)
+        // Only checked against max_wasm_stack (leakhost makes no async calls); the native
+        // stack that holds the wasm stack is the calling thread's (see run::worker_stack_size).
+        .async_stack_size(policy.max_stack.saturating_add(1 << 20));
     Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))
 }
 

@@ -46,8 +46,9 @@ impl GuestText {
         Terminal { text: &self.0, keep_lines: true }
     }
 
-    /// For XML 1.0 text and attributes: characters XML cannot carry, even escaped, become U+FFFD
-    /// (markup characters are the XML writer's to escape).
+    /// For XML 1.0 text and attributes: characters XML cannot carry, even escaped, and the
+    /// DEL and C1 controls it only discourages (a CI page or terminal may act on them)
+    /// become U+FFFD. Markup characters are the XML writer's to escape.
     pub fn xml(&self) -> Cow<'_, str> {
         xml_safe(&self.0)
     }
@@ -109,9 +110,9 @@ impl fmt::Display for Terminal<'_> {
 }
 
 /// XML 1.0 allows tab, newline, carriage return and everything from U+0020 but the
-/// surrogates (impossible in a `str`) and U+FFFE/U+FFFF.
+/// surrogates (impossible in a `str`) and U+FFFE/U+FFFF; DEL and C1 are discouraged.
 fn xml_safe(text: &str) -> Cow<'_, str> {
-    let bad = |c: char| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}');
+    let bad = |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}');
     if !text.chars().any(bad) {
         return Cow::Borrowed(text);
     }
@@ -148,7 +149,7 @@ mod tests {
     #[test]
     fn xml_replaces_what_xml_cannot_carry() {
         assert_eq!(GuestText::from("a\u{1}b\tc\n\u{ffff}").xml(), "a\u{fffd}b\tc\n\u{fffd}");
-        assert_eq!(GuestText::from(HOSTILE).xml().chars().filter(|&c| c == '\u{fffd}').count(), 5);
+        assert_eq!(GuestText::from(HOSTILE).xml().chars().filter(|&c| c == '\u{fffd}').count(), 6);
     }
 
     #[test]

@@ -57,3 +57,52 @@ fn parallel_leak_verdicts_match_serial() {
     let leaks = |out: &str| out[out.find("\nLeaks:\n").expect("leaks listed")..].to_string();
     assert_eq!(normalise_times(&leaks(&parallel.stdout)), normalise_times(&leaks(&serial.stdout)));
 }
+
+/// A trap in setUp or tearDown, or a layer that cannot be torn down, loses the instance
+/// and every layer in it: the next layer sets its shared base up again. `-j` must print
+/// exactly that, because it walks the same layer state machine as the serial run.
+#[test]
+fn parallel_equals_serial_where_layer_switches_lose_the_instance() {
+    for flags in [&["-v"][..], &["-N2", "-r", "-vv"][..], &["-x"][..]] {
+        let serial = run("layertraps", flags);
+        let again = |base: &str| serial.stdout.matches(&format!("  Set up layertraps.{base}_Base in ")).count();
+        if flags == ["-v"] {
+            for base in ["A", "B", "C"] {
+                assert_eq!(again(base), 2, "{base}_Base is set up again in the fresh instance:\n{}", serial.stdout);
+            }
+            // A1's setUp, B1's tearDown, D1's test and E's recursion trap.
+            assert_eq!(serial.stdout.matches("Continuing in a fresh instance after").count(), 4, "{}", serial.stdout);
+        }
+        for jobs in ["-j2", "-j4"] {
+            let parallel = run("layertraps", &[flags, &[jobs]].concat());
+            assert_eq!(parallel.status, serial.status, "{flags:?} {jobs}");
+            let (s, p) = (comparable(&serial.stdout), comparable(&parallel.stdout));
+            for (line, (a, b)) in s.lines().zip(p.lines()).enumerate() {
+                assert_eq!(a, b, "{flags:?} {jobs}: line {} differs\nserial:\n{s}\nparallel:\n{p}", line + 1);
+            }
+            assert_eq!(s.lines().count(), p.lines().count(), "{flags:?} {jobs}\nserial:\n{s}\nparallel:\n{p}");
+        }
+    }
+}
+
+#[test]
+fn every_layer_passes_in_its_own_instance_under_j() {
+    let r = run("layertraps", &["-j2"]);
+    // Only the deliberate errors: every *_Next test found its base set up.
+    assert!(r.stdout.contains("Total: 9 tests, 0 failures, 6 errors and 0 skipped"), "{}", r.stdout);
+}
+
+/// `layertraps` recurses until the wasm stack overflows; a worker thread must hold a
+/// `--max-stack` that a serial run holds, or the whole process aborts (it did, exit 134).
+#[test]
+fn workers_hold_a_large_wasm_stack() {
+    for stack in ["2040K", "8M"] {
+        let serial = run("layertraps", &["--max-stack", stack]);
+        let parallel = run("layertraps", &["--max-stack", stack, "-j", "2"]);
+        assert_eq!(parallel.status, 1, "{stack}: {}", parallel.stderr);
+        assert_eq!(comparable(&parallel.stdout), comparable(&serial.stdout), "{stack}");
+        assert!(parallel.stdout.contains("Error in test test_e_recurses"), "{}", parallel.stdout);
+    }
+    let r = run("layertraps", &["--max-stack", "2040K", "-j", "2", "-t", "recurses"]);
+    assert!(r.stdout.contains("overflowed the wasm stack of 2040 KiB (--max-stack)"), "{}", r.stdout);
+}

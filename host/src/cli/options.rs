@@ -121,6 +121,9 @@ pub struct SandboxArgs {
 /// The longest `--timeout` accepted: a year; anything longer is meant as "none".
 const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
+/// The largest `--max-stack`: every thread that runs wasm reserves this much native stack.
+const MAX_WASM_STACK: u64 = 256 << 20;
+
 impl SandboxArgs {
     /// The sandbox policy these options describe.
     pub fn policy(&self, seed: u64, real_world: bool) -> Result<Policy, String> {
@@ -137,6 +140,9 @@ impl SandboxArgs {
                     .ok_or_else(|| format!("--timeout {secs}: more than {MAX_TIMEOUT_SECS} seconds; use 0 for none"))?,
             ),
         };
+        if self.max_stack > MAX_WASM_STACK {
+            return Err(format!("--max-stack {}: more than the largest allowed, 256M", self.max_stack));
+        }
         // Checked here, before any suite loads, so the message names the flag and nothing else.
         for dir in &self.dirs {
             match std::fs::metadata(&dir.host) {

@@ -150,8 +150,13 @@ impl Limits {
 /// when the first line only announces a backtrace.
 fn one_line(detail: &str) -> String {
     let first = detail.lines().next().unwrap_or("");
-    let cause =
-        detail.split_once("Caused by:").and_then(|(_, cause)| cause.lines().map(str::trim).rfind(|l| !l.is_empty()));
+    // anyhow numbers the causes ("0: ...", "1: ..."); the last is the root.
+    let cause = detail.split_once("Caused by:").and_then(|(_, cause)| {
+        cause.lines().map(str::trim).rfind(|l| !l.is_empty()).map(|l| match l.split_once(": ") {
+            Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => rest,
+            _ => l,
+        })
+    });
     match cause {
         Some(cause) => {
             let prefix = first.trim_end_matches("error while executing at wasm backtrace:").trim_end();
@@ -177,8 +182,11 @@ fn trim_backtrace(detail: &str, max: usize) -> String {
     };
     let mut kept = Vec::new();
     let (mut frames, mut cut) = (0usize, 0usize);
+    let mut causes = false;
     for line in detail.lines() {
-        if is_frame(line) {
+        // After "Caused by:" come numbered causes, not frames: they are always kept.
+        causes |= line.starts_with("Caused by:");
+        if !causes && is_frame(line) {
             let starts_frame = !line.starts_with("           at ");
             if starts_frame {
                 frames += 1;
@@ -352,5 +360,20 @@ mod tests {
         assert!(trimmed.contains("... 15 more frames not shown"));
         assert!(trimmed.ends_with("wasm trap: call stack exhausted"));
         assert_eq!(trim_backtrace("plain", 10), "plain");
+    }
+
+    #[test]
+    fn numbered_causes_are_kept_and_the_root_one_names_the_trap() {
+        let frames: String = (0..25).map(|i| format!("   {i}:    0xabe - m.wasm!f\n")).collect();
+        let detail = format!(
+            "error while executing at wasm backtrace:\n{frames}\nCaused by:\n    0: memory fault at wasm address 0xfffffff8\n    1: wasm trap: out of bounds memory access"
+        );
+        let trimmed = trim_backtrace(&detail, 10);
+        assert!(
+            trimmed
+                .ends_with("0: memory fault at wasm address 0xfffffff8\n    1: wasm trap: out of bounds memory access"),
+            "{trimmed}"
+        );
+        assert_eq!(super::one_line(&trimmed), "wasm trap: out of bounds memory access");
     }
 }

@@ -1,11 +1,13 @@
 //! Reporters: renderers of run events, nothing more.
 
+mod events;
 mod human;
 mod json;
 mod junit;
 mod progress;
 mod text;
 
+pub use events::{EventsWriter, EVENTS_SCHEMA, EVENTS_VERSION};
 pub use human::HumanReporter;
 pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
 pub use junit::JunitReporter;

@@ -9,7 +9,7 @@ use clap::Args;
 use super::{engine_for, load_all, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::plan::Plan;
-use crate::report::{HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
+use crate::report::{EventsWriter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
 use crate::run::{Event, EventSink, RunOptions, SuiteRun};
 use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
@@ -68,7 +68,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
-    /// Leave timings out of the JSON and JUnit reports, so two runs give byte-identical files.
+    /// Write every event as it happens, one JSON object per line, to FILE; `-` for stdout,
+    /// which moves the human output to stderr (schema: docs/events.md).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Leave timings out of the JSON, JUnit and event reports, so two runs give byte-identical files.
     #[arg(long)]
     pub no_timings: bool,
 
@@ -169,6 +174,10 @@ impl ReportFile {
         Ok(ReportFile { path: path.to_path_buf(), what, file })
     }
 
+    fn error(&self, source: std::io::Error) -> CliError {
+        CliError::Report { path: self.path.clone(), what: self.what, source }
+    }
+
     fn write(mut self, text: std::io::Result<String>) -> Result<(), CliError> {
         let written = text.and_then(|text| {
             self.file.write_all(text.as_bytes())?;
@@ -203,6 +212,11 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         return Ok(ExitCode::from(EXIT_OK));
     }
     let json_file = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
+    let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
+    let events_file = match &args.events {
+        Some(path) if !events_to_stdout => Some(ReportFile::create(path, "events")?),
+        _ => None,
+    };
     let junit_file = args.junit.as_deref().map(|p| ReportFile::create(p, "JUnit")).transpose()?;
     if let Some(seed) = selection.shuffle {
         println!("Tests shuffled with seed {seed}.");
@@ -216,7 +230,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         jobs: args.jobs as usize,
         every_test_delta: false,
     };
-    let human = HumanReporter::new(std::io::stdout().lock(), if args.quiet { 0 } else { args.verbose })
+    let human_out: Box<dyn Write> =
+        if events_to_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+    let human = HumanReporter::new(human_out, if args.quiet { 0 } else { args.verbose })
         .quiet(args.quiet)
         .show_output(args.sandbox.show_output)
         .several_suites(loaded.len() > 1);
@@ -224,6 +240,12 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
     let mut json = json_file.as_ref().map(|_| JsonReporter::new(!args.no_timings));
     let mut junit = junit_file.as_ref().map(|_| JunitReporter::new(args.fail_on_leak, !args.no_timings));
+    let events_out: Option<Box<dyn Write>> = match (&events_file, events_to_stdout) {
+        (Some(file), _) => Some(Box::new(file.file.try_clone().map_err(|source| file.error(source))?)),
+        (None, true) => Some(Box::new(std::io::stdout())),
+        (None, false) => None,
+    };
+    let mut events = events_out.map(|out| EventsWriter::new(out, !args.no_timings));
 
     let result = {
         let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
@@ -232,6 +254,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         }
         if let Some(junit) = junit.as_mut() {
             sinks.push(junit);
+        }
+        if let Some(events) = events.as_mut() {
+            sinks.push(events);
         }
         let mut suites: Vec<SuiteRun<'_, '_>> = loaded
             .iter_mut()
@@ -246,6 +271,13 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         crate::run::run(&mut suites, &options, &mut Fanout(sinks))
     };
     drop(human);
+    if let Some(events) = events {
+        let written = events.finish();
+        match events_file {
+            Some(file) => written.map_err(|source| file.error(source))?,
+            None => written.map_err(|source| CliError::Report { path: "-".into(), what: "events", source })?,
+        }
+    }
     // Reports are written whatever happened: an aborted run's report says why it stopped.
     if let (Some(file), Some(json)) = (json_file, json) {
         file.write(Ok(json.to_json()))?;

@@ -49,14 +49,58 @@ impl IntoTestResult for TestResult {
     }
 }
 
+/// What a failed check (or `skip!`) returns from the function it is in: the check macros work in
+/// any function or closure whose return type implements this.
+///
+/// For a [`TestResult`] (any `Result<T, E>` with `E: From<TestError>`) it is the `Err`. For `()` the
+/// SDK records the outcome and the function returns early; the test then ends with the first
+/// outcome recorded that way, even if its body goes on and returns `Ok(())`. Nothing traps.
+pub trait CheckReturn {
+    /// The value to return after a failed check.
+    fn check_failed(error: TestError) -> Self;
+}
+
+impl CheckReturn for () {
+    fn check_failed(error: TestError) {
+        PENDING.with_borrow_mut(|pending| {
+            pending.get_or_insert(error);
+        });
+    }
+}
+
+impl<T, E: From<TestError>> CheckReturn for Result<T, E> {
+    fn check_failed(error: TestError) -> Self {
+        Err(error.into())
+    }
+}
+
+thread_local! {
+    /// The first check that failed in a `()` context during the current call.
+    static PENDING: std::cell::RefCell<Option<TestError>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets any recorded outcome; called before each test and hook.
+pub(crate) fn clear_pending() {
+    PENDING.with_borrow_mut(|pending| *pending = None);
+}
+
+/// The outcome of a call: a check recorded in a `()` context came first, so it wins.
+pub(crate) fn settle(result: TestResult) -> TestResult {
+    match PENDING.with_borrow_mut(Option::take) {
+        Some(error) => Err(error),
+        None => result,
+    }
+}
+
 /// Fails the test (without trapping) unless the condition holds.
 ///
-/// `check!(cond)` or `check!(cond, "format {}", args)`.
+/// `check!(cond)` or `check!(cond, "format {}", args)`. Works in functions and closures returning
+/// `()` or a [`TestResult`] (see [`CheckReturn`]).
 #[macro_export]
 macro_rules! check {
     ($cond:expr $(,)?) => {
         if !$cond {
-            return ::core::result::Result::Err($crate::TestError::Failure(::std::format!(
+            return $crate::CheckReturn::check_failed($crate::TestError::Failure(::std::format!(
                 "check failed: {} at {}:{}",
                 ::core::stringify!($cond),
                 ::core::file!(),
@@ -66,7 +110,7 @@ macro_rules! check {
     };
     ($cond:expr, $($fmt:tt)+) => {
         if !$cond {
-            return ::core::result::Result::Err($crate::TestError::Failure(::std::format!(
+            return $crate::CheckReturn::check_failed($crate::TestError::Failure(::std::format!(
                 "{} at {}:{}",
                 ::std::format!($($fmt)+),
                 ::core::file!(),
@@ -83,7 +127,7 @@ macro_rules! check_eq {
         match (&$left, &$right) {
             (left, right) => {
                 if !(*left == *right) {
-                    return ::core::result::Result::Err($crate::TestError::Failure(::std::format!(
+                    return $crate::CheckReturn::check_failed($crate::TestError::Failure(::std::format!(
                         "check failed: {} == {}\n  left: {:?}\n right: {:?}\nat {}:{}",
                         ::core::stringify!($left),
                         ::core::stringify!($right),
@@ -105,7 +149,7 @@ macro_rules! check_ne {
         match (&$left, &$right) {
             (left, right) => {
                 if *left == *right {
-                    return ::core::result::Result::Err($crate::TestError::Failure(::std::format!(
+                    return $crate::CheckReturn::check_failed($crate::TestError::Failure(::std::format!(
                         "check failed: {} != {}\n  both: {:?}\nat {}:{}",
                         ::core::stringify!($left),
                         ::core::stringify!($right),
@@ -123,6 +167,6 @@ macro_rules! check_ne {
 #[macro_export]
 macro_rules! skip {
     ($($fmt:tt)+) => {
-        return ::core::result::Result::Err($crate::TestError::Skip(::std::format!($($fmt)+)))
+        return $crate::CheckReturn::check_failed($crate::TestError::Skip(::std::format!($($fmt)+)))
     };
 }

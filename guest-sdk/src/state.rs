@@ -1,0 +1,146 @@
+//! Layers that own typed state: set-up returns a value, tests borrow it, tear-down drops it.
+//!
+//! The values live in a per-instance table keyed by type, so a test of a layer built on `T` can
+//! borrow `T` too: its set-up ran first and its tear-down runs later.
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::outcome::{TestError, TestResult};
+use crate::suite::{Layer, LayerId, Suite};
+
+/// A layer whose set-up produces a value that its tests (and the tests of layers built on it)
+/// borrow as `&Self` or `&mut Self`.
+///
+/// ```
+/// use leakhost_guest::{LayerState, TestError};
+///
+/// struct Database {
+///     rows: Vec<u32>,
+/// }
+///
+/// impl LayerState for Database {
+///     const NAME: &'static str = "app.Database";
+///     type Bases = ();
+///     fn set_up() -> Result<Self, TestError> {
+///         Ok(Database { rows: vec![1, 2, 3] })
+///     }
+///     // Per-test hooks see the state; this one undoes what a test may have added.
+///     fn test_tear_down(&mut self) -> leakhost_guest::TestResult {
+///         self.rows.truncate(3);
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// Tests name it with `#[leakhost_guest::test(layer = Database)]` (or just take `db: &Database`),
+/// or, with the builder, [`Suite::state_layer`].
+pub trait LayerState: Sized + 'static {
+    /// The layer's (dotted) name, as reports show it.
+    const NAME: &'static str;
+    /// The base layers, as a tuple of state types: `()`, `(A,)`, `(A, B)`, up to four.
+    type Bases: Bases;
+    /// Layer set-up: builds the state.
+    fn set_up() -> Result<Self, TestError>;
+    /// Layer tear-down: receives the state; dropping it is the default.
+    fn tear_down(self) -> TestResult {
+        Ok(())
+    }
+    /// Before every test of this layer and of layers built on it.
+    fn test_set_up(&mut self) -> TestResult {
+        Ok(())
+    }
+    /// After every test of this layer and of layers built on it.
+    fn test_tear_down(&mut self) -> TestResult {
+        Ok(())
+    }
+}
+
+/// A tuple of [`LayerState`] types used as a layer's bases.
+pub trait Bases {
+    /// Registers every base (and its own bases) and returns their ids, in order.
+    fn register(suite: &mut Suite) -> Vec<LayerId>;
+}
+
+impl Bases for () {
+    fn register(_: &mut Suite) -> Vec<LayerId> {
+        Vec::new()
+    }
+}
+
+macro_rules! tuple_bases {
+    ($($t:ident),+) => {
+        impl<$($t: LayerState),+> Bases for ($($t,)+) {
+            fn register(suite: &mut Suite) -> Vec<LayerId> {
+                vec![$(suite.state_layer::<$t>()),+]
+            }
+        }
+    };
+}
+tuple_bases!(A);
+tuple_bases!(A, B);
+tuple_bases!(A, B, C);
+tuple_bases!(A, B, C, D);
+
+type Slot = Rc<RefCell<Box<dyn Any>>>;
+
+thread_local! {
+    // One thread per instance on wasm32-wasip1; a handful of layers, so a list beats a map.
+    static STATES: RefCell<Vec<(TypeId, Slot)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn slot<T: 'static>() -> Option<Slot> {
+    STATES.with_borrow(|states| states.iter().find(|(id, _)| *id == TypeId::of::<T>()).map(|(_, s)| Rc::clone(s)))
+}
+
+/// Runs `f` with the state of layer `T` borrowed mutably; an Error if that layer is not set up.
+pub fn with_state<T: LayerState>(f: impl FnOnce(&mut T) -> TestResult) -> TestResult {
+    let slot = slot::<T>().ok_or_else(|| {
+        TestError::Error(format!(
+            "the state of layer {} is not set up: the test must be in that layer or one built on it",
+            T::NAME
+        ))
+    })?;
+    let mut value = slot.try_borrow_mut().map_err(|_| {
+        TestError::Error(format!("the state of layer {} is borrowed twice (one parameter per layer)", T::NAME))
+    })?;
+    match value.downcast_mut::<T>() {
+        Some(state) => f(state),
+        None => Err(TestError::Error(format!("the state of layer {} has the wrong type", T::NAME))),
+    }
+}
+
+fn install<T: LayerState>() -> TestResult {
+    let state = T::set_up()?;
+    let slot: Slot = Rc::new(RefCell::new(Box::new(state)));
+    STATES.with_borrow_mut(|states| {
+        states.retain(|(id, _)| *id != TypeId::of::<T>());
+        states.push((TypeId::of::<T>(), slot));
+    });
+    Ok(())
+}
+
+fn remove<T: LayerState>() -> TestResult {
+    let slot = STATES.with_borrow_mut(|states| {
+        let at = states.iter().position(|(id, _)| *id == TypeId::of::<T>())?;
+        Some(states.remove(at).1)
+    });
+    let not_set_up = || TestError::Error(format!("layer {} torn down without being set up", T::NAME));
+    let slot = slot.ok_or_else(not_set_up)?;
+    let value = Rc::try_unwrap(slot).map_err(|_| not_set_up())?.into_inner();
+    match value.downcast::<T>() {
+        Ok(state) => state.tear_down(),
+        Err(_) => Err(not_set_up()),
+    }
+}
+
+/// The builder layer behind a state type: its hooks install, lend and drop the value.
+pub(crate) fn layer_of<T: LayerState>(bases: &[LayerId]) -> Layer {
+    Layer::new(T::NAME)
+        .bases(bases)
+        .set_up(install::<T>)
+        .tear_down(remove::<T>)
+        .test_set_up(|| with_state::<T>(T::test_set_up))
+        .test_tear_down(|| with_state::<T>(T::test_tear_down))
+}

@@ -1,6 +1,7 @@
 //! The command line: one clap-derived options struct per command, wired to the library.
 
 mod inspect;
+mod new;
 mod options;
 mod run;
 
@@ -12,7 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::run::Session;
 use crate::sandbox::{self, Policy};
 use crate::suite::{self, Cache, Suite};
-pub use options::{ColorChoice, SandboxArgs, SelectionArgs};
+pub use options::{BuildArgs, ColorChoice, SandboxArgs, SelectionArgs};
 
 /// Exit status when every test passed.
 pub const EXIT_OK: u8 = 0;
@@ -46,6 +47,8 @@ pub enum Command {
     List(run::ListArgs),
     /// Show a suite's ABI version, layers, test counts, exports and sandbox.
     Inspect(inspect::InspectArgs),
+    /// Create a suite package that builds and runs as created.
+    New(new::NewArgs),
 }
 
 /// Parses the process arguments and runs; returns the exit status.
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&args, cache),
         Command::List(args) => run::list(&args, cache),
         Command::Inspect(args) => inspect::inspect(&args, cache),
+        Command::New(args) => new::new(&args),
     }
 }
 
@@ -98,14 +102,20 @@ fn load_all<'e>(
     targets: &[PathBuf],
     policy: &Policy,
     cache: Option<&Cache>,
+    build: &BuildArgs,
 ) -> Result<Vec<Loaded<'e>>, String> {
+    let build = build.options();
     targets
         .iter()
         .map(|target| {
-            let suite =
-                suite::resolve(target).and_then(|path| suite::load(engine, &path, cache)).map_err(|e| e.to_string())?;
+            let suite = suite::resolve(target, &build)
+                .and_then(|path| suite::load(engine, &path, cache))
+                .map_err(|e| e.to_string())?;
             let session =
                 Session::start(engine, &suite, policy.clone()).map_err(|e| format!("{}: {e}", suite.path.display()))?;
+            if session.manifest().tests.is_empty() {
+                return Err(suite::SuiteError::NoTests(suite.path.clone()).to_string());
+            }
             Ok(Loaded { suite, session })
         })
         .collect()

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, fail, load_all, SandboxArgs, EXIT_OK};
+use super::{engine_for, fail, load_all, BuildArgs, SandboxArgs, EXIT_OK};
 use crate::abi::ABI_VERSION;
 use crate::plan::Plan;
 use crate::sandbox::{human_bytes, EpochTicker, Policy};
@@ -21,6 +21,9 @@ pub struct InspectArgs {
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 fn describe_policy(policy: &Policy, out: &mut String) {
@@ -68,7 +71,7 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
         Err(e) => return fail(e),
     };
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = match load_all(&engine, std::slice::from_ref(&args.target), &policy, cache) {
+    let loaded = match load_all(&engine, std::slice::from_ref(&args.target), &policy, cache, &args.build) {
         Ok(mut loaded) => loaded.remove(0),
         Err(e) => return fail(e),
     };

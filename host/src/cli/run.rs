@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, fail, load_all, ColorChoice, SandboxArgs, SelectionArgs};
+use super::{engine_for, fail, load_all, BuildArgs, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::plan::Plan;
 use crate::report::{HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
@@ -17,7 +17,9 @@ use crate::suite::Cache;
 /// Options of `leakhost run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1.
+    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1. Building runs
+    /// the package's build scripts and proc-macros natively, outside the sandbox: for a suite you do
+    /// not trust, build it in an isolated environment and run the .wasm.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<PathBuf>,
 
@@ -88,12 +90,17 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 /// Options of `leakhost list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1.
+    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1. Building runs
+    /// the package's build scripts and proc-macros natively, outside the sandbox: for a suite you do
+    /// not trust, build it in an isolated environment and run the .wasm.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<PathBuf>,
 
@@ -102,6 +109,9 @@ pub struct ListArgs {
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 /// Sends every event to several sinks, in order.
@@ -142,7 +152,7 @@ pub fn list(args: &ListArgs, cache: Option<&Cache>) -> ExitCode {
         Err(e) => return fail(e),
     };
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = match load_all(&engine, &args.targets, &policy, cache) {
+    let loaded = match load_all(&engine, &args.targets, &policy, cache, &args.build) {
         Ok(loaded) => loaded,
         Err(e) => return fail(e),
     };
@@ -166,7 +176,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> ExitCode {
         Err(e) => return fail(e),
     };
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let mut loaded = match load_all(&engine, &args.targets, &policy, cache) {
+    let mut loaded = match load_all(&engine, &args.targets, &policy, cache, &args.build) {
         Ok(loaded) => loaded,
         Err(e) => return fail(e),
     };

@@ -42,8 +42,9 @@ impl LayerState for Database {
     }
 
     fn tear_down(self) -> TestResult {
+        // Under -j a layer's tear-down may run in an instance that ran other tests, so only what the
+        // per-test hook restores is checked here.
         check_eq!(self.rows, [1, 2, 3]);
-        check!(self.tests_seen >= 5, "testSetUp ran {} times", self.tests_seen);
         Ok(())
     }
 

@@ -66,7 +66,8 @@ mod tests {
 
     #[test]
     fn names_follow_libtest_and_explicit_names_stay() {
-        let mut t = Registration { name: "adds", explicit_name: false, module: "demo", line: 1, layer: None, body: pass };
+        let mut t =
+            Registration { name: "adds", explicit_name: false, module: "demo", line: 1, layer: None, body: pass };
         assert_eq!(reported_name(&t), "adds");
         t.module = "demo::math::tests";
         assert_eq!(reported_name(&t), "math::tests::adds");

@@ -139,7 +139,12 @@ impl Suite {
         id
     }
 
-    pub(crate) fn push_test<R: IntoTestResult>(&mut self, name: String, layer: Option<LayerId>, body: impl Fn() -> R + 'static) {
+    pub(crate) fn push_test<R: IntoTestResult>(
+        &mut self,
+        name: String,
+        layer: Option<LayerId>,
+        body: impl Fn() -> R + 'static,
+    ) {
         let body: Body = Box::new(move || body().into_test_result());
         self.tests.push(TestCase { name, layer, body });
     }

@@ -9,5 +9,7 @@ mod cli;
 mod failures;
 mod faults;
 mod leak;
+mod new;
 mod parallel;
 mod samplelayers;
+mod sdk;

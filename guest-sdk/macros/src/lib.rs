@@ -66,10 +66,7 @@ fn expand(args: TokenStream, item: TokenStream) -> Result<String, String> {
     }
     let mut body = format!("::leakhost_guest::IntoTestResult::into_test_result({name}({}))", call_args.join(", "));
     for (i, p) in params.iter().enumerate().rev() {
-        body = format!(
-            "::leakhost_guest::__private::with_state::<{ty}>(|__state{i}: &mut {ty}| {body})",
-            ty = p.ty
-        );
+        body = format!("::leakhost_guest::__private::with_state::<{ty}>(|__state{i}: &mut {ty}| {body})", ty = p.ty);
     }
     let layer_fn = match &layer {
         Some(ty) => format!(

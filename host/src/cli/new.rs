@@ -36,10 +36,14 @@ pub enum NewError {
     #[error("{0}: already exists and is not empty; leakhost new creates a fresh suite directory")]
     NotEmpty(PathBuf),
     /// No valid package name follows from the path.
-    #[error("{0:?}: not a valid package name (letters, digits, - and _, starting with a letter); give one with --name")]
+    #[error(
+        "{0:?}: not a valid package name (letters, digits, - and _, starting with a letter); give one with --name"
+    )]
     BadName(String),
     /// The SDK to depend on is not where it should be.
-    #[error("{0}: not the leakhost-guest SDK (no Cargo.toml naming leakhost-guest); give its directory with --sdk-path DIR")]
+    #[error(
+        "{0}: not the leakhost-guest SDK (no Cargo.toml naming leakhost-guest); give its directory with --sdk-path DIR"
+    )]
     NoSdk(PathBuf),
     /// This build carries no C template yet.
     #[error("the C SDK template is not available in this build")]

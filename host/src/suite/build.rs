@@ -145,7 +145,10 @@ fn find_artifact(messages: &str, manifest: &Path) -> Result<PathBuf, String> {
     }
     let has_lib = own.iter().any(|msg| strings(&msg["target"]["kind"]).iter().any(|k| k.contains("lib")));
     Err(if own.is_empty() {
-        format!("{} built no package of its own (a virtual workspace?); give the suite's package directory", manifest.display())
+        format!(
+            "{} built no package of its own (a virtual workspace?); give the suite's package directory",
+            manifest.display()
+        )
     } else if has_lib {
         format!(
             "the library is not a cdylib, so no .wasm was built; add `crate-type = [\"cdylib\"]` under [lib] in {}",

@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `closure_check` | unit | pass (`check_eq!` in a `()` closure) |
 //! | `closure_check_fails` | unit | Failure `check failed: 2 * 2 == 5` |
+//! | `state_outside_its_layer` | unit | Error `the state of layer sdkforms.Cache is not set up` |
 //! | `adds` | unit | pass |
 //! | `unit_fn_check_fails` | unit | Failure `check failed: 1 + 1 == 3` |
 //! | `helper_failure_reaches_the_test` | unit | Failure `the helper saw 7` (a `()` helper's check) |
@@ -22,7 +23,7 @@
 //! | `hooks_see_the_state` | Database | pass |
 //! | `derived_sees_base` | Cache | pass (borrows `&mut Cache` and `&Database`) |
 //!
-//! 13 tests, 3 failures, 1 skipped. The layers' tear-downs check their state and fail if a hook did not
+//! 14 tests, 3 failures, 1 error, 1 skipped. The layers' tear-downs check their state and fail if a hook did not
 //! restore it, so a broken state table shows as a layer error.
 
 use leakhost_guest::{check, check_eq, skip, with_state, LayerState, Suite, TestError, TestResult};
@@ -147,6 +148,7 @@ fn derived_sees_base(cache: &mut Cache, db: &Database) {
 fn declare(s: &mut Suite) {
     s.test("closure_check", || check_eq!(2 * 2, 4));
     s.test("closure_check_fails", || check_eq!(2 * 2, 5));
+    s.test("state_outside_its_layer", || with_state::<Cache>(|_| Ok(())));
     let db = s.state_layer::<Database>();
     s.test_in(db, "builder_reads_state", || {
         with_state::<Database>(|db| {

@@ -1,19 +1,56 @@
 //! The guest side of [leakhost](https://example.invalid/leakhost): what a test suite links in.
 //!
-//! A suite is a `cdylib` built for `wasm32-wasip1`. It declares layers and tests in
-//! one function and hands that function to [`suite!`], which generates every export
-//! the host calls (ABI v1, see docs/abi.md). The SDK also installs a counting global
-//! allocator and keeps per-type and user-named counters, which is what leakhost's
-//! leak reports measure.
+//! A suite is a `cdylib` built for `wasm32-wasip1`. Tests are functions marked with
+//! [`#[leakhost_guest::test]`](macro@test), or are declared with the builder ([`Suite`],
+//! [`Layer`]) in one function; [`suite!`] generates every export the host calls (ABI v1, see
+//! docs/abi.md). The SDK also installs a counting global allocator and keeps per-type and
+//! user-named counters, which is what leakhost's leak reports measure.
 //!
 //! ```no_run
-//! use leakhost_guest::{check_eq, Layer, Suite, TestResult};
+//! use leakhost_guest::{check_eq, LayerState, TestError};
+//!
+//! #[leakhost_guest::test]
+//! fn adds() {
+//!     check_eq!(1 + 1, 2);
+//! }
+//!
+//! /// A layer that owns its state: set-up returns it, tests borrow it, tear-down drops it.
+//! struct Database { rows: Vec<u32> }
+//!
+//! impl LayerState for Database {
+//!     const NAME: &'static str = "app.Database";
+//!     type Bases = ();
+//!     fn set_up() -> Result<Self, TestError> { Ok(Database { rows: vec![1, 2, 3] }) }
+//! }
+//!
+//! #[leakhost_guest::test(layer = Database)]
+//! fn queries(db: &Database) {
+//!     check_eq!(db.rows.len(), 3);
+//! }
+//!
+//! leakhost_guest::suite!();
+//! ```
+//!
+//! **Registration order.** Tests declared with the builder come first, in declaration order;
+//! then attribute tests, sorted by module path and then by source line, so the order is the
+//! same in every build. A test's default name is its module path inside the crate and its
+//! function name (`adds`, `db::tests::queries`), as libtest names tests; `name = "..."`
+//! overrides it.
+//!
+//! **Checks.** [`check!`], [`check_eq!`], [`check_ne!`] and [`skip!`] end a test without trapping,
+//! in functions and closures returning `()` as well as [`TestResult`] ([`CheckReturn`]). In a `()`
+//! function a failed check records the failure and returns from that function; the test then
+//! reports the first failure recorded, also when it came from a helper.
+//!
+//! The builder stays for generated tests:
+//!
+//! ```no_run
+//! use leakhost_guest::{check_eq, Layer, Suite};
 //!
 //! fn declare(s: &mut Suite) {
-//!     s.test("adds", || -> TestResult {
-//!         check_eq!(1 + 1, 2);
-//!         Ok(())
-//!     });
+//!     for n in 0..3u32 {
+//!         s.test(format!("square_{n}"), move || check_eq!(n * n, n.pow(2)));
+//!     }
 //!     let db = s.layer(Layer::new("app.Database").set_up(|| { /* connect */ }));
 //!     s.test_in(db, "queries", || assert!(true));
 //! }
@@ -21,8 +58,9 @@
 //! leakhost_guest::suite!(declare);
 //! ```
 //!
-//! A body that never returns (an endless loop, `std::process::exit`) needs an
-//! explicit `|| -> () { ... }`: Rust cannot infer a result type from `!`.
+//! A body that never returns (an endless loop, `std::process::exit`, a lone `skip!` in a
+//! closure) needs an explicit result type, `|| -> TestResult { ... }`: Rust cannot infer a
+//! result type from `!`.
 //!
 //! A panic aborts the instance (wasm32 is `panic=abort`); the SDK first records the
 //! panic's message and location where the host reads them, so a failing

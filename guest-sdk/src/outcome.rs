@@ -170,3 +170,52 @@ macro_rules! skip {
         return $crate::CheckReturn::check_failed($crate::TestError::Skip(::std::format!($($fmt)+)))
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit_check(value: u32, reached: &std::cell::Cell<bool>) {
+        crate::check!(value < 5, "saw {value}");
+        reached.set(true);
+    }
+
+    fn result_check(value: u32) -> TestResult {
+        crate::check_eq!(value, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_check_in_a_unit_function_returns_early_and_is_kept() {
+        clear_pending();
+        let reached = std::cell::Cell::new(false);
+        unit_check(1, &reached);
+        assert!(reached.get());
+        assert_eq!(settle(Ok(())), Ok(()));
+        reached.set(false);
+        unit_check(9, &reached);
+        unit_check(8, &reached);
+        assert!(!reached.get(), "a failed check returns from its function");
+        // The first recorded failure wins, even over what the test returned after it.
+        let settled = settle(Err(TestError::Error("later".into()))).unwrap_err();
+        assert!(matches!(&settled, TestError::Failure(m) if m.starts_with("saw 9 at ")), "{settled:?}");
+        assert_eq!(settle(Ok(())), Ok(()), "settling takes the recorded failure");
+    }
+
+    #[test]
+    fn a_failed_check_in_a_result_function_is_its_error() {
+        clear_pending();
+        assert_eq!(result_check(1), Ok(()));
+        let failure = result_check(2).unwrap_err();
+        assert!(matches!(&failure, TestError::Failure(m) if m.starts_with("check failed: value == 1")), "{failure:?}");
+        assert_eq!(settle(Ok(())), Ok(()), "nothing was recorded on the side");
+        let closure = || crate::check_ne!(1, 1);
+        closure();
+        assert!(matches!(settle(Ok(())), Err(TestError::Failure(m)) if m.contains("check failed: 1 != 1")));
+        fn skips() {
+            crate::skip!("later")
+        }
+        skips();
+        assert_eq!(settle(Ok(())), Err(TestError::Skip("later".into())));
+    }
+}

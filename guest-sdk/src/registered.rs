@@ -75,4 +75,22 @@ mod tests {
         t.name = "test_adds (demo.Math)";
         assert_eq!(reported_name(&t), "test_adds (demo.Math)");
     }
+
+    #[test]
+    fn registered_tests_come_after_declared_ones_by_module_then_line() {
+        static LATE: Registration =
+            Registration { name: "late", explicit_name: false, module: "s", line: 30, layer: None, body: pass };
+        static EARLY: Registration =
+            Registration { name: "early", explicit_name: false, module: "s", line: 10, layer: None, body: pass };
+        static NESTED: Registration =
+            Registration { name: "deep", explicit_name: false, module: "s::a", line: 1, layer: None, body: pass };
+        for test in [&NESTED, &LATE, &EARLY] {
+            register(test);
+        }
+        let mut suite = Suite::default();
+        suite.test("declared", || ());
+        add_to(&mut suite);
+        let names: Vec<&str> = suite.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["declared", "early", "late", "a::deep"]);
+    }
 }

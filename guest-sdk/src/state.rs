@@ -144,3 +144,81 @@ pub(crate) fn layer_of<T: LayerState>(bases: &[LayerId]) -> Layer {
         .test_set_up(|| with_state::<T>(T::test_set_up))
         .test_tear_down(|| with_state::<T>(T::test_tear_down))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Base(Vec<u32>);
+    struct Derived(u32);
+
+    impl LayerState for Base {
+        const NAME: &'static str = "t.Base";
+        type Bases = ();
+        fn set_up() -> Result<Self, TestError> {
+            Ok(Base(vec![1]))
+        }
+        fn tear_down(self) -> TestResult {
+            crate::check_eq!(self.0, [1]);
+            Ok(())
+        }
+        fn test_tear_down(&mut self) -> TestResult {
+            self.0.truncate(1);
+            Ok(())
+        }
+    }
+
+    impl LayerState for Derived {
+        const NAME: &'static str = "t.Derived";
+        type Bases = (Base,);
+        fn set_up() -> Result<Self, TestError> {
+            with_state::<Base>(|base| {
+                crate::check_eq!(base.0.len(), 1);
+                Ok(())
+            })?;
+            Ok(Derived(7))
+        }
+    }
+
+    fn hook(suite: &Suite, layer: LayerId, pick: fn(&Layer) -> &Option<crate::suite::Body>) -> TestResult {
+        pick(&suite.layers[layer.0 as usize]).as_ref().expect("a state layer has every hook")()
+    }
+
+    #[test]
+    fn bases_register_once_and_first() {
+        let mut suite = Suite::default();
+        let derived = suite.state_layer::<Derived>();
+        let base = suite.state_layer::<Base>();
+        assert_eq!((base, derived), (LayerId(0), LayerId(1)));
+        assert_eq!(suite.layers[1].bases, [base]);
+        assert_eq!(suite.layers[1].name, "t.Derived");
+    }
+
+    #[test]
+    fn state_lives_from_set_up_to_tear_down_and_hooks_see_it() {
+        let mut suite = Suite::default();
+        let derived = suite.state_layer::<Derived>();
+        let base = suite.state_layer::<Base>();
+        let outside = with_state::<Base>(|_| Ok(())).unwrap_err();
+        assert!(outside.to_string().contains("the state of layer t.Base is not set up"), "{outside}");
+        assert_eq!(hook(&suite, base, |l| &l.set_up), Ok(()));
+        assert_eq!(hook(&suite, derived, |l| &l.set_up), Ok(()));
+        // A test of Derived borrows both states; the base's per-test hook restores what it changed.
+        let test = with_state::<Derived>(|d| {
+            with_state::<Base>(|b| {
+                b.0.push(d.0);
+                Ok(())
+            })
+        });
+        assert_eq!(test, Ok(()));
+        assert_eq!(with_state::<Base>(|b| Ok(crate::check_eq!(b.0, [1, 7]))), Ok(()));
+        assert_eq!(hook(&suite, base, |l| &l.test_tear_down), Ok(()));
+        let twice = with_state::<Base>(|_| with_state::<Base>(|_| Ok(()))).unwrap_err();
+        assert!(twice.to_string().contains("borrowed twice"), "{twice}");
+        assert_eq!(hook(&suite, derived, |l| &l.tear_down), Ok(()));
+        assert_eq!(hook(&suite, base, |l| &l.tear_down), Ok(()));
+        assert!(with_state::<Derived>(|_| Ok(())).is_err(), "tear-down drops the state");
+        let again = hook(&suite, base, |l| &l.tear_down).unwrap_err();
+        assert!(again.to_string().contains("torn down without being set up"), "{again}");
+    }
+}

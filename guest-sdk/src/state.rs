@@ -211,8 +211,17 @@ mod tests {
             })
         });
         assert_eq!(test, Ok(()));
-        assert_eq!(with_state::<Base>(|b| Ok(crate::check_eq!(b.0, [1, 7]))), Ok(()));
+        let rows = || {
+            let mut len = 0;
+            with_state::<Base>(|b| {
+                len = b.0.len();
+                Ok(())
+            })
+            .map(|()| len)
+        };
+        assert_eq!(rows(), Ok(2));
         assert_eq!(hook(&suite, base, |l| &l.test_tear_down), Ok(()));
+        assert_eq!(rows(), Ok(1));
         let twice = with_state::<Base>(|_| with_state::<Base>(|_| Ok(()))).unwrap_err();
         assert!(twice.to_string().contains("borrowed twice"), "{twice}");
         assert_eq!(hook(&suite, derived, |l| &l.tear_down), Ok(()));

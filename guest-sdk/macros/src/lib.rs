@@ -10,7 +10,7 @@ use proc_macro::{Delimiter, Spacing, TokenStream, TokenTree};
 
 /// Registers a function as a leakhost test, with no declare list.
 ///
-/// ```ignore
+/// ```text
 /// #[leakhost_guest::test]
 /// fn adds() { leakhost_guest::check_eq!(1 + 1, 2); }
 ///

@@ -177,3 +177,28 @@ fn a_suites_cargo_config_does_not_reach_the_build() {
     assert_eq!(r.status, 0, "{r:#?}");
     assert!(r.stdout.contains("Listing cfgdemo.Words tests:\n  words_are_shared\n"), "{}", r.stdout);
 }
+
+/// Issue 10, item 9: `run --help` says where the sandbox ends, and a suite of the workspace the user
+/// is in builds without the note (it is the user's own code).
+#[test]
+fn help_and_the_note_say_that_builds_run_natively() {
+    let help = leakhost_in(&crate::harness::repo(), None, &["run", "--help"]);
+    assert_eq!(help.status, 0, "{help:#?}");
+    let flat = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Building runs the package's build scripts and proc-macros natively, outside the sandbox"),
+        "{flat}"
+    );
+    assert!(flat.contains("build it in an isolated environment and run the .wasm"), "{flat}");
+    assert!(flat.contains("--cargo-profile <NAME>") && flat.contains("--debug"), "{flat}");
+
+    crate::harness::suite("samplelayers"); // built once by the harness, so this only checks freshness
+    let member = leakhost_in(&crate::harness::repo().join("sample-tests"), None, &["list", "samplelayers"]);
+    assert_eq!(member.status, 0, "{member:#?}");
+    assert!(!member.stderr.contains("note:"), "{}", member.stderr);
+    assert!(
+        member.stderr.starts_with("leakhost: building samplelayers for wasm32-wasip1 (profile release)\n"),
+        "{}",
+        member.stderr
+    );
+}

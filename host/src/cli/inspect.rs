@@ -15,7 +15,8 @@ use crate::suite::{Cache, Compilation};
 /// Options of `leakhost inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1.
+    /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1 (building runs
+    /// the package's build scripts and proc-macros natively, outside the sandbox).
     #[arg(value_name = "TARGET")]
     pub target: PathBuf,
 

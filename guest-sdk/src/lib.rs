@@ -105,6 +105,10 @@ macro_rules! suite {
         $crate::suite!($crate::runtime::declare_nothing);
     };
     ($declare:path) => {
+        // Natively there are no exports; this keeps the declare function (and what it uses) live.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn(&mut $crate::Suite) = $declare;
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             // Referencing __wasm_call_ctors here makes wasm-ld build a true reactor:

@@ -79,11 +79,13 @@ fn expand(args: TokenStream, item: TokenStream) -> Result<String, String> {
     // A constructor in .init_array: wasm-ld runs it from __wasm_call_ctors, which suite!'s
     // _initialize calls before the registry is built. wasm32 has no section start/stop symbols,
     // so this is the dependable way to collect items without a list.
+    // Only the constructor is wasm32-only: natively the registration is still compiled (allowed
+    // dead), so a native `cargo check` type-checks it and sees the test and its layer as used.
     Ok(format!(
-        "#[cfg(target_arch = \"wasm32\")]
-        const _: () = {{
+        "const _: () = {{
             fn __leakhost_body() -> ::leakhost_guest::TestResult {{ {body} }}
             {layer_fn}
+            #[allow(dead_code)]
             static __LEAKHOST_TEST: ::leakhost_guest::__private::Registration =
                 ::leakhost_guest::__private::Registration {{
                     name: {reported},
@@ -93,9 +95,11 @@ fn expand(args: TokenStream, item: TokenStream) -> Result<String, String> {
                     layer: {layer_field},
                     body: __leakhost_body,
                 }};
+            #[cfg(target_arch = \"wasm32\")]
             extern \"C\" fn __leakhost_register() {{
                 ::leakhost_guest::__private::register(&__LEAKHOST_TEST);
             }}
+            #[cfg(target_arch = \"wasm32\")]
             #[used]
             #[unsafe(link_section = \".init_array\")]
             static __LEAKHOST_CTOR: extern \"C\" fn() = __leakhost_register;

@@ -41,6 +41,9 @@ pub trait LayerState: Sized + 'static {
     const NAME: &'static str;
     /// The base layers, as a tuple of state types: `()`, `(A,)`, `(A, B)`, up to four.
     type Bases: Bases;
+    /// Whether the layer cannot be torn down; the host then continues in a fresh instance instead
+    /// of calling [`tear_down`](Self::tear_down) (see [`Layer::no_tear_down`]).
+    const NO_TEAR_DOWN: bool = false;
     /// Layer set-up: builds the state.
     fn set_up() -> Result<Self, TestError>;
     /// Layer tear-down: receives the state; dropping it is the default.
@@ -137,7 +140,9 @@ fn remove<T: LayerState>() -> TestResult {
 
 /// The builder layer behind a state type: its hooks install, lend and drop the value.
 pub(crate) fn layer_of<T: LayerState>(bases: &[LayerId]) -> Layer {
-    Layer::new(T::NAME)
+    let layer = Layer::new(T::NAME);
+    let layer = if T::NO_TEAR_DOWN { layer.no_tear_down() } else { layer };
+    layer
         .bases(bases)
         .set_up(install::<T>)
         .tear_down(remove::<T>)
@@ -192,6 +197,20 @@ mod tests {
         assert_eq!((base, derived), (LayerId(0), LayerId(1)));
         assert_eq!(suite.layers[1].bases, [base]);
         assert_eq!(suite.layers[1].name, "t.Derived");
+        assert!(suite.layers.iter().all(|l| !l.no_tear_down));
+        struct Stuck;
+        impl LayerState for Stuck {
+            const NAME: &'static str = "t.Stuck";
+            type Bases = (Derived,);
+            const NO_TEAR_DOWN: bool = true;
+            fn set_up() -> Result<Self, TestError> {
+                Ok(Stuck)
+            }
+        }
+        let stuck = suite.state_layer::<Stuck>();
+        assert_eq!(stuck, LayerId(2));
+        assert!(suite.layers[2].no_tear_down);
+        assert_eq!(suite.layers[2].bases, [derived]);
     }
 
     #[test]

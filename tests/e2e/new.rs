@@ -155,6 +155,14 @@ fn build_and_load_errors_name_the_fix() {
         r.stderr
     );
 
+    let misused = "#[leakhost_guest::test]\nfn takes_a_number(_n: u32) {}\n\
+                   #[leakhost_guest::test(layr = Words)]\nfn misspelt() {}\nleakhost_guest::suite!();\n";
+    std::fs::write(&lib, misused).unwrap();
+    let r = run();
+    assert_eq!(r.status, 2, "{r:#?}");
+    assert!(r.stderr.contains("fn takes_a_number: parameters are layer states, `&T` or `&mut T`"), "{}", r.stderr);
+    assert!(r.stderr.contains("unknown argument `layr`"), "{}", r.stderr);
+
     std::fs::write(&lib, "fn broken() -> u32 { \"text\" }\n").unwrap();
     let r = run();
     assert_eq!(r.status, 2, "{r:#?}");

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use crate::abi::{self, outcome, UNIT_LAYER};
-use crate::outcome::{TestError, TestResult};
+use crate::outcome::{settle, TestError, TestResult};
 use crate::suite::{Body, Layer, Suite};
 use crate::track::{MAX_TRACKED_TYPES, MAX_USER_COUNTERS, TYPES, USER_COUNTERS};
 
@@ -133,6 +133,7 @@ impl Registry {
     fn build(declare: fn(&mut Suite)) -> Registry {
         let mut suite = Suite::default();
         declare(&mut suite);
+        crate::registered::add_to(&mut suite);
         let bases: Vec<Vec<u32>> = suite.layers.iter().map(|l| l.bases.iter().map(|b| b.0).collect()).collect();
         let layer_records: Vec<LayerRecord> = suite
             .layers
@@ -267,18 +268,27 @@ pub fn status() -> i32 {
     addr(&*lock(&STATUS)) as i32
 }
 
+/// A suite given by attributes only: `suite!()` declares nothing itself.
+pub fn declare_nothing(_: &mut Suite) {}
+
+/// Forgets what the previous call recorded.
+fn start_call() {
+    clear_status();
+    crate::outcome::clear_pending();
+}
+
 /// `leakhost_run_test`.
 pub fn run_test(declare: fn(&mut Suite), index: i32) -> i32 {
-    clear_status();
+    start_call();
     with_registry(declare, |r| match r.tests.get(index as u32 as usize) {
-        Some((_, _, body)) => report(body()),
+        Some((_, _, body)) => report(settle(body())),
         None => report(Err(TestError::Error(format!("no test with index {index}")))),
     })
 }
 
 /// `leakhost_layer_hook`.
 pub fn layer_hook(declare: fn(&mut Suite), layer: i32, hook: i32) -> i32 {
-    clear_status();
+    start_call();
     with_registry(declare, |r| {
         let Some(layer) = r.layers.get(layer as u32 as usize) else {
             return report(Err(TestError::Error(format!("no layer with index {layer}"))));
@@ -291,7 +301,7 @@ pub fn layer_hook(declare: fn(&mut Suite), layer: i32, hook: i32) -> i32 {
             other => return report(Err(TestError::Error(format!("no hook with code {other}")))),
         };
         match body {
-            Some(body) => report(body()),
+            Some(body) => report(settle(body())),
             None => outcome::PASS as i32,
         }
     })

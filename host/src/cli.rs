@@ -2,6 +2,7 @@
 
 mod error;
 mod inspect;
+mod new;
 mod options;
 mod run;
 
@@ -15,7 +16,7 @@ use crate::sandbox::{self, Policy};
 use crate::suite::{self, Cache, Suite};
 use crate::text::GuestText;
 pub use error::{CliError, EXIT_ENVIRONMENT, EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE};
-pub use options::{ColorChoice, SandboxArgs, SelectionArgs};
+pub use options::{BuildArgs, ColorChoice, SandboxArgs, SelectionArgs};
 
 /// Run wasm32-wasip1 test suites in a sandbox, repeat them, and report leaks deterministically.
 #[derive(Debug, Parser)]
@@ -40,6 +41,8 @@ pub enum Command {
     List(run::ListArgs),
     /// Show a suite's ABI version, layers, test counts, exports and sandbox.
     Inspect(inspect::InspectArgs),
+    /// Create a suite package that builds and runs as created.
+    New(new::NewArgs),
 }
 
 /// Parses the process arguments and runs; returns the exit status.
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => args.sandbox.max_stack,
         Command::List(args) => args.sandbox.max_stack,
         Command::Inspect(args) => args.sandbox.max_stack,
+        Command::New(_) => 0,
     };
     let stack = worker_stack_size(usize::try_from(max_stack).unwrap_or(usize::MAX));
     let command = std::thread::Builder::new().name("leakhost".into()).stack_size(stack).spawn(move || dispatch(cli));
@@ -74,6 +78,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(args) => run::run(&args, cache),
         Command::List(args) => run::list(&args, cache),
         Command::Inspect(args) => inspect::inspect(&args, cache),
+        Command::New(args) => new::new(&args),
     }
 }
 
@@ -114,13 +119,18 @@ fn load_all<'e>(
     targets: &[PathBuf],
     policy: &Policy,
     cache: Option<&Cache>,
+    build: &BuildArgs,
 ) -> Result<Vec<Loaded<'e>>, CliError> {
+    let build = build.options();
     targets
         .iter()
         .map(|target| {
-            let suite = suite::resolve(target).and_then(|path| suite::load(engine, &path, cache))?;
+            let suite = suite::resolve(target, &build).and_then(|path| suite::load(engine, &path, cache))?;
             let session = Session::start(engine, &suite, policy.clone())
                 .map_err(|error| CliError::Start { path: suite.path.clone(), error })?;
+            if session.manifest().tests.is_empty() {
+                return Err(suite::SuiteError::NoTests(suite.path.clone()).into());
+            }
             Ok(Loaded { suite, session })
         })
         .collect()

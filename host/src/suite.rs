@@ -3,7 +3,7 @@
 mod build;
 mod cache;
 
-pub use build::resolve;
+pub use build::{resolve, BuildOptions};
 pub use cache::{Cache, Compilation, CACHE_DIR_ENV};
 
 use std::path::{Path, PathBuf};
@@ -63,6 +63,9 @@ pub enum SuiteError {
         /// The import's name.
         name: String,
     },
+    /// A suite that registers no test at all, which is always a mistake.
+    #[error("{0}: the suite registers no tests; mark functions with #[leakhost_guest::test], or register tests in the function given to suite!(...)")]
+    NoTests(PathBuf),
     /// The wasm32-wasip1 Rust target is missing.
     #[error("the wasm32-wasip1 target is not installed; run `rustup target add wasm32-wasip1`")]
     TargetMissing,
@@ -207,7 +210,7 @@ fn check_exports(module: &Module) -> Result<bool, String> {
         return Err(if command {
             "a WASI command (it exports _start) without any leakhost_* export; build the suite as a cdylib with leakhost-guest".into()
         } else {
-            "it exports none of the leakhost_* functions (is it built with leakhost-guest?)".into()
+            "it exports none of the leakhost_* functions; a Rust suite needs `leakhost_guest::suite!();` at its crate root (also with #[leakhost_guest::test] functions)".into()
         });
     }
     if !missing.is_empty() {

@@ -10,6 +10,8 @@ mod escaping;
 mod failures;
 mod faults;
 mod leak;
+mod new;
 mod parallel;
 mod reporting;
 mod samplelayers;
+mod sdk;

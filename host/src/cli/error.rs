@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use super::new::NewError;
 use crate::run::{RunError, RunFailure};
 use crate::sandbox::SandboxError;
 use crate::suite::SuiteError;
@@ -18,7 +19,7 @@ pub const EXIT_TESTS_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status with `--fail-on-leak` when a layer leaks and no test failed.
 pub const EXIT_LEAKED: u8 = 3;
-/// Exit status when the host's environment failed: a build, a report file, a thread.
+/// Exit status when the host's environment failed: a missing toolchain, a report file, a thread.
 pub const EXIT_ENVIRONMENT: u8 = 4;
 
 /// A command's failure, rendered once as one `leakhost: error:` line.
@@ -30,6 +31,9 @@ pub enum CliError {
     /// The engine or sandbox could not be set up.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// `leakhost new` could not create the suite.
+    #[error(transparent)]
+    New(#[from] NewError),
     /// A target could not become a suite.
     #[error(transparent)]
     Suite(#[from] SuiteError),
@@ -62,10 +66,11 @@ impl CliError {
         match self {
             CliError::Usage(_) | CliError::Sandbox(SandboxError::Preopen { .. }) => EXIT_USAGE,
             CliError::Sandbox(_) => EXIT_ENVIRONMENT,
-            CliError::Suite(SuiteError::Build { .. } | SuiteError::TargetMissing) => EXIT_ENVIRONMENT,
+            CliError::Suite(SuiteError::TargetMissing) => EXIT_ENVIRONMENT,
             CliError::Suite(_) => EXIT_USAGE,
             CliError::Start { error, .. } | CliError::Aborted(RunFailure { error, .. }) => run_error_code(error),
-            CliError::Report { .. } => EXIT_ENVIRONMENT,
+            CliError::Report { .. } | CliError::New(NewError::Write { .. }) => EXIT_ENVIRONMENT,
+            CliError::New(_) => EXIT_USAGE,
         }
     }
 }

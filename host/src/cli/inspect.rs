@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, load_all, CliError, SandboxArgs, EXIT_OK};
+use super::{engine_for, load_all, BuildArgs, CliError, SandboxArgs, EXIT_OK};
 use crate::abi::ABI_VERSION;
 use crate::plan::Plan;
 use crate::sandbox::{human_bytes, EpochTicker, Policy};
@@ -16,12 +16,16 @@ use crate::text::GuestText;
 /// Options of `leakhost inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1.
+    /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1 (building runs
+    /// the package's build scripts and proc-macros natively, outside the sandbox).
     #[arg(value_name = "TARGET")]
     pub target: PathBuf,
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 fn describe_policy(policy: &Policy, out: &mut String) {
@@ -66,7 +70,7 @@ fn describe_extern(ty: &wasmtime::ExternType) -> String {
 pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> {
     let (policy, engine) = engine_for(&args.sandbox, 0, false)?;
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = load_all(&engine, std::slice::from_ref(&args.target), &policy, cache)?.remove(0);
+    let loaded = load_all(&engine, std::slice::from_ref(&args.target), &policy, cache, &args.build)?.remove(0);
     let manifest = loaded.session.manifest();
     let plan = Plan::new(manifest);
     let mut out = String::new();

@@ -4,6 +4,29 @@ use clap::{Args, ValueEnum};
 
 use crate::plan::{Partition, Pattern, Selection};
 use crate::sandbox::{Policy, Preopen};
+use crate::suite::BuildOptions;
+
+/// How a package directory given as a target is built. Building runs the package's build scripts
+/// and proc-macros natively, outside the sandbox.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Building package directories")]
+pub struct BuildArgs {
+    /// Build with this cargo profile instead of release (e.g. one of your own with opt-level = 1).
+    #[arg(long, value_name = "NAME", conflicts_with = "debug")]
+    pub cargo_profile: Option<String>,
+
+    /// Build with cargo's dev profile: unoptimised, so a leak the optimiser would remove stays in.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+impl BuildArgs {
+    /// The build options these flags describe.
+    pub fn options(&self) -> BuildOptions {
+        let profile = if self.debug { Some("dev".to_string()) } else { self.cargo_profile.clone() };
+        BuildOptions { profile }
+    }
+}
 
 /// Which tests run (zope.testrunner's selection options).
 #[derive(Debug, Args, Clone)]

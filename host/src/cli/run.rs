@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, load_all, CliError, ColorChoice, SandboxArgs, SelectionArgs};
+use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::plan::Plan;
 use crate::report::{EventsWriter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
@@ -18,7 +18,9 @@ use crate::text::GuestText;
 /// Options of `leakhost run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1.
+    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1. Building runs
+    /// the package's build scripts and proc-macros natively, outside the sandbox: for a suite you do
+    /// not trust, build it in an isolated environment and run the .wasm.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<PathBuf>,
 
@@ -94,12 +96,17 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 /// Options of `leakhost list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1.
+    /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1. Building runs
+    /// the package's build scripts and proc-macros natively, outside the sandbox: for a suite you do
+    /// not trust, build it in an isolated environment and run the .wasm.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<PathBuf>,
 
@@ -108,6 +115,9 @@ pub struct ListArgs {
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 /// Sends every event to several sinks, in order.
@@ -149,7 +159,7 @@ fn print_listing(loaded: &[super::Loaded<'_>], plans: &[Plan], shuffle: Option<u
 pub fn list(args: &ListArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> {
     let (policy, engine) = engine_for(&args.sandbox, 0, false)?;
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let loaded = load_all(&engine, &args.targets, &policy, cache)?;
+    let loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
     print_listing(&loaded, &plans, selection.shuffle);
@@ -204,7 +214,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     args.color.apply();
     let (policy, engine) = engine_for(&args.sandbox, args.seed, args.real_world)?;
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
-    let mut loaded = load_all(&engine, &args.targets, &policy, cache)?;
+    let mut loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
     if args.list_tests {

@@ -1,13 +1,33 @@
 //! Turning a target into a `.wasm` file: a file is taken as it is, a Cargo package
 //! directory is built for wasm32-wasip1 first.
+//!
+//! Building runs the package's build scripts and proc-macros (and those of its dependencies) on
+//! the host, outside the sandbox; a one-line notice says so when the package is not part of the
+//! workspace the user is working in.
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use super::SuiteError;
 
+/// How package directories are built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// The cargo profile; `None` means `release`.
+    pub profile: Option<String>,
+}
+
+impl BuildOptions {
+    /// The profile cargo is asked for.
+    pub fn profile(&self) -> &str {
+        self.profile.as_deref().unwrap_or("release")
+    }
+}
+
 /// Turns a target into a `.wasm` path, building a package directory first.
-pub fn resolve(target: &Path) -> Result<PathBuf, SuiteError> {
+pub fn resolve(target: &Path, options: &BuildOptions) -> Result<PathBuf, SuiteError> {
     let meta = std::fs::metadata(target).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => SuiteError::NotFound(target.to_path_buf()),
         _ => SuiteError::Read { path: target.to_path_buf(), source },
@@ -19,7 +39,7 @@ pub fn resolve(target: &Path) -> Result<PathBuf, SuiteError> {
     if !manifest.is_file() {
         return Err(SuiteError::NotAPackage(target.to_path_buf()));
     }
-    build_package(target, &manifest)
+    build_package(target, &manifest, options)
 }
 
 fn cargo() -> Command {
@@ -35,45 +55,154 @@ fn wasm_target_installed() -> bool {
     sysroot.is_empty() || Path::new(&sysroot).join("lib/rustlib/wasm32-wasip1").is_dir()
 }
 
-/// Builds the package in release mode for wasm32-wasip1 and returns its cdylib.
-fn build_package(dir: &Path, manifest: &Path) -> Result<PathBuf, SuiteError> {
+/// The root manifest of the workspace `manifest` belongs to (of the current directory's
+/// workspace when `None`), as cargo sees it; `None` when there is none.
+fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
+    let mut command = cargo();
+    command.args(["locate-project", "--workspace", "--message-format", "plain"]);
+    if let Some(manifest) = manifest {
+        command.arg("--manifest-path").arg(manifest);
+    }
+    let out = command.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let root = String::from_utf8(out.stdout).ok()?;
+    out.status.success().then(|| PathBuf::from(root.trim())).and_then(|p| p.canonicalize().ok())
+}
+
+/// Issue 10, item 9: building runs native code, and a package from elsewhere is the case where
+/// the user may not have read it.
+fn native_code_notice(dir: &Path, manifest: &Path) -> Option<String> {
+    let target = workspace_root(Some(manifest));
+    if target.is_some() && target == workspace_root(None) {
+        return None;
+    }
+    Some(format!(
+        "leakhost: note: {} is not in the current workspace; building it runs its build scripts and \
+         proc-macros natively, outside the sandbox. For a suite you do not trust, build it in an isolated \
+         environment and run the .wasm",
+        dir.display()
+    ))
+}
+
+/// Builds the package for wasm32-wasip1 with the chosen profile and returns its cdylib.
+fn build_package(dir: &Path, manifest: &Path, options: &BuildOptions) -> Result<PathBuf, SuiteError> {
     if !wasm_target_installed() {
         return Err(SuiteError::TargetMissing);
     }
     let build_error = |why: String| SuiteError::Build { dir: dir.to_path_buf(), why };
     let manifest = manifest.canonicalize().map_err(|e| build_error(e.to_string()))?;
-    let output = cargo()
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "--quiet",
-            "--message-format=json-render-diagnostics",
-        ])
+    let mut stderr = std::io::stderr();
+    if let Some(notice) = native_code_notice(dir, &manifest) {
+        let _ = writeln!(stderr, "{notice}");
+    }
+    let profile = options.profile();
+    let _ = writeln!(stderr, "leakhost: building {} for wasm32-wasip1 (profile {profile})", dir.display());
+    // On a terminal cargo draws its own progress; elsewhere its output is kept and shown only
+    // when the build fails, so logs stay short and errors are still cargo's own.
+    let terminal = stderr.is_terminal();
+    let mut command = cargo();
+    command
+        .args(["build", "--target", "wasm32-wasip1", "--message-format=json-render-diagnostics", "--profile", profile])
         .arg("--manifest-path")
         .arg(&manifest)
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| build_error(format!("cannot run cargo: {e}")))?;
-    if !output.status.success() {
-        return Err(build_error(format!("cargo exited with {}", output.status)));
+        .stdout(Stdio::piped());
+    if terminal {
+        command.stderr(Stdio::inherit());
+    } else {
+        command.arg("--quiet").stderr(Stdio::piped());
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let mut artifacts = stdout
+    let started = Instant::now();
+    let output = command.output().map_err(|e| build_error(format!("cannot run cargo: {e}")))?;
+    if !output.status.success() {
+        let _ = stderr.write_all(&output.stderr);
+        let code = output.status.code().map_or_else(|| output.status.to_string(), |c| format!("status {c}"));
+        return Err(build_error(format!("cargo exited with {code}; its errors are above")));
+    }
+    let wasm = find_artifact(&String::from_utf8_lossy(&output.stdout), &manifest).map_err(build_error)?;
+    let name = wasm.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let _ = writeln!(stderr, "leakhost: built {name} in {:.2} s", started.elapsed().as_secs_f64());
+    Ok(wasm)
+}
+
+/// The package's `.wasm` among cargo's JSON messages, or what to change when there is none.
+fn find_artifact(messages: &str, manifest: &Path) -> Result<PathBuf, String> {
+    let own: Vec<serde_json::Value> = messages
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|msg| msg["reason"] == "compiler-artifact")
-        .filter(|msg| msg["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path()))
-        .flat_map(|msg| {
-            msg["filenames"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|f| f.as_str().map(PathBuf::from))
+        .filter(|msg| msg["manifest_path"].as_str().map(Path::new) == Some(manifest))
+        .collect();
+    let strings = |value: &serde_json::Value| -> Vec<String> {
+        value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
+    };
+    let wasm = own
+        .iter()
+        .flat_map(|msg| strings(&msg["filenames"]))
+        .map(PathBuf::from)
+        .find(|f| f.extension().is_some_and(|e| e == "wasm"));
+    if let Some(wasm) = wasm {
+        return Ok(wasm);
+    }
+    let has_lib = own.iter().any(|msg| strings(&msg["target"]["kind"]).iter().any(|k| k.contains("lib")));
+    Err(if own.is_empty() {
+        format!(
+            "{} built no package of its own (a virtual workspace?); give the suite's package directory",
+            manifest.display()
+        )
+    } else if has_lib {
+        format!(
+            "the library is not a cdylib, so no .wasm was built; add `crate-type = [\"cdylib\"]` under [lib] in {}",
+            manifest.display()
+        )
+    } else {
+        format!(
+            "the package has no library, so no .wasm was built; a suite is a cdylib: add src/lib.rs and \
+             `[lib] crate-type = [\"cdylib\"]` to {}",
+            manifest.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(manifest: &str, kind: &str, file: &str) -> String {
+        serde_json::json!({
+            "reason": "compiler-artifact",
+            "manifest_path": manifest,
+            "target": { "kind": [kind] },
+            "filenames": [file],
         })
-        .filter(|f| f.extension().is_some_and(|e| e == "wasm"));
-    artifacts.next().ok_or_else(|| build_error("the package built no .wasm (is it a cdylib?)".into()))
+        .to_string()
+    }
+
+    #[test]
+    fn the_wasm_of_the_package_is_found_among_its_dependencies() {
+        let messages = [
+            artifact("/dep/Cargo.toml", "lib", "/t/libdep.rlib"),
+            "not json".into(),
+            artifact("/s/Cargo.toml", "cdylib", "/t/s.wasm"),
+        ]
+        .join("\n");
+        assert_eq!(find_artifact(&messages, Path::new("/s/Cargo.toml")), Ok(PathBuf::from("/t/s.wasm")));
+    }
+
+    #[test]
+    fn a_missing_cdylib_names_the_line_to_add() {
+        let rlib = artifact("/s/Cargo.toml", "lib", "/t/libs.rlib");
+        let why = find_artifact(&rlib, Path::new("/s/Cargo.toml")).unwrap_err();
+        assert!(why.contains("add `crate-type = [\"cdylib\"]` under [lib] in /s/Cargo.toml"), "{why}");
+        let bin = artifact("/s/Cargo.toml", "bin", "/t/s");
+        let why = find_artifact(&bin, Path::new("/s/Cargo.toml")).unwrap_err();
+        assert!(why.contains("has no library"), "{why}");
+        let why = find_artifact("", Path::new("/s/Cargo.toml")).unwrap_err();
+        assert!(why.contains("virtual workspace"), "{why}");
+    }
+
+    #[test]
+    fn the_default_profile_is_release() {
+        assert_eq!(BuildOptions::default().profile(), "release");
+        assert_eq!(BuildOptions { profile: Some("dev".into()) }.profile(), "dev");
+    }
 }

@@ -2,7 +2,7 @@
 //! that cannot be torn down. End-to-end tests assert on what the host reports for each, so the names and
 //! messages below are part of the contract; change them only together with those tests.
 //!
-//! Unit tests (default layer), run in this order:
+//! Unit tests (default layer, `#[leakhost_guest::test]` functions), run in this order:
 //!
 //! | test | outcome | message contains | how |
 //! |---|---|---|---|
@@ -40,23 +40,41 @@ thread_local! {
     static TRAP_LAYER_PANICKED: Cell<bool> = const { Cell::new(false) };
 }
 
-fn unit_tests(s: &mut Suite) {
-    s.test("test_passes", || -> TestResult {
-        check_eq!(1 + 1, 2);
-        Ok(())
-    });
-    s.test("test_check_fails", || -> TestResult {
-        check_eq!(1 + 1, 3);
-        Ok(())
-    });
-    s.test("test_assert_fails", || assert_eq!(1 + 1, 3));
-    s.test("test_panics", || -> TestResult { panic!("something broke") });
-    s.test("test_returns_error", || -> TestResult { Err(TestError::Error("backend returned an error".into())) });
-    s.test("test_skipped", || -> TestResult { skip!("not on wasm") });
-    s.test("test_after_trap_passes", || -> TestResult {
-        check_eq!(2 * 2, 4);
-        Ok(())
-    });
+// The unit tests are attribute tests, in source order; the layers below use the builder.
+
+#[leakhost_guest::test]
+fn test_passes() {
+    check_eq!(1 + 1, 2);
+}
+
+#[leakhost_guest::test]
+fn test_check_fails() {
+    check_eq!(1 + 1, 3);
+}
+
+#[leakhost_guest::test]
+fn test_assert_fails() {
+    assert_eq!(1 + 1, 3);
+}
+
+#[leakhost_guest::test]
+fn test_panics() {
+    panic!("something broke")
+}
+
+#[leakhost_guest::test]
+fn test_returns_error() -> TestResult {
+    Err(TestError::Error("backend returned an error".into()))
+}
+
+#[leakhost_guest::test]
+fn test_skipped() {
+    skip!("not on wasm")
+}
+
+#[leakhost_guest::test]
+fn test_after_trap_passes() {
+    check_eq!(2 * 2, 4);
 }
 
 fn broken_set_up(s: &mut Suite) {
@@ -115,7 +133,6 @@ fn trap_in_layer(s: &mut Suite) {
 }
 
 fn declare(s: &mut Suite) {
-    unit_tests(s);
     // Declared out of run order, so the host's ordering decides.
     trap_in_layer(s);
     no_tear_down(s);

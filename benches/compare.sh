@@ -70,7 +70,7 @@ for case in "${CASES[@]}"; do
     read -r w_old w_new < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
-print(" ".join(f"{x[\"median\"] * 1000:.2f}" for x in r))' "$R/wall.json")
+print(" ".join("%.2f" % (x["median"] * 1000) for x in r))' "$R/wall.json")
     python3 -c '
 import sys
 name, io, inew, wo, wn = sys.argv[1:]

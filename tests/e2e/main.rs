@@ -7,6 +7,7 @@ mod bad_modules;
 mod cache;
 mod cli;
 mod escaping;
+mod events;
 mod failures;
 mod faults;
 mod leak;

@@ -156,3 +156,14 @@ fn the_users_environment_does_not_change_a_report() {
     assert!(plain.contains("wasm backtrace"), "the faults suite's traps carry backtraces");
     assert!(plain == with_details, "WASMTIME_BACKTRACE_DETAILS changed the report; see {}", dir.display());
 }
+
+#[test]
+fn parallel_reports_agree_across_engines_and_job_counts() {
+    // Under -j every layer starts in its own instance, whatever N is: output is collected and
+    // written in layer order, so neither the schedule nor the engine shows in the report.
+    let dir = scratch("jobs");
+    let two = report("samplelayers", &["-N3", "-r", "-j2", "--engine", "pulley"], &dir.join("j2.json"), &[]);
+    let three = report("samplelayers", &["-N3", "-r", "-j3", "--engine", "cranelift"], &dir.join("j3.json"), &[]);
+    assert_eq!(two.0, three.0);
+    assert!(two.1 == three.1, "-j2 on Pulley and -j3 on Cranelift differ; see {}", dir.display());
+}

@@ -20,7 +20,7 @@ step() { printf '== %s\n' "$*" >&2; }
 step "toolchain"
 rustup target list --installed | grep -qx "$triple" || rustup target add "$triple"
 if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
-    apt-get install -y gcc-aarch64-linux-gnu qemu-user
+    apt-get update -qq && apt-get install -y gcc-aarch64-linux-gnu qemu-user
 fi
 
 step "build leakhost for $triple (into $cross_dir)"

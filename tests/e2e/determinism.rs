@@ -30,14 +30,21 @@ fn leakhost_with_env(args: &[&str], env: &[(&str, &Path)]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs suite `name` with `flags` and returns its exit status and JSON report.
-fn report(name: &str, flags: &[&str], json: &Path, env: &[(&str, &Path)]) -> (i32, String) {
+/// One run of a suite: exit status, stdout and the JSON report.
+struct Report {
+    status: i32,
+    stdout: String,
+    json: String,
+}
+
+/// Runs suite `name` with `flags`, writing its JSON report to `json`.
+fn report(name: &str, flags: &[&str], json: &Path, env: &[(&str, &Path)]) -> Report {
     let wasm = suite(name);
     let mut args = vec!["run", wasm.to_str().unwrap(), "--no-timings", "--json", json.to_str().unwrap()];
     args.extend_from_slice(flags);
     let (status, stdout) = leakhost_with_env(&args, env);
     let text = std::fs::read_to_string(json).unwrap_or_else(|e| panic!("{name} {flags:?}: no report ({e}):\n{stdout}"));
-    (status, text)
+    Report { status, stdout, json: text }
 }
 
 /// Every sample suite, with flags that exercise repeats and leak reports where the suite has them.
@@ -58,8 +65,8 @@ fn both_engines_write_byte_identical_reports_for_every_suite() {
             let json = dir.join(format!("{name}-{engine}.json"));
             report(name, &[flags, &["--engine", engine]].concat(), &json, &[])
         });
-        assert_eq!(cranelift.0, pulley.0, "{name}: exit status");
-        assert!(cranelift.1 == pulley.1, "{name}: the reports differ; see {}", dir.display());
+        assert_eq!(cranelift.status, pulley.status, "{name}: exit status");
+        assert!(cranelift.json == pulley.json, "{name}: the reports differ; see {}", dir.display());
     }
     // Not vacuous: the reports hold the values the determinism suite prints.
     let text = std::fs::read_to_string(dir.join("determinism-pulley.json")).unwrap();
@@ -83,7 +90,7 @@ fn the_seed_changes_exactly_the_random_parts() {
     let dir = scratch("seed");
     let run = |seed: &str, engine: &str| {
         let json = dir.join(format!("seed{seed}-{engine}.json"));
-        report("determinism", &["--seed", seed, "--engine", engine], &json, &[]).1
+        report("determinism", &["--seed", seed, "--engine", engine], &json, &[]).json
     };
     let (one, two) = (run("1", "cranelift"), run("2", "cranelift"));
     assert!(one != two, "--seed changed nothing");
@@ -102,21 +109,15 @@ fn a_fuel_limited_run_stops_at_the_same_point_on_both_engines() {
     // The flood prints 200 000 lines; this budget ends it part-way, so where it stopped shows in its output.
     let flags = ["-t", "test_stdout_flood", "--fuel", "20000000", "--timeout", "0", "--max-output", "4M", "-vv"];
     let [cranelift, pulley] = ENGINES.map(|engine| {
-        let wasm = suite("faults");
-        let json = dir.join(format!("{engine}.json"));
-        let mut args = vec!["run", wasm.to_str().unwrap(), "--no-timings", "--json", json.to_str().unwrap()];
-        args.extend_from_slice(&flags);
-        args.extend_from_slice(&["--engine", engine]);
-        let (status, stdout) = leakhost_with_env(&args, &[]);
-        (status, stdout, std::fs::read_to_string(json).unwrap())
+        report("faults", &[&flags[..], &["--engine", engine]].concat(), &dir.join(format!("{engine}.json")), &[])
     });
-    assert_eq!(cranelift.0, 1, "{}", cranelift.1);
-    assert!(cranelift.2 == pulley.2, "the fuel-limited reports differ; see {}", dir.display());
-    let error = crate::harness::block(&pulley.1, "Error in test test_stdout_flood");
+    assert_eq!(cranelift.status, 1, "{}", cranelift.stdout);
+    assert!(cranelift.json == pulley.json, "the fuel-limited reports differ; see {}", dir.display());
+    let error = crate::harness::block(&pulley.stdout, "Error in test test_stdout_flood");
     assert!(error.starts_with("ran out of fuel: used the budget of 20000000 (--fuel)"), "{error}");
-    let printed = cranelift.1.matches("\nline ").count();
+    let printed = cranelift.stdout.matches("\nline ").count();
     assert!(printed > 1000 && printed < 200_000, "the budget should end the flood part-way, not after {printed} lines");
-    assert_eq!(printed, pulley.1.matches("\nline ").count(), "the engines stopped at different lines");
+    assert_eq!(printed, pulley.stdout.matches("\nline ").count(), "the engines stopped at different lines");
 }
 
 #[test]
@@ -149,10 +150,10 @@ fn inspect_names_the_engine_and_the_cache_keeps_them_apart() {
 #[test]
 fn the_users_environment_does_not_change_a_report() {
     let dir = scratch("environment");
-    let plain = report("faults", SUITES[3].1, &dir.join("plain.json"), &[]).1;
+    let plain = report("faults", SUITES[3].1, &dir.join("plain.json"), &[]).json;
     let details = Path::new("1");
     let with_details =
-        report("faults", SUITES[3].1, &dir.join("details.json"), &[("WASMTIME_BACKTRACE_DETAILS", details)]).1;
+        report("faults", SUITES[3].1, &dir.join("details.json"), &[("WASMTIME_BACKTRACE_DETAILS", details)]).json;
     assert!(plain.contains("wasm backtrace"), "the faults suite's traps carry backtraces");
     assert!(plain == with_details, "WASMTIME_BACKTRACE_DETAILS changed the report; see {}", dir.display());
 }
@@ -164,6 +165,6 @@ fn parallel_reports_agree_across_engines_and_job_counts() {
     let dir = scratch("jobs");
     let two = report("samplelayers", &["-N3", "-r", "-j2", "--engine", "pulley"], &dir.join("j2.json"), &[]);
     let three = report("samplelayers", &["-N3", "-r", "-j3", "--engine", "cranelift"], &dir.join("j3.json"), &[]);
-    assert_eq!(two.0, three.0);
-    assert!(two.1 == three.1, "-j2 on Pulley and -j3 on Cranelift differ; see {}", dir.display());
+    assert_eq!(two.status, three.status);
+    assert!(two.json == three.json, "-j2 on Pulley and -j3 on Cranelift differ; see {}", dir.display());
 }

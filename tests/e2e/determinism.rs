@@ -77,6 +77,24 @@ fn both_engines_write_byte_identical_reports_for_every_suite() {
     }
 }
 
+/// The members of the sample-tests workspace, read from its Cargo.toml.
+fn sample_suites() -> Vec<String> {
+    let manifest = std::fs::read_to_string(crate::harness::repo().join("sample-tests/Cargo.toml")).unwrap();
+    let list = manifest.split_once("members = [").and_then(|(_, rest)| rest.split_once(']')).expect("a members list").0;
+    list.split(',').map(|m| m.trim().trim_matches('"').to_string()).filter(|m| !m.is_empty()).collect()
+}
+
+#[test]
+fn every_sample_suite_is_compared() {
+    // A suite added to sample-tests must join SUITES (with flags that make it finish on fuel, not time).
+    let compared: Vec<&str> = SUITES.iter().map(|(name, _)| *name).collect();
+    let members = sample_suites();
+    assert!(members.iter().any(|m| m == "determinism"), "members not read: {members:?}");
+    for member in members {
+        assert!(compared.contains(&member.as_str()), "sample suite {member} is not in SUITES of {}", file!());
+    }
+}
+
 /// The output the determinism suite's test `test` printed in the first iteration.
 fn first_output<'a>(report: &'a str, test: &str) -> &'a str {
     let at = report.find(&format!("\"name\": \"{test}\"")).unwrap_or_else(|| panic!("{test} not in the report"));

@@ -4,6 +4,7 @@
 //! network. Clocks and randomness are deterministic unless the caller asks for
 //! real ones, so two runs of the same module see the same world.
 
+mod engine;
 mod poll;
 
 use std::io;
@@ -15,13 +16,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use thiserror::Error;
-use wasmtime::{Config, Engine, Linker, Store};
+use wasmtime::{Engine, Linker, Store};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
 use crate::text::GuestText;
+pub use engine::{engine, EngineKind};
 
 /// Default cap on captured guest output per test; the rest is dropped and counted.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
@@ -100,6 +102,8 @@ pub struct Policy {
     pub dirs: Vec<Preopen>,
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
+    /// How the suite's code is executed.
+    pub engine: EngineKind,
 }
 
 /// Default wall-time limit per call.
@@ -121,6 +125,7 @@ impl Default for Policy {
             max_stack: DEFAULT_MAX_STACK,
             dirs: Vec::new(),
             env: Vec::new(),
+            engine: EngineKind::default(),
         }
     }
 }
@@ -130,20 +135,6 @@ impl Policy {
     pub fn deadline_ticks(&self) -> Option<u64> {
         self.timeout.map(|t| t.as_nanos().div_ceil(EPOCH_PERIOD.as_nanos()).max(1) as u64)
     }
-}
-
-/// Builds the one engine a run uses; its settings follow the policy's limits.
-pub fn engine(policy: &Policy) -> Result<Engine, SandboxError> {
-    let mut config = Config::new();
-    config
-        .cranelift_opt_level(wasmtime::OptLevel::Speed)
-        .epoch_interruption(policy.timeout.is_some())
-        .consume_fuel(policy.fuel.is_some())
-        .max_wasm_stack(policy.max_stack)
-        // Only checked against max_wasm_stack (leakhost makes no async calls); the native
-        // stack that holds the wasm stack is the calling thread's (see run::worker_stack_size).
-        .async_stack_size(policy.max_stack.saturating_add(1 << 20));
-    Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))
 }
 
 /// Ticks the engine's epoch so calls past their deadline are interrupted.

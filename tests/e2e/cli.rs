@@ -235,6 +235,7 @@ Exports:
   leakhost_run_test: func (i32) -> (i32)
   leakhost_status: func () -> (i32)
 Sandbox:
+  engine: cranelift
   directories: none
   environment: none
   network: none
@@ -275,11 +276,12 @@ fn inspect_shows_abi_layers_exports_and_sandbox() {
     let (ro, rw) = (shared.parent().unwrap().display().to_string(), rw_dir.display().to_string());
     let spec = format!(
         "--dir {ro} --dir {rw}::/data:rw --env A=1 --env B=x=y --max-memory 64M --timeout 2.5 --fuel 100000000 \
-         --max-stack 1M --max-output 1K"
+         --max-stack 1M --max-output 1K --engine pulley"
     );
     let args: Vec<&str> = spec.split_whitespace().collect();
     let sandbox = format!(
         "Sandbox:
+  engine: pulley
   directory: {ro} as {ro} (read-only)
   directory: {rw} as /data (read-write)
   environment: A, B

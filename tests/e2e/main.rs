@@ -6,6 +6,7 @@ mod harness;
 mod bad_modules;
 mod cache;
 mod cli;
+mod determinism;
 mod escaping;
 mod events;
 mod failures;

@@ -30,6 +30,7 @@ pub struct InspectArgs {
 
 fn describe_policy(policy: &Policy, out: &mut String) {
     let _ = writeln!(out, "Sandbox:");
+    let _ = writeln!(out, "  engine: {}", policy.engine);
     if policy.dirs.is_empty() {
         let _ = writeln!(out, "  directories: none");
     }

@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 
 use crate::plan::{Partition, Pattern, Selection};
-use crate::sandbox::{Policy, Preopen};
+use crate::sandbox::{EngineKind, Policy, Preopen};
 use crate::suite::BuildOptions;
 
 /// How a package directory given as a target is built. Building runs the package's build scripts
@@ -139,6 +139,11 @@ pub struct SandboxArgs {
     /// Captured output kept per test; the rest is dropped with a notice.
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     pub max_output: u64,
+
+    /// How the suite's code runs: compiled to native code, or interpreted by Pulley
+    /// (slower; a second execution path that must give the same results).
+    #[arg(long, value_enum, value_name = "ENGINE", default_value = "cranelift")]
+    pub engine: EngineKind,
 }
 
 /// The longest `--timeout` accepted: a year; anything longer is meant as "none".
@@ -187,6 +192,7 @@ impl SandboxArgs {
             max_stack: as_usize("--max-stack", self.max_stack)?,
             dirs: self.dirs.clone(),
             env: self.env.clone(),
+            engine: self.engine,
         })
     }
 }

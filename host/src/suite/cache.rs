@@ -171,6 +171,19 @@ mod tests {
     }
 
     #[test]
+    fn the_two_engines_keep_separate_entries() {
+        use crate::sandbox::{engine, EngineKind, Policy};
+        let cache = Cache::new(fresh_dir("engines"));
+        let bytes = wat::parse_str(WAT).unwrap();
+        let build = |kind| engine(&Policy { engine: kind, ..Policy::default() }).unwrap();
+        let (cranelift, pulley) = (build(EngineKind::Cranelift), build(EngineKind::Pulley));
+        assert_ne!(cache.entry_path(&cranelift, &bytes), cache.entry_path(&pulley, &bytes));
+        let stored = cache.store(&pulley, &bytes, &Module::new(&pulley, &bytes).unwrap()).unwrap();
+        assert!(cache.load(&cranelift, &bytes).is_none(), "Pulley bytecode is never handed to Cranelift");
+        assert_eq!(cache.load(&pulley, &bytes).map(|(_, path)| path), Some(stored));
+    }
+
+    #[test]
     fn concurrent_writers_leave_one_whole_entry() {
         let (engine, cache, bytes, module) = setup("concurrent");
         std::thread::scope(|s| {

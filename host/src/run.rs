@@ -1,6 +1,7 @@
 //! Executing a plan: layers in zope order, N iterations, fresh instances after
 //! traps, and a stream of [`Event`]s that reporters render.
 
+pub mod conformance;
 mod event;
 mod instance;
 mod parallel;

@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, fail, load_all, SandboxArgs, EXIT_OK};
+use super::{engine_for, fail, load_all, SandboxArgs, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::abi::ABI_VERSION;
 use crate::plan::Plan;
+use crate::run::conformance::{self, Level};
 use crate::sandbox::{human_bytes, EpochTicker, Policy};
-use crate::suite::{Cache, Compilation};
+use crate::suite::{self, Cache, Compilation};
 
 /// Options of `leakhost inspect`.
 #[derive(Debug, Args)]
@@ -18,6 +19,11 @@ pub struct InspectArgs {
     /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1.
     #[arg(value_name = "TARGET")]
     pub target: PathBuf,
+
+    /// Check the suite against ABI v1 instead (docs/abi.md §10): call every export, every hook of
+    /// every layer and the counters, and say which rule is broken. Exit status 1 if one is.
+    #[arg(long)]
+    pub check: bool,
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -68,6 +74,9 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
         Err(e) => return fail(e),
     };
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
+    if args.check {
+        return check(&args.target, &engine, &policy, cache);
+    }
     let loaded = match load_all(&engine, std::slice::from_ref(&args.target), &policy, cache) {
         Ok(mut loaded) => loaded.remove(0),
         Err(e) => return fail(e),
@@ -128,4 +137,48 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> ExitCode {
     describe_policy(&policy, &mut out);
     print!("{out}");
     ExitCode::from(EXIT_OK)
+}
+
+/// `inspect --check`: the conformance report, one line per rule.
+fn check(target: &std::path::Path, engine: &wasmtime::Engine, policy: &Policy, cache: Option<&Cache>) -> ExitCode {
+    let mut out = format!("Conformance of {} to ABI v{ABI_VERSION}:\n", target.display());
+    let loaded = suite::resolve(target).and_then(|path| suite::load(engine, &path, cache));
+    let report = match loaded {
+        Ok(suite) => conformance::check(engine, &suite, policy),
+        Err(e) => {
+            // A module that fails the static checks of §7.1-2 is the first finding, and the last.
+            let _ = writeln!(out, "  FAIL  the module exports the ABI and imports only WASI: {e}");
+            print!("{out}");
+            return ExitCode::from(EXIT_TESTS_FAILED);
+        }
+    };
+    for finding in &report.findings {
+        let label = match finding.level {
+            Level::Ok => "ok   ",
+            Level::Note => "note ",
+            Level::Warning => "warn ",
+            Level::Fail => "FAIL ",
+        };
+        // Names and messages come from the guest: no control character reaches the terminal.
+        let _ = write!(out, "  {label} {}", printable(&finding.check));
+        if !finding.detail.is_empty() {
+            let _ = write!(out, ": {}", printable(&finding.detail.replace('\n', " ")));
+        }
+        out.push('\n');
+    }
+    let verdict = if report.passed() { "conforms" } else { "does not conform" };
+    let _ = writeln!(
+        out,
+        "Result: {verdict} ({} checks, {} failed, {} warnings, {} notes).",
+        report.findings.len(),
+        report.count(Level::Fail),
+        report.count(Level::Warning),
+        report.count(Level::Note)
+    );
+    print!("{out}");
+    ExitCode::from(if report.passed() { EXIT_OK } else { EXIT_TESTS_FAILED })
+}
+
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

@@ -145,17 +145,21 @@ struct Step {
 
 /// Builds the C suite in `dir` (or reuses its last build) and returns the `.wasm`.
 pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
+    // Absolute, so that the prefix map below turns every path in the suite into one relative to it.
+    let dir = &dir.canonicalize().map_err(|source| CBuildError::Io { path: dir.to_path_buf(), source })?;
     let manifest_path = dir.join(MANIFEST_NAME);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| CBuildError::Io { path, source }
     };
     let text = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
-    let manifest: CManifest = toml::from_str(&text)
-        .map_err(|e| CBuildError::Manifest { path: manifest_path.clone(), why: one_line(&e.to_string()) })?;
+    let manifest: CManifest = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(String::new(), |s| format!("line {}: ", text[..s.start].matches('\n').count() + 1));
+        CBuildError::Manifest { path: manifest_path.clone(), why: format!("{line}{}", one_line(e.message())) }
+    })?;
     let name = match &manifest.name {
         Some(name) => name.clone(),
-        None => dir.canonicalize().map_err(io(dir))?.file_name().map_or("suite".into(), |n| n.to_string_lossy().into()),
+        None => dir.file_name().map_or("suite".into(), |n| n.to_string_lossy().into()),
     };
     if name.is_empty() || name.contains(['/', '\\']) {
         return Err(CBuildError::Manifest { path: manifest_path, why: format!("name {name:?} is not a file name") });
@@ -193,6 +197,8 @@ pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
         let cxx_file = is_cxx(source);
         let mut args: Vec<String> = COMPILE_FLAGS.iter().map(|f| f.to_string()).collect();
         args.extend(includes.iter().map(|i| format!("-I{}", i.display())));
+        // __FILE__ (in check messages) and debug info name the suite's files relative to its directory.
+        args.push(format!("-ffile-prefix-map={}/=", dir.display()));
         args.extend(manifest.flags.iter().cloned());
         args.extend(if cxx_file { &manifest.cxxflags } else { &manifest.cflags }.iter().cloned());
         args.extend(["-c".into(), source.display().to_string()]);

@@ -1,0 +1,217 @@
+//! C and C++ suites (guest-sdk-c, sample-tests-c): built from their leakhost-c.toml by `leakhost run`,
+//! reported like Rust suites, zlib's leaks found; and `inspect --check` on every sample suite.
+//! Needs clang, lld, wasi-libc, libclang-rt-dev-wasm32 and libc++-dev-wasm32 (tests/setup.sh).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::harness::{block, cache_dir, leakhost, normalise_times, repo, suite, temp_file, Run};
+
+fn c_suite(name: &str) -> PathBuf {
+    repo().join("sample-tests-c").join(name)
+}
+
+fn run_c(name: &str, extra: &[&str]) -> Run {
+    let dir = c_suite(name);
+    let mut args = vec!["run", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    leakhost(args)
+}
+
+/// A fresh, empty directory for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("leakhost-e2e-c-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Source locations differ between the ports (`failures/src/lib.rs:52:36`, `sample-tests-c/…/suite.c:24`);
+/// everything else must not.
+fn normalise(text: &str) -> String {
+    let location = regex::Regex::new(r"at [^\s:]+\.(rs|c|cpp):\d+(:\d+)?").unwrap();
+    location.replace_all(&normalise_times(text), "at LOCATION").into_owned()
+}
+
+#[test]
+fn the_c_port_of_failures_reports_exactly_what_the_rust_suite_does() {
+    for flags in [&[][..], &["-v"], &["-N2"]] {
+        let rust = leakhost([&["run", suite("failures").to_str().unwrap()][..], flags].concat());
+        let c = run_c("failures", flags);
+        assert_eq!(c.stderr, "", "{flags:?}");
+        assert_eq!((c.status, normalise(&c.stdout)), (rust.status, normalise(&rust.stdout)), "{flags:?}");
+    }
+    // The comparison is not vacuous: the messages and locations are there.
+    let c = run_c("failures", &[]).stdout;
+    let assert_block = block(&c, "Failure in test test_assert_fails");
+    assert!(assert_block.starts_with("panicked at suite.c:"), "{assert_block}");
+    assert!(assert_block.ends_with("assertion `left == right` failed\n  left: 2\n right: 3"), "{assert_block}");
+    assert!(block(&c, "Failure in test test_check_fails")
+        .starts_with("check failed: 1 + 1 == 3\n  left: 2\n right: 3\nat "));
+}
+
+/// The `Leaks:` section of a run's output, one verdict per line.
+fn leaks(stdout: &str) -> Vec<&str> {
+    let Some(start) = stdout.find("\nLeaks:\n") else { return Vec::new() };
+    stdout[start + 8..].lines().take_while(|l| l.starts_with("  ")).map(str::trim).collect()
+}
+
+#[test]
+fn zlib_clean_tests_get_no_verdict_and_each_leak_is_attributed() {
+    let r = run_c("zlib", &["-N4", "-r"]);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Total: 13 tests, 0 failures, 0 errors and 0 skipped"), "{}", r.stdout);
+    let verdicts = leaks(&r.stdout);
+    assert_eq!(verdicts.len(), 2, "{}", r.stdout);
+    // The error path leaks its 4096-byte output buffer, once per run, and nothing else there leaks.
+    assert_eq!(
+        verdicts[0],
+        "zlib.ErrorPaths grows in each of 3 counted iterations: blocks +1, bytes +4096; caused by test_error_path_leaks_buffer"
+    );
+    // Forgetting deflateEnd leaks deflate's state and its four buffers; forgetting inflateEnd, inflate's state.
+    let forgotten = verdicts[1];
+    assert!(forgotten.starts_with("zlib.ForgottenEnd grows in each of 3 counted iterations: "), "{forgotten}");
+    let causes = forgotten.split_once("; caused by ").expect("attributed").1;
+    let named: Vec<&str> = causes.split("); ").map(|c| c.split(" (").next().unwrap()).collect();
+    assert_eq!(named, ["test_forgets_deflate_end", "test_forgets_inflate_end"], "{forgotten}");
+    assert!(causes.starts_with("test_forgets_deflate_end (blocks +5, "), "{causes}");
+    assert!(causes.contains("test_forgets_inflate_end (blocks +1, "), "{causes}");
+    assert!(causes.matches("counter \"open streams\" +1").count() == 2, "{causes}");
+    for clean in ["UnitTests", "zlib.Streams"] {
+        assert!(!r.stdout.contains(&format!("Leak: {clean}")), "{clean} got a verdict:\n{}", r.stdout);
+    }
+    assert_eq!(run_c("zlib", &["-N4", "-r", "--fail-on-leak"]).status, 3);
+}
+
+#[test]
+fn a_cxx_suite_counts_new_and_tracked_types() {
+    let r = run_c("cxx", &["-N4", "-r"]);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    // A Node, a Widget and the Widget's heap-allocated name; the Widget is also a tracked type.
+    assert_eq!(
+        leaks(&r.stdout),
+        ["cxx.Registry grows in each of 3 counted iterations: blocks +3, bytes +56, cxx::Widget +1; caused by test_registers_and_forgets"]
+    );
+}
+
+#[test]
+fn the_c_sdk_counts_every_allocation_function_and_reports_abort_and_assert() {
+    let r = run_c("alloc", &["--show-output"]);
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    // The counting checks run inside the guest; here they must all have passed.
+    assert!(r.stdout.contains("  Ran 11 tests with 1 failures, 1 errors and 0 skipped"), "{}", r.stdout);
+    assert_eq!(block(&r.stdout, "Error in test test_abort"), "abort() called");
+    let assert_block = block(&r.stdout, "Failure in test test_assert");
+    assert!(assert_block.starts_with("panicked at suite.c:"), "{assert_block}");
+    assert!(assert_block.ends_with("\nassertion failed: 1 + 1 == 3"), "{assert_block}");
+    // Written without a newline, so only the SDK's flush after the test gets it out.
+    assert!(r.stdout.contains("flushed without a newline"), "{}", r.stdout);
+}
+
+#[test]
+fn a_c_suite_is_built_once_and_rebuilt_when_a_source_changes() {
+    let dir = temp_dir("csuite");
+    std::fs::write(dir.join("leakhost-c.toml"), "name = \"csuite\"\nsources = [\"suite.c\"]\n").unwrap();
+    let source = |body: &str| {
+        let text = format!("#include <leakhost.h>\nstatic lh_result t(void) {{ {body} }}\nvoid lh_declare(void) {{ lh_test(\"t\", t); }}\n");
+        std::fs::write(dir.join("suite.c"), text).unwrap();
+    };
+    source("return LH_PASS;");
+    let target = dir.to_str().unwrap();
+    assert_eq!(leakhost(["run", target]).status, 0);
+    let wasm = dir.join("target/leakhost-c/csuite.wasm");
+    let built = std::fs::metadata(&wasm).unwrap().modified().unwrap();
+    assert_eq!(leakhost(["run", target]).status, 0);
+    assert_eq!(std::fs::metadata(&wasm).unwrap().modified().unwrap(), built, "an unchanged suite is not rebuilt");
+    source("LH_CHECK_EQ_INT(1, 2); return LH_PASS;");
+    let r = leakhost(["run", target]);
+    assert_eq!(r.status, 1, "a changed source is rebuilt: {}", r.stdout);
+    assert!(block(&r.stdout, "Failure in test t").starts_with("check failed: 1 == 2"), "{}", r.stdout);
+}
+
+#[test]
+fn build_problems_are_one_line_that_names_the_fix() {
+    let bad = temp_dir("cbad");
+    std::fs::write(bad.join("leakhost-c.toml"), "source = [\"suite.c\"]\n").unwrap();
+    let r = leakhost(["run", bad.to_str().unwrap()]);
+    assert_eq!(r.status, 2);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("leakhost-c.toml: line 1: unknown field `source`, expected one of `name`, `sources`"),
+        "{}",
+        r.stderr
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhost"))
+        .args(["run", c_suite("failures").to_str().unwrap()])
+        .env("LEAKHOST_CC", "/nonexistent/clang")
+        .env("LEAKHOST_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(
+            "/nonexistent/clang is not installed; install the Debian package clang (`apt-get install -y clang`"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `leakhost inspect --check TARGET`.
+fn check(target: &std::path::Path) -> Run {
+    leakhost(["inspect", "--check", target.to_str().unwrap()])
+}
+
+#[test]
+fn every_sample_suite_conforms() {
+    let wat = temp_file("minimal_ok.wasm", &wat::parse_file(repo().join("tests/fixtures/minimal_ok.wat")).unwrap());
+    let mut targets: Vec<PathBuf> = ["failures", "faults", "leak", "samplelayers"].into_iter().map(suite).collect();
+    targets.extend(["failures", "zlib", "cxx", "alloc"].into_iter().map(c_suite));
+    targets.push(wat);
+    for target in targets {
+        let r = check(&target);
+        assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("\nResult: conforms ("), "{}", r.stdout);
+        assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    }
+    let layers = check(&suite("samplelayers")).stdout;
+    // Layer111 has three bases up to Layer1: four set-ups, four of each test hook, four tear-downs.
+    assert!(
+        layers.contains("  ok    hooks of samplelayers.Layer111 follow the status protocol: 16 calls\n"),
+        "{layers}"
+    );
+    let broken = check(&c_suite("failures")).stdout;
+    assert!(broken.contains("  note  hooks of failures.BrokenSetUp follow the status protocol: setUp of failures.BrokenSetUp returned 2: database unavailable"), "{broken}");
+}
+
+#[test]
+fn the_check_says_which_rule_a_suite_breaks() {
+    let fixture = |name: &str| {
+        let bytes = wat::parse_file(repo().join(format!("tests/fixtures/{name}.wat"))).unwrap();
+        temp_file(&format!("{name}.wasm"), &bytes)
+    };
+    let r = check(&fixture("nonconforming_counters"));
+    assert_eq!(r.status, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("  FAIL  counters are readable and stable: two snapshots in a row differ (live blocks 1 then 2,"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("\nResult: does not conform ("), "{}", r.stdout);
+
+    let r = check(&fixture("nonconforming_hooks"));
+    assert_eq!(r.status, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "  FAIL  hooks of L follow the status protocol: setUp of L returned 1 but the status kind is STATUS_NONE"
+        ),
+        "{}",
+        r.stdout
+    );
+
+    let r = check(&fixture("command"));
+    assert_eq!(r.status, 1);
+    assert!(r.stdout.contains("  FAIL  the module exports the ABI and imports only WASI: "), "{}", r.stdout);
+}

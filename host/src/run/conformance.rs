@@ -96,33 +96,24 @@ fn first_line(error: &wasmtime::Error) -> String {
 
 impl Probe {
     fn arm(&mut self) {
-        if let Some(ticks) = self.policy.deadline_ticks() {
-            self.store.set_epoch_deadline(ticks);
-        }
-        if let Some(fuel) = self.policy.fuel {
-            let _ = self.store.set_fuel(fuel);
-        }
+        arm(&mut self.store, &self.policy);
     }
 
     /// Instantiates and initialises; checks the version and the status address (rules 1–3).
     fn start(engine: &Engine, pre: &InstancePre<GuestState>, suite: &Suite, policy: &Policy) -> Result<Self, String> {
         let capture = Capture::new(policy.output_limit);
-        let store = sandbox::store(engine, policy, &capture).map_err(|e| e.to_string())?;
-        let mut probe_store = store;
-        if let Some(ticks) = policy.deadline_ticks() {
-            probe_store.set_epoch_deadline(ticks);
-        }
-        if let Some(fuel) = policy.fuel {
-            let _ = probe_store.set_fuel(fuel);
-        }
+        let mut probe_store = sandbox::store(engine, policy, &capture).map_err(|e| e.to_string())?;
+        arm(&mut probe_store, policy);
         let instance =
             pre.instantiate(&mut probe_store).map_err(|e| format!("instantiation failed: {}", first_line(&e)))?;
         if suite.has_initialize {
+            arm(&mut probe_store, policy);
             let init = func::<(), ()>(&mut probe_store, &instance, export::INITIALIZE)?;
             init.call(&mut probe_store, ()).map_err(|e| format!("_initialize trapped: {}", first_line(&e)))?;
         }
         let version = func::<(), i32>(&mut probe_store, &instance, export::ABI_VERSION)?;
         for _ in 0..2 {
+            arm(&mut probe_store, policy);
             let v = version
                 .call(&mut probe_store, ())
                 .map_err(|e| format!("leakhost_abi_version trapped: {}", first_line(&e)))?;
@@ -156,7 +147,7 @@ impl Probe {
             .status_fn
             .call(&mut self.store, ())
             .map_err(|e| format!("leakhost_status trapped: {}", first_line(&e)))? as u32;
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(format!("leakhost_status returned {addr:#x}, not a multiple of 4"));
         }
         Ok(addr)
@@ -172,7 +163,7 @@ impl Probe {
             .manifest_fn
             .call(&mut self.store, ())
             .map_err(|e| format!("leakhost_manifest trapped: {}", first_line(&e)))? as u32;
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(format!("leakhost_manifest returned {addr:#x}, not a multiple of 4"));
         }
         abi::decode_manifest(self.memory.data(&self.store), addr).map_err(|e| e.to_string())
@@ -184,8 +175,8 @@ impl Probe {
             .counters_fn
             .call(&mut self.store, ())
             .map_err(|e| format!("leakhost_counters trapped: {}", first_line(&e)))? as u32;
-        if addr % 8 != 0 {
-            return Err(format!("leakhost_counters returned {addr:#x}, not a multiple of 8"));
+        if !addr.is_multiple_of(4) {
+            return Err(format!("leakhost_counters returned {addr:#x}, not a multiple of 4"));
         }
         let memory = self.memory.data(&self.store);
         Ok((abi::decode_counters(memory, addr).map_err(|e| e.to_string())?, memory.len()))
@@ -224,6 +215,17 @@ impl Probe {
                 kind.map_or("STATUS_NONE".to_string(), |k| k.to_string())
             )),
         }
+    }
+}
+
+/// The per-call limits of the policy (the same ones a run arms before every call).
+fn arm(store: &mut Store<GuestState>, policy: &Policy) {
+    if let Some(ticks) = policy.deadline_ticks() {
+        store.set_epoch_deadline(ticks);
+    }
+    if let Some(fuel) = policy.fuel {
+        // Fuel is enabled on the engine whenever a budget is set, so this cannot fail.
+        let _ = store.set_fuel(fuel);
     }
 }
 

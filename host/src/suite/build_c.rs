@@ -145,31 +145,58 @@ struct Step {
 
 /// Builds the C suite in `dir` (or reuses its last build) and returns the `.wasm`.
 pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
-    // Absolute, so that the prefix map below turns every path in the suite into one relative to it.
+    // Absolute, so that the prefix map of the compile steps makes every path relative to the suite.
     let dir = &dir.canonicalize().map_err(|source| CBuildError::Io { path: dir.to_path_buf(), source })?;
-    let manifest_path = dir.join(MANIFEST_NAME);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CBuildError::Io { path, source }
-    };
-    let text = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
+    let (text, manifest, name) = read_manifest(dir)?;
+    let out_dir = dir.join("target/leakhost-c");
+    let sdk_dir = out_dir.join("sdk");
+    write_if_changed(&sdk_dir.join("leakhost.h"), SDK_HEADER)?;
+    write_if_changed(&sdk_dir.join("leakhost.c"), SDK_SOURCE)?;
+    let (sources, includes) = inputs(dir, &manifest, &sdk_dir)?;
+    let (cc, cxx) = (tool("LEAKHOST_CC", "clang"), tool("LEAKHOST_CXX", "clang++"));
+    let version = compiler_version(&cc)?;
+    let obj_dir = out_dir.join(format!("{name}.o"));
+    let wasm = out_dir.join(format!("{name}.wasm"));
+    let steps = plan(dir, &manifest, (&cc, &cxx), (&sources, &includes), &obj_dir, &wasm);
+
+    let stamp_path = out_dir.join(format!("{name}.stamp"));
+    let stamp = stamp(&text, &version, &steps, &sources, &includes)?;
+    if wasm.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+        return Ok(wasm);
+    }
+    check_toolchain(&cc, if manifest.cxx { Some(&cxx) } else { None })?;
+    std::fs::create_dir_all(&obj_dir).map_err(|source| CBuildError::Io { path: obj_dir.clone(), source })?;
+    for step in &steps {
+        // Concurrent builds of one suite each write their own file; the rename makes each output whole.
+        let temp = temp_beside(&step.output);
+        run(step, &temp)?;
+        std::fs::rename(&temp, &step.output).map_err(|source| CBuildError::Io { path: step.output.clone(), source })?;
+    }
+    write_if_changed(&stamp_path, &stamp)?;
+    Ok(wasm)
+}
+
+/// The manifest's text, its parsed form and the module's name.
+fn read_manifest(dir: &Path) -> Result<(String, CManifest, String), CBuildError> {
+    let path = dir.join(MANIFEST_NAME);
+    let text = std::fs::read_to_string(&path).map_err(|source| CBuildError::Io { path: path.clone(), source })?;
     let manifest: CManifest = toml::from_str(&text).map_err(|e| {
         let line = e.span().map_or(String::new(), |s| format!("line {}: ", text[..s.start].matches('\n').count() + 1));
-        CBuildError::Manifest { path: manifest_path.clone(), why: format!("{line}{}", one_line(e.message())) }
+        CBuildError::Manifest { path: path.clone(), why: format!("{line}{}", one_line(e.message())) }
     })?;
     let name = match &manifest.name {
         Some(name) => name.clone(),
         None => dir.file_name().map_or("suite".into(), |n| n.to_string_lossy().into()),
     };
     if name.is_empty() || name.contains(['/', '\\']) {
-        return Err(CBuildError::Manifest { path: manifest_path, why: format!("name {name:?} is not a file name") });
+        return Err(CBuildError::Manifest { path, why: format!("name {name:?} is not a file name") });
     }
-    let out_dir = dir.join("target/leakhost-c");
-    let sdk_dir = out_dir.join("sdk");
-    write_if_changed(&sdk_dir.join("leakhost.h"), SDK_HEADER)?;
-    write_if_changed(&sdk_dir.join("leakhost.c"), SDK_SOURCE)?;
+    Ok((text, manifest, name))
+}
 
-    let (mut sources, mut includes) = (Vec::new(), vec![sdk_dir.clone(), dir.to_path_buf()]);
+/// Every source (the crate's, the suite's, then the SDK's) and include directory, checked to exist.
+fn inputs(dir: &Path, manifest: &CManifest, sdk_dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), CBuildError> {
+    let (mut sources, mut includes) = (Vec::new(), vec![sdk_dir.to_path_buf(), dir.to_path_buf()]);
     includes.extend(manifest.include.iter().map(|i| dir.join(i)));
     if let Some(crate_sources) = &manifest.crate_sources {
         let root = crate_dir(dir, crate_sources)?;
@@ -181,19 +208,27 @@ pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
     if let Some(missing) = sources.iter().find(|s| !s.is_file()) {
         return Err(CBuildError::NoSource(missing.clone()));
     }
-    let has_cxx = sources.iter().any(|s| is_cxx(s));
-    if has_cxx && !manifest.cxx {
-        return Err(CBuildError::Manifest { path: manifest_path, why: "C++ sources need `cxx = true`".into() });
+    if sources.iter().any(|s| is_cxx(s)) && !manifest.cxx {
+        let why = "C++ sources need `cxx = true`".into();
+        return Err(CBuildError::Manifest { path: dir.join(MANIFEST_NAME), why });
     }
-    let (cc, cxx) = (tool("LEAKHOST_CC", "clang"), tool("LEAKHOST_CXX", "clang++"));
-    let version = compiler_version(&cc)?;
+    Ok((sources, includes))
+}
 
-    let obj_dir = out_dir.join(format!("{name}.o"));
+/// One compile step per source, then the link.
+fn plan(
+    dir: &Path,
+    manifest: &CManifest,
+    (cc, cxx): (&str, &str),
+    (sources, includes): (&[PathBuf], &[PathBuf]),
+    obj_dir: &Path,
+    wasm: &Path,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut objects = Vec::new();
     for (i, source) in sources.iter().enumerate() {
-        let object =
-            obj_dir.join(format!("{i}-{}.o", source.file_stem().map_or("src".into(), |s| s.to_string_lossy())));
+        let stem = source.file_stem().map_or("src".into(), |s| s.to_string_lossy());
+        let object = obj_dir.join(format!("{i}-{stem}.o"));
         let cxx_file = is_cxx(source);
         let mut args: Vec<String> = COMPILE_FLAGS.iter().map(|f| f.to_string()).collect();
         args.extend(includes.iter().map(|i| format!("-I{}", i.display())));
@@ -202,32 +237,16 @@ pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
         args.extend(manifest.flags.iter().cloned());
         args.extend(if cxx_file { &manifest.cxxflags } else { &manifest.cflags }.iter().cloned());
         args.extend(["-c".into(), source.display().to_string()]);
-        let tool = if cxx_file { cxx.clone() } else { cc.clone() };
+        let tool = if cxx_file { cxx } else { cc }.to_string();
         steps.push(Step { tool, file: source.clone(), args, output: object.clone() });
         objects.push(object);
     }
-    let wasm = out_dir.join(format!("{name}.wasm"));
     let mut link: Vec<String> = LINK_FLAGS.iter().map(|f| f.to_string()).collect();
     link.extend(manifest.link_flags.iter().cloned());
     link.extend(objects.iter().map(|o| o.display().to_string()));
-    let linker = if manifest.cxx { cxx.clone() } else { cc.clone() };
-    steps.push(Step { tool: linker, file: wasm.clone(), args: link, output: wasm.clone() });
-
-    let stamp_path = out_dir.join(format!("{name}.stamp"));
-    let stamp = stamp(&text, &version, &steps, &sources, &includes)?;
-    if wasm.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
-        return Ok(wasm);
-    }
-    check_toolchain(&cc, if manifest.cxx { Some(&cxx) } else { None })?;
-    std::fs::create_dir_all(&obj_dir).map_err(io(&obj_dir))?;
-    for step in &steps {
-        // Concurrent builds of one suite each write their own file; the rename makes each output whole.
-        let temp = step.output.with_extension(format!("tmp-{}", std::process::id()));
-        run(step, &temp)?;
-        std::fs::rename(&temp, &step.output).map_err(io(&step.output))?;
-    }
-    std::fs::write(&stamp_path, stamp).map_err(io(&stamp_path))?;
-    Ok(wasm)
+    let linker = if manifest.cxx { cxx } else { cc }.to_string();
+    steps.push(Step { tool: linker, file: wasm.to_path_buf(), args: link, output: wasm.to_path_buf() });
+    steps
 }
 
 fn one_line(text: &str) -> String {
@@ -242,6 +261,13 @@ fn tool(env: &str, default: &str) -> String {
     std::env::var(env).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
 }
 
+/// `PATH.tmp-PID`: another process building the same suite never writes the same temporary file.
+fn temp_beside(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    PathBuf::from(name)
+}
+
 fn write_if_changed(path: &Path, contents: &str) -> Result<(), CBuildError> {
     if std::fs::read_to_string(path).is_ok_and(|c| c == contents) {
         return Ok(());
@@ -249,7 +275,7 @@ fn write_if_changed(path: &Path, contents: &str) -> Result<(), CBuildError> {
     let io = |source| CBuildError::Io { path: path.to_path_buf(), source };
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
     // Concurrent builds of the same suite write the same bytes; a rename keeps readers from a half file.
-    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let temp = temp_beside(path);
     std::fs::write(&temp, contents).map_err(io)?;
     std::fs::rename(&temp, path).map_err(io)
 }

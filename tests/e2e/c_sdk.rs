@@ -215,3 +215,49 @@ fn the_check_says_which_rule_a_suite_breaks() {
     assert_eq!(r.status, 1);
     assert!(r.stdout.contains("  FAIL  the module exports the ABI and imports only WASI: "), "{}", r.stdout);
 }
+
+/// The first ```c block after `marker` in `doc` (a path relative to the repository).
+fn c_block(doc: &str, marker: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    let from = &text[text.find(marker).unwrap_or_else(|| panic!("{marker:?} not in {doc}"))..];
+    let start = from.find("```c\n").expect("a C block") + 5;
+    from[start..start + from[start..].find("```").unwrap()].to_string()
+}
+
+#[test]
+fn the_documented_c_examples_and_the_template_build_as_written() {
+    let template = std::fs::read_to_string(repo().join("host/templates/c/suite.c")).unwrap();
+    let examples = [
+        ("readme", c_block("README.md", "For C and C++"), "Total: 2 tests, 0 failures"),
+        ("sdk-readme", c_block("guest-sdk-c/README.md", "## A suite"), "Total: 2 tests, 0 failures"),
+        ("template", template, "Total: 2 tests, 0 failures"),
+    ];
+    for (name, source, total) in examples {
+        let dir = temp_dir(name);
+        std::fs::write(dir.join("suite.c"), source).unwrap();
+        let manifest = if name == "template" {
+            std::fs::read_to_string(repo().join("host/templates/c/leakhost-c.toml")).unwrap()
+        } else {
+            "sources = [\"suite.c\"]\n".to_string()
+        };
+        std::fs::write(dir.join("leakhost-c.toml"), manifest).unwrap();
+        let r = leakhost(["run", dir.to_str().unwrap(), "-N3", "-r"]);
+        assert_eq!(r.status, 0, "{name}: {}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains(total), "{name}: {}", r.stdout);
+        assert!(!r.stdout.contains("Leaks:"), "{name}: {}", r.stdout);
+    }
+    // docs/abi.md §8 writes the records by hand, without the SDK: plain clang builds it.
+    let dir = temp_dir("abi-example");
+    std::fs::write(dir.join("suite.c"), c_block("docs/abi.md", "## 8. Example in C")).unwrap();
+    let wasm = dir.join("suite.wasm");
+    let status = Command::new("clang")
+        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-o"])
+        .arg(&wasm)
+        .arg(dir.join("suite.c"))
+        .status()
+        .expect("clang runs (tests/setup.sh installs it)");
+    assert!(status.success());
+    let r = leakhost(["run", wasm.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{}", r.stdout);
+    assert!(check(&wasm).stdout.contains("\nResult: conforms ("));
+}

@@ -50,6 +50,23 @@ fn the_c_port_of_failures_reports_exactly_what_the_rust_suite_does() {
         .starts_with("check failed: 1 + 1 == 3\n  left: 2\n right: 3\nat "));
 }
 
+#[test]
+fn the_c_port_of_leak_reports_the_same_changes_types_counters_and_verdicts() {
+    // Absolute heap sizes differ (each SDK's own allocations); every change must not.
+    let absolute = regex::Regex::new(r"(live blocks|live bytes|pages)=\d+ *").unwrap();
+    let same = |text: &str| absolute.replace_all(&normalise_times(text), "$1=X ").into_owned();
+    // -N6: the leaked list's buffer grows in the fifth run, in both ports.
+    for flags in [&["-N4", "-r", "-vv"][..], &["-N6", "-r", "-v"]] {
+        let rust = leakhost([&["run", suite("leak").to_str().unwrap()][..], flags].concat());
+        let c = run_c("leak", flags);
+        assert_eq!((c.status, same(&c.stdout)), (rust.status, same(&rust.stdout)), "{flags:?}");
+    }
+    let c = run_c("leak", &["-N4", "-r"]).stdout;
+    let verdict = c.lines().find(|l| l.starts_with("  Leak: UnitTests")).expect("a verdict");
+    assert!(verdict.contains("blocks +1, bytes +32, leak::ClassicLeakable +1, leak::Leakable +1"), "{verdict}");
+    assert!(verdict.ends_with("caused by test_leak (leak.TestSomething)"), "{verdict}");
+}
+
 /// The `Leaks:` section of a run's output, one verdict per line.
 fn leaks(stdout: &str) -> Vec<&str> {
     let Some(start) = stdout.find("\nLeaks:\n") else { return Vec::new() };
@@ -167,7 +184,7 @@ fn check(target: &std::path::Path) -> Run {
 fn every_sample_suite_conforms() {
     let wat = temp_file("minimal_ok.wasm", &wat::parse_file(repo().join("tests/fixtures/minimal_ok.wat")).unwrap());
     let mut targets: Vec<PathBuf> = ["failures", "faults", "leak", "samplelayers"].into_iter().map(suite).collect();
-    targets.extend(["failures", "zlib", "cxx", "alloc"].into_iter().map(c_suite));
+    targets.extend(["failures", "leak", "zlib", "cxx", "alloc"].into_iter().map(c_suite));
     targets.push(wat);
     for target in targets {
         let r = check(&target);

@@ -175,6 +175,53 @@ fn build_problems_are_one_line_that_names_the_fix() {
     );
 }
 
+/// Runs `leakhost run DIR` with a fake `clang` that finds nothing but what `found` lists, and only it on
+/// the PATH; returns stderr.
+fn build_with_fake_clang(dir: &std::path::Path, found: &[&str]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let mut script = String::from("#!/bin/sh\ncase \"$*\" in\n  --version) echo \"fake clang 0\" ;;\n");
+    for (arg, file) in
+        [("-print-libgcc-file-name", "libclang_rt.builtins-wasm32.a"), ("-print-file-name=libc.a", "libc.a")]
+    {
+        // clang prints a found file's full path, and the bare name of one it does not find.
+        let answer = if found.contains(&file) { format!("{}", dir.join(file).display()) } else { file.to_string() };
+        std::fs::write(dir.join(file), "").unwrap();
+        script.push_str(&format!("  *{arg}*) echo {answer} ;;\n"));
+    }
+    script.push_str("  *) echo wasm-ld ;;\nesac\n");
+    let clang = bin.join("clang");
+    std::fs::write(&clang, script).unwrap();
+    std::fs::set_permissions(&clang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhost"))
+        .args(["run", dir.to_str().unwrap()])
+        .env("PATH", &bin)
+        .env("LEAKHOST_CC", &clang)
+        .env("LEAKHOST_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_missing_part_of_the_toolchain_is_named_by_its_debian_package() {
+    let dir = temp_dir("fake-clang");
+    std::fs::write(dir.join("leakhost-c.toml"), "sources = [\"suite.c\"]\n").unwrap();
+    std::fs::write(dir.join("suite.c"), "void lh_declare(void) {}\n").unwrap();
+    let cases = [
+        (&[][..], "clang's wasm32 runtime (libclang_rt.builtins-wasm32.a) is not installed; install the Debian package libclang-rt-dev-wasm32"),
+        (&["libclang_rt.builtins-wasm32.a"], "wasi-libc (libc.a for wasm32-wasi) is not installed; install the Debian package wasi-libc"),
+        (&["libclang_rt.builtins-wasm32.a", "libc.a"], "wasm-ld is not installed; install the Debian package lld"),
+    ];
+    for (found, message) in cases {
+        let stderr = build_with_fake_clang(&dir, found);
+        assert!(stderr.contains(message), "{found:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
 /// `leakhost inspect --check TARGET`.
 fn check(target: &std::path::Path) -> Run {
     leakhost(["inspect", "--check", target.to_str().unwrap()])

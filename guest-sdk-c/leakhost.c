@@ -71,7 +71,11 @@ static void make_utf8(unsigned char *s, uint32_t len) {
         uint32_t k = 1;
         while (n > 1 && k < n && i + k < len && (s[i + k] & 0xC0) == 0x80)
             k++;
-        if (n == 0 || k < n) {
+        /* The second byte's narrower ranges rule out overlong forms, surrogates and code points > U+10FFFF. */
+        unsigned char c1 = n > 1 && k > 1 ? s[i + 1] : 0x80;
+        int bad_second = (c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+                         (c == 0xF4 && c1 > 0x8F);
+        if (n == 0 || k < n || bad_second) {
             s[i++] = '?';
             continue;
         }
@@ -327,6 +331,8 @@ EXPORT("leakhost_run_test") uint32_t leakhost_run_test(uint32_t index) {
     if (index >= tests_len)
         return finish(lh_report(LH_ERROR, "no test with index %u", (unsigned)index));
     const test_def *t = &test_defs[index];
+    if (t->body_arg == NULL && t->body == NULL)
+        return finish(lh_report(LH_ERROR, "test %s was declared without a body", t->name));
     return finish(t->body_arg ? t->body_arg(t->arg) : t->body());
 }
 

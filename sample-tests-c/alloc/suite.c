@@ -7,6 +7,7 @@
  * | test_output_is_flushed | pass | prints "flushed without a newline" with no newline; --show-output shows it |
  * | test_abort | Error: "abort() called" | abort() |
  * | test_assert | Failure: "assertion failed: 1 + 1 == 3" | assert() |
+ * | test_message_made_utf8 | Failure: "bytes ? ??? \u00e9" | a message with a stray byte and an overlong form |
  * | test_after_traps | pass | the run went on in a fresh instance |
  */
 #include <leakhost.h>
@@ -153,6 +154,10 @@ static lh_result test_assert(void) {
     return LH_PASS;
 }
 
+static lh_result test_message_made_utf8(void) {
+    return lh_report(LH_FAILURE, "bytes \xff \xe0\x80\x80 \xc3\xa9");
+}
+
 static lh_result test_after_traps(void) { return LH_PASS; }
 
 void lh_declare(void) {
@@ -166,5 +171,6 @@ void lh_declare(void) {
     lh_test("test_output_is_flushed", test_output_is_flushed);
     lh_test("test_abort", test_abort);
     lh_test("test_assert", test_assert);
+    lh_test("test_message_made_utf8", test_message_made_utf8);
     lh_test("test_after_traps", test_after_traps);
 }

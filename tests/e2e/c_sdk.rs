@@ -116,7 +116,9 @@ fn the_c_sdk_counts_every_allocation_function_and_reports_abort_and_assert() {
     let r = run_c("alloc", &["--show-output"]);
     assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
     // The counting checks run inside the guest; here they must all have passed.
-    assert!(r.stdout.contains("  Ran 11 tests with 1 failures, 1 errors and 0 skipped"), "{}", r.stdout);
+    assert!(r.stdout.contains("  Ran 12 tests with 2 failures, 1 errors and 0 skipped"), "{}", r.stdout);
+    // The SDK makes a message valid UTF-8 itself: a stray byte and an overlong form become '?'.
+    assert_eq!(block(&r.stdout, "Failure in test test_message_made_utf8"), "bytes ? ??? \u{e9}");
     assert_eq!(block(&r.stdout, "Error in test test_abort"), "abort() called");
     let assert_block = block(&r.stdout, "Failure in test test_assert");
     assert!(assert_block.starts_with("panicked at suite.c:"), "{assert_block}");

@@ -469,3 +469,33 @@ fn layer_hooks(probe: &mut Probe, manifest: &Manifest, layer: usize, report: &mu
     }
     report.push(Level::Ok, check, format!("{calls} calls"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{LayerDecl, LayerFlags};
+
+    fn layer(name: &str, bases: &[usize]) -> LayerDecl {
+        LayerDecl { name: name.into(), bases: bases.to_vec(), flags: LayerFlags::default() }
+    }
+
+    #[test]
+    fn set_up_order_is_bases_first_depth_first_each_once() {
+        // 3 has bases 1 and 2, which share base 0: a diamond.
+        let manifest = Manifest {
+            layers: vec![layer("A", &[]), layer("B", &[0]), layer("C", &[0]), layer("D", &[1, 2])],
+            tests: Vec::new(),
+        };
+        assert_eq!(set_up_order(&manifest, 3), [0, 1, 2, 3]);
+        assert_eq!(set_up_order(&manifest, 2), [0, 2]);
+        assert_eq!(set_up_order(&manifest, 0), [0]);
+    }
+
+    #[test]
+    fn a_tear_down_counts_only_for_layers_that_can_be_torn_down() {
+        let flags = LayerFlags { tear_down: true, no_tear_down: true, ..LayerFlags::default() };
+        assert!(!has_hook(&flags, hook::TEAR_DOWN));
+        assert!(has_hook(&LayerFlags { tear_down: true, ..LayerFlags::default() }, hook::TEAR_DOWN));
+        assert!(!has_hook(&LayerFlags::default(), hook::TEST_SET_UP));
+    }
+}

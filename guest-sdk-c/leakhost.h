@@ -6,10 +6,12 @@
  *         suite.c guest-sdk-c/leakhost.c -o suite.wasm \
  *         -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
  *         -Wl,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=malloc_usable_size \
- *         -Wl,--wrap=abort,--wrap=__assert_fail
+ *         -Wl,--wrap=abort,--wrap=__assert_fail \
+ *         -Wl,-u,malloc,-u,calloc,-u,realloc,-u,free,-u,aligned_alloc,-u,malloc_usable_size
  *
- * (clang 14 does not know wasm32-wasip1 and silently falls back to the host's headers; clang >= 15
- * accepts either name.) The suite defines one function, lh_declare(), which declares layers and tests;
+ * or, simpler, a leakhost-c.toml beside the sources and `leakhost run DIR` (guest-sdk-c/README.md says why
+ * each flag is there). clang 14 does not know wasm32-wasip1 and silently falls back to the host's headers,
+ * hence wasm32-wasi, which every clang accepts. The suite defines one function, lh_declare(), which declares layers and tests;
  * the SDK calls it once per instance and generates every leakhost_* export from what it declared.
  *
  *   #include "leakhost.h"

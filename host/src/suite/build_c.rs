@@ -199,7 +199,7 @@ fn inputs(dir: &Path, manifest: &CManifest, sdk_dir: &Path) -> Result<(Vec<PathB
     let (mut sources, mut includes) = (Vec::new(), vec![sdk_dir.to_path_buf(), dir.to_path_buf()]);
     includes.extend(manifest.include.iter().map(|i| dir.join(i)));
     if let Some(crate_sources) = &manifest.crate_sources {
-        let root = crate_dir(dir, crate_sources)?;
+        let root = cached_crate_dir(dir, crate_sources)?;
         sources.extend(crate_sources.sources.iter().map(|s| root.join(s)));
         includes.push(root);
     }
@@ -315,6 +315,28 @@ fn check_toolchain(cc: &str, cxx: Option<&str>) -> Result<(), CBuildError> {
             .ok_or_else(|| missing("libc++ for wasm32-wasi (libc++.a)", "libc++-dev-wasm32"))?;
     }
     Ok(())
+}
+
+/// [`crate_dir`], remembered in the build directory while the Cargo manifest and lock file are unchanged:
+/// `cargo metadata` costs a third of a second on every run otherwise.
+fn cached_crate_dir(dir: &Path, spec: &CrateSources) -> Result<PathBuf, CBuildError> {
+    let manifest = dir.join(&spec.manifest);
+    let mut key = blake3::Hasher::new();
+    for file in [manifest.clone(), manifest.with_file_name("Cargo.lock")] {
+        key.update(&std::fs::read(&file).unwrap_or_default());
+    }
+    key.update(format!("{}\0{}", spec.package, spec.dir).as_bytes());
+    let key = key.finalize().to_hex().to_string();
+    let memo = dir.join("target/leakhost-c").join(format!("{}.crate-dir", spec.package));
+    if let Some((k, path)) = std::fs::read_to_string(&memo).ok().as_deref().and_then(|m| m.split_once('\n')) {
+        if k == key && Path::new(path).is_dir() {
+            return Ok(PathBuf::from(path));
+        }
+    }
+    let root = crate_dir(dir, spec)?;
+    // Only a cache: if it cannot be written, the next run asks cargo again.
+    let _ = write_if_changed(&memo, &format!("{key}\n{}", root.display()));
+    Ok(root)
 }
 
 /// The directory `spec.dir` inside the package `spec.package`, found with `cargo metadata` (which

@@ -51,6 +51,9 @@ runs=(
     "determinism -N3 -r"
     "determinism --seed 7"
     "faults -t test_stdout_flood --fuel 20000000 --timeout 0 --max-output 4M"
+    "layertraps -N2 -r"
+    "hostile -N2 -r"
+    "sdkforms -N3 -r"
 )
 
 # Each architecture gets its own module cache: entries are not portable across targets.

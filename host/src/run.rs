@@ -5,6 +5,7 @@
 //! machine (serial and `-j` alike), [`layer_run`] runs one layer's iterations and
 //! [`parallel`] spreads layers over worker threads.
 
+pub mod conformance;
 mod event;
 mod instance;
 mod layer_run;

@@ -1,6 +1,7 @@
 //! Finding, building, loading and compiling a suite, and checking that it speaks the ABI.
 
 mod build;
+pub mod build_c;
 mod cache;
 
 pub use build::{resolve, BuildOptions};

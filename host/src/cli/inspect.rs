@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{engine_for, load_all, BuildArgs, CliError, SandboxArgs, EXIT_OK};
+use super::{engine_for, load_all, BuildArgs, CliError, SandboxArgs, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::abi::ABI_VERSION;
 use crate::plan::Plan;
+use crate::run::conformance::{self, Level};
 use crate::sandbox::{human_bytes, EpochTicker, Policy};
-use crate::suite::{Cache, Compilation};
+use crate::suite::{self, Cache, Compilation};
 use crate::text::GuestText;
 
 /// Options of `leakhost inspect`.
@@ -20,6 +21,11 @@ pub struct InspectArgs {
     /// the package's build scripts and proc-macros natively, outside the sandbox).
     #[arg(value_name = "TARGET")]
     pub target: PathBuf,
+
+    /// Check the suite against ABI v1 instead (docs/abi.md §10): call every export, every hook of
+    /// every layer and the counters, and say which rule is broken. Exit status 1 if one is.
+    #[arg(long)]
+    pub check: bool,
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -71,6 +77,9 @@ fn describe_extern(ty: &wasmtime::ExternType) -> String {
 pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> {
     let (policy, engine) = engine_for(&args.sandbox, 0, false)?;
     let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
+    if args.check {
+        return check(&args.target, &engine, &policy, cache, &args.build);
+    }
     let loaded = load_all(&engine, std::slice::from_ref(&args.target), &policy, cache, &args.build)?.remove(0);
     let manifest = loaded.session.manifest();
     let plan = Plan::new(manifest);
@@ -129,4 +138,51 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, Cl
     describe_policy(&policy, &mut out);
     print!("{out}");
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// `inspect --check`: the conformance report, one line per rule.
+fn check(
+    target: &std::path::Path,
+    engine: &wasmtime::Engine,
+    policy: &Policy,
+    cache: Option<&Cache>,
+    build: &BuildArgs,
+) -> Result<ExitCode, CliError> {
+    let mut out = format!("Conformance of {} to ABI v{ABI_VERSION}:\n", target.display());
+    let loaded = suite::resolve(target, &build.options()).and_then(|path| suite::load(engine, &path, cache));
+    let report = match loaded {
+        Ok(suite) => conformance::check(engine, &suite, policy),
+        Err(e) => {
+            // A module that fails the static checks of §7.1-2 is the first finding, and the last.
+            let e = GuestText::from(e.to_string());
+            let _ = writeln!(out, "  FAIL  the module exports the ABI and imports only WASI: {}", e.line());
+            print!("{out}");
+            return Ok(ExitCode::from(EXIT_TESTS_FAILED));
+        }
+    };
+    for finding in &report.findings {
+        let label = match finding.level {
+            Level::Ok => "ok   ",
+            Level::Note => "note ",
+            Level::Warning => "warn ",
+            Level::Fail => "FAIL ",
+        };
+        // Names and messages come from the guest: no control character reaches the terminal.
+        let _ = write!(out, "  {label} {}", GuestText::from(finding.check.as_str()).line());
+        if !finding.detail.is_empty() {
+            let _ = write!(out, ": {}", GuestText::from(finding.detail.replace('\n', " ")).line());
+        }
+        out.push('\n');
+    }
+    let verdict = if report.passed() { "conforms" } else { "does not conform" };
+    let _ = writeln!(
+        out,
+        "Result: {verdict} ({} checks, {} failed, {} warnings, {} notes).",
+        report.findings.len(),
+        report.count(Level::Fail),
+        report.count(Level::Warning),
+        report.count(Level::Note)
+    );
+    print!("{out}");
+    Ok(ExitCode::from(if report.passed() { EXIT_OK } else { EXIT_TESTS_FAILED }))
 }

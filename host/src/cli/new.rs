@@ -45,9 +45,6 @@ pub enum NewError {
         "{0}: not the leakhost-guest SDK (no Cargo.toml naming leakhost-guest); give its directory with --sdk-path DIR"
     )]
     NoSdk(PathBuf),
-    /// This build carries no C template yet.
-    #[error("the C SDK template is not available in this build")]
-    NoCTemplate,
     /// Writing a file failed.
     #[error("{path}: cannot write: {source}")]
     Write {
@@ -68,9 +65,13 @@ const RUST_TEMPLATE: [Template; 3] = [
     (".gitignore", include_str!("../../templates/rust/gitignore")),
 ];
 
-/// The C suite template (guest-sdk-c's `leakhost-c.toml` and `suite.c`); wired in when the C SDK's
-/// files are merged into host/templates/c/.
-const C_TEMPLATE: Option<&[Template]> = None;
+/// The C suite template: a `leakhost-c.toml` naming `suite.c`. The C SDK itself is embedded in
+/// leakhost, so a C suite needs no SDK path.
+const C_TEMPLATE: [Template; 3] = [
+    ("leakhost-c.toml", include_str!("../../templates/c/leakhost-c.toml")),
+    ("suite.c", include_str!("../../templates/c/suite.c")),
+    (".gitignore", include_str!("../../templates/c/.gitignore")),
+];
 
 /// Where the SDK was when this binary was built: a suite made by `new` depends on it by path,
 /// since nothing is published yet.
@@ -86,7 +87,7 @@ pub fn new(args: &NewArgs) -> Result<ExitCode, CliError> {
 
 /// Writes the package; returns its name.
 fn create(args: &NewArgs) -> Result<String, NewError> {
-    let template: &[Template] = if args.c { C_TEMPLATE.ok_or(NewError::NoCTemplate)? } else { &RUST_TEMPLATE };
+    let template: &[Template] = if args.c { &C_TEMPLATE } else { &RUST_TEMPLATE };
     let name = match &args.name {
         Some(name) => name.clone(),
         None => args.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -94,7 +95,7 @@ fn create(args: &NewArgs) -> Result<String, NewError> {
     if !valid_name(&name) {
         return Err(NewError::BadName(name));
     }
-    let sdk = sdk_dir(args.sdk_path.as_deref())?;
+    let sdk = if args.c { PathBuf::new() } else { sdk_dir(args.sdk_path.as_deref())? };
     if std::fs::read_dir(&args.path).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(NewError::NotEmpty(args.path.clone()));
     }

@@ -35,6 +35,10 @@ pub fn resolve(target: &Path, options: &BuildOptions) -> Result<PathBuf, SuiteEr
     if !meta.is_dir() {
         return Ok(target.to_path_buf());
     }
+    if super::build_c::is_c_suite(target) {
+        let why = |e: super::build_c::CBuildError| SuiteError::Build { dir: target.to_path_buf(), why: e.to_string() };
+        return super::build_c::build(target).map_err(why);
+    }
     let manifest = target.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(SuiteError::NotAPackage(target.to_path_buf()));

@@ -294,7 +294,7 @@ impl EventSink for JsonReporter {
                     message: outcome.message().cloned(),
                     output: output.into(),
                     delta: delta.clone(),
-                    phases: phases.clone(),
+                    phases: phases.as_deref().cloned(),
                     elapsed_s,
                 });
             }

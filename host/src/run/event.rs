@@ -250,8 +250,8 @@ pub enum Event {
     TestStarted {
         /// The suite.
         suite: SuiteId,
-        /// The layer.
-        layer: LayerRef,
+        /// The layer (named by the `LayerStarted` before it; ids keep per-test events small).
+        layer: LayerId,
         /// The test.
         test: TestRef,
         /// From 1.
@@ -261,8 +261,8 @@ pub enum Event {
     TestFinished {
         /// The suite.
         suite: SuiteId,
-        /// The layer.
-        layer: LayerRef,
+        /// The layer (named by the `LayerStarted` before it).
+        layer: LayerId,
         /// The test.
         test: TestRef,
         /// From 1.
@@ -279,7 +279,7 @@ pub enum Event {
         /// the instance survived.
         delta: Option<Delta>,
         /// The same change split by phase, when the layer has per-test hooks.
-        phases: Option<Phases>,
+        phases: Option<Box<Phases>>,
     },
     /// An iteration of a layer finished.
     IterationFinished {
@@ -379,3 +379,4 @@ impl EventSink for Recorder {
 fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(elapsed.as_secs_f64())
 }
+

@@ -212,7 +212,7 @@ impl<'p> LayerRun<'p> {
                 None
             }
         };
-        io.sink.emit(&Event::TestStarted { suite, layer: self.layer.clone(), test: cx.test(test), iteration });
+        io.sink.emit(&Event::TestStarted { suite, layer: self.layer.id, test: cx.test(test), iteration });
         let started = Instant::now();
         let split = measure && !self.test_hooks.is_empty();
         let session = &mut *io.driver.session;
@@ -232,10 +232,12 @@ impl<'p> LayerRun<'p> {
         let (delta, phases) = match (trapped, before) {
             (false, Some(before)) => {
                 let after = session.snapshot()?;
-                let phases = after_set_up.zip(after_body).map(|(set_up, body)| Phases {
-                    test_set_up: leak::diff(&before, &set_up),
-                    body: leak::diff(&set_up, &body),
-                    test_tear_down: leak::diff(&body, &after),
+                let phases = after_set_up.zip(after_body).map(|(set_up, body)| {
+                    Box::new(Phases {
+                        test_set_up: leak::diff(&before, &set_up),
+                        body: leak::diff(&set_up, &body),
+                        test_tear_down: leak::diff(&body, &after),
+                    })
                 });
                 let delta = leak::diff(&before, &after);
                 io.meter.last = Some(after);
@@ -245,7 +247,7 @@ impl<'p> LayerRun<'p> {
         };
         io.sink.emit(&Event::TestFinished {
             suite,
-            layer: self.layer.clone(),
+            layer: self.layer.id,
             test: cx.test(test),
             iteration,
             outcome,

@@ -54,6 +54,7 @@ runs=(
     "layertraps -N2 -r"
     "hostile -N2 -r"
     "sdkforms -N3 -r"
+    "verdicts -N4 -r"
 )
 
 # Each architecture gets its own module cache: entries are not portable across targets.

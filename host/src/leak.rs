@@ -15,7 +15,8 @@ use crate::text::GuestText;
 mod verdict;
 
 pub use verdict::{
-    counted_iterations, growth, still_growing, GrewEveryIteration, Growth, LeakingTest, Rule, Series, Verdict,
+    counted_iterations, growth, shape_of, Growth, LeakingTest, Rule, Series, Shape, Verdict, WholeSeries, HORIZON,
+    MIN_GROWTHS,
 };
 
 /// Bytes in one wasm page.
@@ -151,6 +152,31 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
             .map(|(name, (instances, bytes))| TypeDelta { name: name.into(), instances, bytes })
             .collect(),
         counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.into(), v)).collect(),
+    }
+}
+
+/// `a + b`: two consecutive changes as one.
+pub fn sum(a: &Delta, b: &Delta) -> Delta {
+    let mut types: BTreeMap<&GuestText, (i64, i64)> = BTreeMap::new();
+    for t in a.types.iter().chain(&b.types) {
+        let e = types.entry(&t.name).or_default();
+        e.0 += t.instances;
+        e.1 += t.bytes;
+    }
+    let mut counters: BTreeMap<&GuestText, i64> = BTreeMap::new();
+    for (n, v) in a.counters.iter().chain(&b.counters) {
+        *counters.entry(n).or_default() += v;
+    }
+    Delta {
+        blocks: a.blocks + b.blocks,
+        bytes: a.bytes + b.bytes,
+        pages: a.pages + b.pages,
+        types: types
+            .into_iter()
+            .filter(|(_, (i, b))| *i != 0 || *b != 0)
+            .map(|(name, (instances, bytes))| TypeDelta { name: name.clone(), instances, bytes })
+            .collect(),
+        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.clone(), v)).collect(),
     }
 }
 

@@ -49,11 +49,19 @@ pub enum RunError {
     Thread(String),
 }
 
+/// The default `--max-iterations`: a leak on every 8th call needs three growths 8 apart
+/// (iteration 24, with the warm-up), a table doubling from iteration 4 grows at 8 and
+/// 16, and a cache settles after [`crate::leak::HORIZON`] flat iterations; 32 leaves room.
+pub const DEFAULT_MAX_ITERATIONS: u32 = 32;
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// How many times each layer's tests repeat (`-N`).
     pub repeat: u32,
+    /// With `measure`, a layer whose verdict is undecided after `repeat` iterations gets
+    /// more, up to this many in all (`--max-iterations`); `repeat` or less adds none.
+    pub max_iterations: u32,
     /// Take counters snapshots after set-up, after every test and after every
     /// iteration, and give each layer a leak verdict.
     pub measure: bool,
@@ -73,7 +81,15 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { repeat: 1, measure: false, warmup: 1, stop_on_error: false, jobs: 1, every_test_delta: false }
+        RunOptions {
+            repeat: 1,
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            measure: false,
+            warmup: 1,
+            stop_on_error: false,
+            jobs: 1,
+            every_test_delta: false,
+        }
     }
 }
 
@@ -114,6 +130,7 @@ pub fn run(
         layers: suites.iter().map(|s| s.plan.layers.len()).sum(),
         tests: suites.iter().map(|s| s.plan.test_count()).sum(),
         repeat: options.repeat,
+        max_iterations: options.max_iterations,
         measure: options.measure,
         warmup: options.warmup,
         stop_on_error: options.stop_on_error,

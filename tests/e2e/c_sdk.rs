@@ -63,7 +63,11 @@ fn the_c_port_of_leak_reports_the_same_changes_types_counters_and_verdicts() {
     }
     let c = run_c("leak", &["-N4", "-r"]).stdout;
     let verdict = c.lines().find(|l| l.starts_with("  Leak: UnitTests")).expect("a verdict");
-    assert!(verdict.contains("blocks +1, bytes +32, leak::ClassicLeakable +1, leak::Leakable +1"), "{verdict}");
+    assert!(verdict.contains("blocks +1 per iteration (net +8), bytes +"), "{verdict}");
+    assert!(
+        verdict.contains("leak::ClassicLeakable +1 per iteration (net +8), leak::Leakable +1 per iteration (net +8)"),
+        "{verdict}"
+    );
     assert!(verdict.ends_with("caused by test_leak (leak.TestSomething)"), "{verdict}");
 }
 
@@ -83,17 +87,20 @@ fn zlib_clean_tests_get_no_verdict_and_each_leak_is_attributed() {
     // The error path leaks its 4096-byte output buffer, once per run, and nothing else there leaks.
     assert_eq!(
         verdicts[0],
-        "zlib.ErrorPaths grows in each of 3 counted iterations: blocks +1, bytes +4096; caused by test_error_path_leaks_buffer"
+        "zlib.ErrorPaths leaks: grew in 8 of 8 counted iterations: blocks +1 per iteration (net +8), bytes +4096 per iteration (net +32768); caused by test_error_path_leaks_buffer"
     );
     // Forgetting deflateEnd leaks deflate's state and its four buffers; forgetting inflateEnd, inflate's state.
     let forgotten = verdicts[1];
-    assert!(forgotten.starts_with("zlib.ForgottenEnd grows in each of 3 counted iterations: "), "{forgotten}");
+    assert!(forgotten.starts_with("zlib.ForgottenEnd leaks: grew in 8 of 8 counted iterations: "), "{forgotten}");
     let causes = forgotten.split_once("; caused by ").expect("attributed").1;
     let named: Vec<&str> = causes.split("); ").map(|c| c.split(" (").next().unwrap()).collect();
     assert_eq!(named, ["test_forgets_deflate_end", "test_forgets_inflate_end"], "{forgotten}");
-    assert!(causes.starts_with("test_forgets_deflate_end (blocks +5, "), "{causes}");
-    assert!(causes.contains("test_forgets_inflate_end (blocks +1, "), "{causes}");
-    assert!(causes.matches("counter \"open streams\" +1").count() == 2, "{causes}");
+    assert!(
+        causes.starts_with("test_forgets_deflate_end (grew in 8 of 8 counted iterations: blocks +5 per"),
+        "{causes}"
+    );
+    assert!(causes.contains("test_forgets_inflate_end (grew in 8 of 8 counted iterations: blocks +1 per"), "{causes}");
+    assert!(causes.matches("counter \"open streams\" +1 per iteration").count() == 2, "{causes}");
     for clean in ["UnitTests", "zlib.Streams"] {
         assert!(!r.stdout.contains(&format!("Leak: {clean}")), "{clean} got a verdict:\n{}", r.stdout);
     }
@@ -107,7 +114,7 @@ fn a_cxx_suite_counts_new_and_tracked_types() {
     // A Node, a Widget and the Widget's heap-allocated name; the Widget is also a tracked type.
     assert_eq!(
         leaks(&r.stdout),
-        ["cxx.Registry grows in each of 3 counted iterations: blocks +3, bytes +56, cxx::Widget +1; caused by test_registers_and_forgets"]
+        ["cxx.Registry leaks: grew in 8 of 8 counted iterations: blocks +3 per iteration (net +24), bytes +56 per iteration (net +448), cxx::Widget +1 per iteration (net +8); caused by test_registers_and_forgets"]
     );
 }
 

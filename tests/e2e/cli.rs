@@ -354,11 +354,11 @@ fn quiet_prints_only_failures_leaks_and_the_total() {
     assert_eq!(unit, "Total: 156 tests, 0 failures, 0 errors and 0 skipped in N.NNN seconds.\n");
     let leaks = expect(&run("leak", &["-q", "-N3", "-r"]), 0);
     for line in leaks.lines() {
-        let kept = ["Leaks:", "  UnitTests grows ", "  leak.Mixed grows ", "Total: 22 tests"];
+        let kept = ["Leaks:", "  UnitTests leaks: ", "  leak.Mixed leaks: ", "Total: 22 tests"];
         assert!(kept.iter().any(|k| line.starts_with(k)), "-q printed {line:?} in:\n{leaks}");
     }
     // -q names each leak once, in the final section.
-    assert!(leaks.contains("\n  UnitTests grows ") && leaks.contains("\n  leak.Mixed grows "), "{leaks}");
+    assert!(leaks.contains("\n  UnitTests leaks: ") && leaks.contains("\n  leak.Mixed leaks: "), "{leaks}");
     assert!(leaks.ends_with("Total: 22 tests, 0 failures, 0 errors and 0 skipped in N.NNN seconds.\n"), "{leaks}");
 }
 
@@ -683,7 +683,7 @@ fn color_always_overrides_no_color_and_pipes() {
     let passed = run("samplelayers", &["-u", "--color", "always"]).stdout;
     assert!(passed.contains("\x1b[32m  Ran 156 tests with 0 failures"), "{passed:?}");
     let leaked = run("leak", &["-N3", "-r", "--color", "always"]).stdout;
-    assert!(leaked.contains("\x1b[33m  Leak: UnitTests grows "), "{leaked:?}");
+    assert!(leaked.contains("\x1b[33m  Leak: UnitTests leaks: "), "{leaked:?}");
     for r in [run("failures", &["--color", "never"]), run("failures", &[])] {
         assert!(!r.stdout.contains('\x1b'), "{:?}", r.stdout);
     }

@@ -49,6 +49,16 @@ pub struct RunArgs {
     #[arg(long, requires = "report_leaks")]
     pub fail_on_leak: bool,
 
+    /// With -r, add iterations to a layer whose verdict the -N iterations leave undecided, up to N
+    /// in all (docs/verdicts.md); N equal to -N adds none.
+    #[arg(long, value_name = "N", default_value_t = crate::run::DEFAULT_MAX_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_iterations: u32,
+
+    /// Exit with status 3 also when a layer is still undecided at --max-iterations (and no test failed).
+    #[arg(long, requires = "report_leaks")]
+    pub fail_on_undecided: bool,
+
     /// Run layers in parallel on N threads, each layer in its own instance; output stays in layer order.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -234,6 +244,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
 
     let options = RunOptions {
         repeat: args.repeat,
+        max_iterations: args.max_iterations,
         measure: args.report_leaks,
         warmup: args.warmup,
         stop_on_error: args.stop_on_error,
@@ -298,7 +309,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let summary = result?;
     Ok(ExitCode::from(if !summary.ok() {
         EXIT_TESTS_FAILED
-    } else if args.fail_on_leak && !summary.leaks.is_empty() {
+    } else if (args.fail_on_leak && !summary.leaks.is_empty())
+        || (args.fail_on_undecided && !summary.undecided.is_empty())
+    {
         EXIT_LEAKED
     } else {
         EXIT_OK

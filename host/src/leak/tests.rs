@@ -38,30 +38,73 @@ fn a_type_that_disappears_counts_as_a_decrease() {
     assert_eq!(d.types, vec![TypeDelta { name: "A".into(), instances: -2, bytes: -16 }]);
 }
 
-#[test]
-fn constant_growth_leaks() {
-    let (a, b, c) = (delta(2, 64), delta(2, 64), delta(2, 64));
-    let g = growth(&[Some(&a), Some(&b), Some(&c)]);
-    assert_eq!(metrics(&g), ["blocks", "bytes"]);
-    assert_eq!(g[0].per_iteration(), 2);
+/// The shape of a series of block changes, one per counted iteration.
+fn shape(blocks: &[i64]) -> Shape {
+    shape_of(blocks).0
+}
+
+/// `n` iterations growing by 1 every `k`-th one, from iteration `k`.
+fn every(k: usize, n: usize) -> Vec<i64> {
+    (1..=n).map(|i| i64::from(i % k == 0)).collect()
 }
 
 #[test]
-fn noisy_series_with_a_zero_does_not_leak() {
-    let (a, b, c) = (delta(3, 10), delta(0, 0), delta(1, 5));
-    assert!(growth(&[Some(&a), Some(&b), Some(&c)]).is_empty());
+fn constant_growth_leaks_once_it_spans_the_horizon() {
+    assert_eq!(shape(&[2; 3]), Shape::Undecided, "three iterations cannot tell a leak from a fill");
+    assert_eq!(shape(&[2; HORIZON]), Shape::Leaks);
+    assert_eq!(shape(&[2; 20]), Shape::Leaks);
 }
 
 #[test]
-fn shrinking_series_does_not_leak() {
-    let (a, b) = (delta(-1, -8), delta(-1, -8));
-    assert!(growth(&[Some(&a), Some(&b)]).is_empty());
+fn growth_every_kth_iteration_leaks_for_k_up_to_8() {
+    for k in 1..=8 {
+        // Decided by the time it has grown MIN_GROWTHS times over at least HORIZON iterations.
+        let bound = (MIN_GROWTHS * k).max(HORIZON.div_ceil(k) * k + k);
+        let decided = (1..=bound).find(|&m| shape(&every(k, m)) == Shape::Leaks);
+        let m = decided.unwrap_or_else(|| panic!("every {k}: not a leak within {bound}: {:?}", every(k, bound)));
+        assert_eq!(shape_of(&every(k, m)).1, k, "period of every {k}");
+        // Never settled on the way there, nor after: each pause is shorter than settling needs.
+        for m in 1..=bound + 3 * k {
+            assert_ne!(shape(&every(k, m)), Shape::Settled, "every {k}, after {m}");
+        }
+    }
 }
 
 #[test]
-fn single_spike_does_not_leak() {
-    let (a, b, c) = (delta(0, 0), delta(50, 4096), delta(0, 0));
-    assert!(growth(&[Some(&a), Some(&b), Some(&c)]).is_empty());
+fn growth_at_doubling_points_leaks_and_never_settles_on_the_way() {
+    // A table that doubles: it grows at iterations 4, 8 and 16.
+    let series: Vec<i64> = (1..=20).map(|i| i64::from([4, 8, 16].contains(&i))).collect();
+    assert_eq!(shape(&series), Shape::Leaks);
+    for m in 1..=20 {
+        assert_ne!(shape(&series[..m]), Shape::Settled, "after {m}: {:?}", &series[..m]);
+    }
+}
+
+#[test]
+fn fill_then_flat_settles_after_staying_flat_as_long_as_the_horizon() {
+    let fill = |grow: usize, flat: usize| [vec![1; grow], vec![0; flat]].concat();
+    assert_eq!(shape(&fill(3, 1)), Shape::Undecided);
+    assert_eq!(shape(&fill(3, HORIZON - 1)), Shape::Undecided);
+    assert_eq!(shape(&fill(3, HORIZON)), Shape::Settled);
+    assert_eq!(shape(&fill(5, HORIZON)), Shape::Settled);
+    // A fill longer than the horizon must stay flat as long as it grew.
+    assert_eq!(shape(&fill(10, 9)), Shape::Undecided);
+    assert_eq!(shape(&fill(10, 10)), Shape::Settled);
+}
+
+#[test]
+fn shrinking_and_flat_series_are_flat() {
+    assert_eq!(shape(&[-1, -8, -1]), Shape::Flat);
+    assert_eq!(shape(&[0; 12]), Shape::Flat);
+    assert!(growth(&[Some(&delta(-1, -8)), Some(&delta(-1, -8))]).is_empty());
+}
+
+#[test]
+fn one_spike_settles() {
+    let mut series = vec![0; 12];
+    series[1] = 50;
+    assert_eq!(shape(&series[..4]), Shape::Undecided);
+    assert_eq!(shape(&series), Shape::Settled);
 }
 
 #[test]
@@ -69,16 +112,10 @@ fn type_and_counter_growth_is_named() {
     let mut a = delta(0, 0);
     a.types.push(TypeDelta { name: "leak::Leakable".into(), instances: 1, bytes: 8 });
     a.counters.push(("open handles".into(), 1));
-    let g = growth(&[Some(&a), Some(&a)]);
+    let series = vec![Some(&a); HORIZON];
+    let g = growth(&series);
     assert_eq!(metrics(&g), ["leak::Leakable instances", "counter \"open handles\""]);
-}
-
-#[test]
-fn a_type_missing_from_one_delta_did_not_grow_there() {
-    let mut a = delta(0, 0);
-    a.types.push(TypeDelta { name: "T".into(), instances: 1, bytes: 8 });
-    let b = delta(0, 0);
-    assert!(growth(&[Some(&a), Some(&b)]).is_empty());
+    assert!(g.iter().all(|g| g.shape == Shape::Leaks && g.grew == HORIZON && g.net == HORIZON as i64));
 }
 
 #[test]
@@ -90,20 +127,18 @@ fn broken_iterations_are_not_counted() {
 }
 
 #[test]
+fn a_broken_iteration_does_not_hide_a_leak() {
+    let a = delta(1, 16);
+    let mut series: Vec<Option<&Delta>> = vec![Some(&a); HORIZON + 2];
+    series[3] = None;
+    series[4] = None;
+    assert!(growth(&series).iter().all(|g| g.shape == Shape::Leaks));
+}
+
+#[test]
 fn counting_skips_warmup_and_the_iteration_after_a_fresh_instance() {
     assert_eq!(counted_iterations(4, 1, &[false; 4]), [false, true, true, true]);
     assert_eq!(counted_iterations(4, 2, &[false; 4]), [false, false, true, true]);
     assert_eq!(counted_iterations(4, 0, &[false; 4]), [true, true, true, true]);
     assert_eq!(counted_iterations(5, 1, &[false, true, false, false, false]), [false, false, false, true, true]);
-}
-
-#[test]
-fn a_series_stops_growing_at_its_first_flat_delta() {
-    let (up, flat) = (delta(1, 8), delta(0, 0));
-    assert!(still_growing(&[]));
-    assert!(still_growing(&[None]));
-    assert!(still_growing(&[Some(up.clone()), None, Some(up.clone())]));
-    assert!(!still_growing(&[Some(up.clone()), Some(flat.clone())]));
-    // Blocks grow one time and bytes the other: no single quantity grows every time.
-    assert!(!still_growing(&[Some(delta(1, 0)), Some(delta(0, 1))]));
 }

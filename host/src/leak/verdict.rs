@@ -1,7 +1,8 @@
 //! The leak verdict: a layer's whole series of deltas in, one verdict out.
 //!
-//! The runner only records; a [`Rule`] decides. Today's rule is regrtest's
-//! ([`GrewEveryIteration`]); another rule replaces that one piece.
+//! The runner only records; a [`Rule`] decides. The rule here ([`WholeSeries`]) looks
+//! at each quantity's growth over every counted iteration, because a deterministic run
+//! has no noise to survive: see docs/verdicts.md for the definition and its examples.
 
 use std::collections::BTreeMap;
 
@@ -10,31 +11,82 @@ use serde::Serialize;
 use super::{Delta, Metric};
 use crate::text::GuestText;
 
-/// A quantity that grew in every counted iteration.
+/// How long a pattern must be watched before it is decided, in counted iterations: a
+/// quantity leaks only once its growth spans this many iterations, and settles only
+/// after staying flat this long. A fill shorter than this is never called a leak.
+pub const HORIZON: usize = 8;
+
+/// The fewest growths a leak is made of: one growth is a spike, two may be a fill.
+pub const MIN_GROWTHS: usize = 3;
+
+/// What a quantity's series says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// It never grew.
+    Flat,
+    /// It grew, then stayed flat at least as long as it had grown and longer than twice
+    /// its last pause: a cache that filled, a one-off allocation.
+    Settled,
+    /// Not enough iterations to tell yet.
+    Undecided,
+    /// It keeps growing: after every flat stretch it grew again, up to the end.
+    Leaks,
+}
+
+/// What one quantity did over the counted iterations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Growth {
     /// What grew.
     pub metric: Metric,
     /// Its change in each counted iteration.
     pub deltas: Vec<i64>,
+    /// What the series says.
+    pub shape: Shape,
+    /// In how many counted iterations it grew.
+    pub grew: usize,
+    /// Its net change from the start of the first counted iteration to the end of the last.
+    pub net: i64,
+    /// It grows about every `period` iterations (1: every iteration).
+    pub period: usize,
 }
 
 impl Growth {
-    /// The smallest per-iteration growth, as a conservative rate.
+    /// How much it grew each time it grew (the average over the growing iterations): per
+    /// iteration when `period` is 1, else per `period` iterations.
     pub fn per_iteration(&self) -> i64 {
-        self.deltas.iter().copied().min().unwrap_or(0)
+        let total: i64 = self.deltas.iter().filter(|&&d| d >= 1).sum();
+        total / self.grew.max(1) as i64
     }
 }
 
-/// The regrtest rule over a series of deltas: a quantity leaks when it grew by at
-/// least 1 in every counted delta. `None` entries (broken iterations) are not counted.
+/// Judges one quantity's counted deltas.
+pub fn shape_of(deltas: &[i64]) -> (Shape, usize) {
+    let grown: Vec<usize> = deltas.iter().enumerate().filter(|(_, &d)| d >= 1).map(|(i, _)| i).collect();
+    let (Some(&first), Some(&last)) = (grown.first(), grown.last()) else {
+        return (Shape::Flat, 0);
+    };
+    let pauses: Vec<usize> = grown.windows(2).map(|w| w[1] - w[0] - 1).collect();
+    let longest_pause = pauses.iter().copied().max().unwrap_or(0);
+    let last_pause = pauses.last().copied().unwrap_or(0);
+    let span = last - first + 1;
+    let trailing = deltas.len() - 1 - last;
+    let period = longest_pause + 1;
+    let shape = if trailing >= span.max(2 * last_pause + 2).max(HORIZON) {
+        Shape::Settled
+    } else if grown.len() >= MIN_GROWTHS && span >= HORIZON && trailing <= longest_pause {
+        Shape::Leaks
+    } else {
+        Shape::Undecided
+    };
+    (shape, period)
+}
+
+/// Every quantity that grew at least once in the counted deltas, judged. `None` entries
+/// (broken iterations) are not counted; a quantity missing from a delta did not change.
 pub fn growth(series: &[Option<&Delta>]) -> Vec<Growth> {
-    // The common case, a series with a flat delta, needs no bookkeeping at all.
-    if series.iter().flatten().any(|d| !d.grows_anything()) {
-        return Vec::new();
-    }
     let counted: Vec<&Delta> = series.iter().flatten().copied().collect();
-    if counted.is_empty() {
+    if !counted.iter().any(|d| d.grows_anything()) {
         return Vec::new();
     }
     let mut by_metric: BTreeMap<Metric, Vec<i64>> = BTreeMap::new();
@@ -46,47 +98,59 @@ pub fn growth(series: &[Option<&Delta>]) -> Vec<Growth> {
     }
     by_metric
         .into_iter()
-        .filter(|(_, deltas)| deltas.iter().all(|&d| d >= 1))
-        .map(|(metric, deltas)| Growth { metric, deltas })
+        .filter_map(|(metric, deltas)| {
+            let (shape, period) = shape_of(&deltas);
+            let grew = deltas.iter().filter(|&&d| d >= 1).count();
+            let net = deltas.iter().sum();
+            (shape != Shape::Flat).then_some(Growth { metric, deltas, shape, grew, net, period })
+        })
         .collect()
 }
 
-/// Whether a series can still end in a leak verdict: it has no measured delta yet, or
-/// something grew in every measured one so far.
-pub fn still_growing(series: &[Option<Delta>]) -> bool {
-    let measured: Vec<Option<&Delta>> = match series.iter().flatten().any(|d| !d.grows_anything()) {
-        true => return false,
-        false => series.iter().map(Option::as_ref).collect(),
-    };
-    measured.iter().all(Option::is_none) || !growth(&measured).is_empty()
+/// The overall shape of several quantities: the worst of them (a leak over an
+/// undecided one over a settled one).
+fn overall(growth: &[Growth]) -> Shape {
+    growth.iter().map(|g| g.shape).max().unwrap_or(Shape::Flat)
 }
 
-/// A test whose own deltas grew in every counted iteration.
+/// Something a verdict names as a cause: a test, or a layer's per-test hook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeakingTest {
-    /// The test.
+    /// The test's name, or `testSetUp of LAYER` / `testTearDown of LAYER`.
     pub test: GuestText,
-    /// What grew.
+    /// What it grew, judged on its own series (only the quantities that leak or are undecided).
     pub growth: Vec<Growth>,
 }
 
-/// The verdict on one layer: it leaks if anything grew in every counted iteration.
+/// The verdict on one layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// The layer.
     pub layer: GuestText,
+    /// What the layer's series says, all quantities together.
+    pub shape: Shape,
     /// How many iterations were counted.
     pub counted: usize,
-    /// What grew in the layer as a whole.
+    /// Every quantity of the layer that grew at all, judged.
     pub growth: Vec<Growth>,
-    /// The tests whose own deltas explain it.
+    /// The tests and hooks whose own series leak (or, for an undecided layer, may).
     pub tests: Vec<LeakingTest>,
 }
 
 impl Verdict {
     /// Whether the layer leaks.
     pub fn leaks(&self) -> bool {
-        !self.growth.is_empty() || !self.tests.is_empty()
+        self.shape == Shape::Leaks
+    }
+
+    /// Whether its series did not decide, even after the iterations added to decide it.
+    pub fn undecided(&self) -> bool {
+        self.shape == Shape::Undecided
+    }
+
+    /// The quantities with the layer's shape (those that leak, for a leaking layer).
+    pub fn deciding(&self) -> impl Iterator<Item = &Growth> {
+        self.growth.iter().filter(move |g| g.shape == self.shape)
     }
 }
 
@@ -110,26 +174,26 @@ struct Point {
 }
 
 /// Everything a verdict looks at for one layer: each iteration's change and whether it
-/// was broken, and each test's own change per iteration.
+/// was broken, and each cause's (test's or per-test hook's) own change per iteration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Series {
     warmup: usize,
     iterations: Vec<Point>,
-    /// By the test's position in the layer: its name, and its delta in each iteration
-    /// (`None` when it was not measured or its instance was lost).
-    tests: Vec<(GuestText, Vec<Option<Delta>>)>,
+    /// By position: a cause's name and its delta in each iteration (`None`: not measured,
+    /// in a warm-up iteration, or lost with its instance, in a broken one).
+    causes: Vec<(GuestText, Vec<Option<Delta>>)>,
 }
 
 impl Series {
-    /// An empty series for a layer whose tests are `tests`, in run order; the first
-    /// `warmup` iterations are not counted.
-    pub fn new(warmup: usize, tests: impl IntoIterator<Item = GuestText>) -> Self {
-        Series { warmup, iterations: Vec::new(), tests: tests.into_iter().map(|t| (t, Vec::new())).collect() }
+    /// An empty series for a layer whose causes (tests in run order, then hooks) are
+    /// `causes`; the first `warmup` iterations are not counted.
+    pub fn new(warmup: usize, causes: impl IntoIterator<Item = GuestText>) -> Self {
+        Series { warmup, iterations: Vec::new(), causes: causes.into_iter().map(|t| (t, Vec::new())).collect() }
     }
 
-    /// Records the change of the test at `position` in the current iteration.
-    pub fn record_test(&mut self, position: usize, delta: Option<Delta>) {
-        self.tests[position].1.push(delta);
+    /// Records the change of the cause at `position` in the current iteration.
+    pub fn record_cause(&mut self, position: usize, delta: Option<Delta>) {
+        self.causes[position].1.push(delta);
     }
 
     /// Closes an iteration with the layer's change over it.
@@ -147,53 +211,63 @@ impl Series {
         self.iterations.is_empty()
     }
 
-    /// Which recorded iterations count (see [`counted_iterations`]).
+    /// Whether the upcoming iteration counts (it is past the warm-up and follows no broken one).
+    fn next_counts(&self) -> bool {
+        self.iterations.len() >= self.warmup && !self.iterations.last().is_some_and(|p| p.broken)
+    }
+
     fn counted(&self) -> Vec<bool> {
         let broken: Vec<bool> = self.iterations.iter().map(|p| p.broken).collect();
         counted_iterations(self.iterations.len(), self.warmup, &broken)
     }
 }
 
-/// A way to decide, from a layer's whole series, whether it leaks and which tests cause it.
+/// A way to decide, from a layer's whole series, whether it leaks and what causes it.
 pub trait Rule {
-    /// The verdict on `layer` after its last iteration.
+    /// The verdict on `layer` from its series so far.
     fn judge(&self, layer: &GuestText, series: &Series) -> Verdict;
 
-    /// Whether the next change of the test at `position` can still matter to the verdict;
-    /// when it cannot, the runner need not measure it.
-    fn needs_test(&self, series: &Series, position: usize) -> bool;
+    /// Whether the causes' changes in the next iteration can matter to the verdict; when
+    /// they cannot, the runner need not measure each test.
+    fn needs_causes(&self, series: &Series) -> bool;
 }
 
-/// regrtest's rule: a quantity leaks when it grew by at least 1 in every counted iteration.
+/// The rule of docs/verdicts.md: each quantity judged on its whole counted series.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GrewEveryIteration;
+pub struct WholeSeries;
 
-impl Rule for GrewEveryIteration {
+impl Rule for WholeSeries {
     fn judge(&self, layer: &GuestText, series: &Series) -> Verdict {
         let counted = series.counted();
-        fn pick<'d>(deltas: impl Iterator<Item = &'d Option<Delta>>, counted: &[bool]) -> Vec<Option<&'d Delta>> {
-            deltas.zip(counted).filter(|(_, &c)| c).map(|(d, _)| d.as_ref()).collect()
-        }
-        let tests = series
-            .tests
-            .iter()
-            .filter_map(|(test, deltas)| {
-                let growth = growth(&pick(deltas.iter(), &counted));
-                (!growth.is_empty()).then(|| LeakingTest { test: test.clone(), growth })
-            })
-            .collect();
-        Verdict {
-            layer: layer.clone(),
-            counted: counted.iter().filter(|&&c| c).count(),
-            growth: growth(&pick(series.iterations.iter().map(|p| &p.delta), &counted)),
-            tests,
-        }
+        let pick = |deltas: &[Option<Delta>]| -> Vec<Option<Delta>> {
+            // Every counted iteration measures every cause; a gap would be a broken iteration.
+            deltas.iter().zip(&counted).filter(|(_, &c)| c).map(|(d, _)| Some(d.clone().unwrap_or_default())).collect()
+        };
+        let layer_deltas: Vec<Option<&Delta>> =
+            series.iterations.iter().zip(&counted).filter(|(_, &c)| c).map(|(p, _)| p.delta.as_ref()).collect();
+        let layer_growth = growth(&layer_deltas);
+        let shape = overall(&layer_growth);
+        let tests = match shape {
+            Shape::Leaks | Shape::Undecided => series
+                .causes
+                .iter()
+                .filter_map(|(cause, deltas)| {
+                    let own = pick(deltas);
+                    let growth: Vec<Growth> = growth(&own.iter().map(Option::as_ref).collect::<Vec<_>>())
+                        .into_iter()
+                        .filter(|g| g.shape == shape)
+                        .collect();
+                    (!growth.is_empty()).then(|| LeakingTest { test: cause.clone(), growth })
+                })
+                .collect(),
+            Shape::Flat | Shape::Settled => Vec::new(),
+        };
+        Verdict { layer: layer.clone(), shape, counted: layer_deltas.len(), growth: layer_growth, tests }
     }
 
-    fn needs_test(&self, series: &Series, position: usize) -> bool {
-        // A warm-up iteration never counts; after it, a test that stopped growing once
-        // can no longer be named by this rule.
-        let deltas = &series.tests[position].1;
-        deltas.len() >= series.warmup && still_growing(&deltas[series.warmup..])
+    fn needs_causes(&self, series: &Series) -> bool {
+        // A periodic leak's first growth cannot be foreseen, so every counted iteration
+        // measures every cause; warm-up iterations never count.
+        series.next_counts()
     }
 }

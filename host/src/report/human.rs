@@ -7,7 +7,7 @@ use owo_colors::{OwoColorize, Stream};
 
 use super::format_seconds;
 use super::text::{delta_text, verdict_text};
-use crate::leak::{Delta, Snapshot};
+use crate::leak::{Delta, Shape, Snapshot};
 use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, LayerRef, Outcome, Summary};
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
@@ -310,11 +310,13 @@ impl<W: Write> HumanReporter<W> {
                 }
             }
         }
-        if !summary.leaks.is_empty() {
-            self.line(format_args!("{}", yellow("Leaks:")));
-            for verdict in &summary.leaks {
-                let text = yellow(&format!("  {}", verdict_text(verdict)));
-                self.line(format_args!("{text}"));
+        for (title, verdicts) in [("Leaks:", &summary.leaks), ("Undecided (--max-iterations):", &summary.undecided)] {
+            if !verdicts.is_empty() {
+                self.line(format_args!("{}", yellow(title)));
+                for verdict in verdicts {
+                    let text = yellow(&format!("  {}", verdict_text(verdict)));
+                    self.line(format_args!("{text}"));
+                }
             }
         }
         // zope prints no total when exactly one layer ran; -q keeps it as the one summary line.
@@ -366,7 +368,9 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 FreshReason::Trap(_) => {}
             },
             Event::IterationStarted { iteration, planned, .. } => {
-                if *planned > 1 {
+                if iteration > planned {
+                    self.info(format_args!("Iteration {iteration} (added to decide a leak)"));
+                } else if *planned > 1 {
                     self.info(format_args!("Iteration {iteration}"));
                 }
                 if self.verbosity > 0 {
@@ -390,8 +394,15 @@ impl<W: Write> EventSink for HumanReporter<W> {
             }
             Event::Verdict { verdict, .. } => {
                 // -q lists leaks once, in the final "Leaks:" section.
-                if verdict.leaks() && !self.quiet {
-                    let text = yellow(&format!("  Leak: {}", verdict_text(verdict)));
+                let label = match verdict.shape {
+                    Shape::Leaks => "Leak",
+                    Shape::Undecided => "Undecided",
+                    Shape::Settled => "Settled",
+                    Shape::Flat => return,
+                };
+                if !self.quiet {
+                    let text = format!("  {label}: {}", verdict_text(verdict));
+                    let text = if verdict.shape == Shape::Settled { text } else { yellow(&text) };
                     self.line(format_args!("{text}"));
                 }
             }

@@ -16,7 +16,7 @@ use crate::text::GuestText;
 /// The `schema` field of every report.
 pub const JSON_SCHEMA: &str = "leakhost-report";
 /// The `version` field; bumped on any incompatible change.
-pub const JSON_VERSION: u32 = 1;
+pub const JSON_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct Report {
@@ -25,6 +25,7 @@ struct Report {
     options: Option<ReportOptions>,
     suites: Vec<SuiteReport>,
     leaks: Vec<Verdict>,
+    undecided: Vec<Verdict>,
     totals: Option<Totals>,
     /// Why the run stopped before its end, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +48,7 @@ struct SuiteReport {
 #[derive(Serialize)]
 struct ReportOptions {
     repeat: u32,
+    max_iterations: u32,
     measure: bool,
     warmup: usize,
     stop_on_error: bool,
@@ -119,6 +121,8 @@ impl From<&CapturedOutput> for Output {
 #[derive(Serialize)]
 struct IterationReport {
     iteration: u32,
+    /// Past `-N`: added to decide an undecided verdict.
+    added: bool,
     counts: Counts,
     tests: Vec<TestReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,6 +181,7 @@ impl JsonReporter {
                 options: None,
                 suites: Vec::new(),
                 leaks: Vec::new(),
+                undecided: Vec::new(),
                 totals: None,
                 aborted: None,
                 elapsed_s: None,
@@ -236,9 +241,10 @@ impl EventSink for JsonReporter {
 
     fn emit(&mut self, event: &Event) {
         match event {
-            Event::RunStarted(RunStart { repeat, measure, warmup, stop_on_error, .. }) => {
+            Event::RunStarted(RunStart { repeat, max_iterations, measure, warmup, stop_on_error, .. }) => {
                 self.report.options = Some(ReportOptions {
                     repeat: *repeat,
+                    max_iterations: *max_iterations,
                     measure: *measure,
                     warmup: *warmup,
                     stop_on_error: *stop_on_error,
@@ -298,9 +304,10 @@ impl EventSink for JsonReporter {
                     elapsed_s,
                 });
             }
-            Event::IterationFinished { iteration, counts, elapsed, snapshot, delta, broken, .. } => {
+            Event::IterationFinished { iteration, planned, counts, elapsed, snapshot, delta, broken, .. } => {
                 let iteration = IterationReport {
                     iteration: *iteration,
+                    added: iteration > planned,
                     counts: *counts,
                     tests: std::mem::take(&mut self.pending),
                     snapshot: snapshot.clone(),
@@ -321,6 +328,7 @@ impl EventSink for JsonReporter {
             Event::RunAborted { reason } => self.report.aborted = Some(reason.raw().to_string()),
             Event::RunFinished { summary } => {
                 self.report.leaks = summary.leaks.clone();
+                self.report.undecided = summary.undecided.clone();
                 self.report.elapsed_s = self.secs(summary.elapsed);
                 self.report.totals = Some(Totals {
                     tests: summary.tests,

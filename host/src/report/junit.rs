@@ -39,6 +39,8 @@ struct Suite {
     cases: Vec<Case>,
     index: HashMap<String, usize>,
     time: Duration,
+    /// `<properties>`: iterations run, those added to decide a verdict, and the verdict.
+    properties: Vec<(&'static str, String)>,
 }
 
 impl Suite {
@@ -95,6 +97,7 @@ impl JunitReporter {
                 cases: Vec::new(),
                 index: HashMap::new(),
                 time: Duration::ZERO,
+                properties: Vec::new(),
             });
         }
         self.suites.last_mut().expect("a suite exists")
@@ -141,6 +144,16 @@ impl JunitReporter {
             element = element.with_attribute(("time", format!("{:.6}", suite.time.as_secs_f64()).as_str()));
         }
         element.write_inner_content(|w| {
+            if !suite.properties.is_empty() {
+                w.create_element("properties").write_inner_content(|w| {
+                    for (name, value) in &suite.properties {
+                        w.create_element("property")
+                            .with_attributes([("name", *name), ("value", value)])
+                            .write_empty()?;
+                    }
+                    Ok(())
+                })?;
+            }
             for case in &suite.cases {
                 self.write_case(w, suite, case)?;
             }
@@ -218,6 +231,7 @@ impl EventSink for JunitReporter {
                 cases: Vec::new(),
                 index: HashMap::new(),
                 time: Duration::ZERO,
+                properties: Vec::new(),
             }),
             Event::SetUp { layer, outcome: HookOutcome::Failed(message), output, .. } => {
                 let name = format!("{}.setUp", layer.name.raw());
@@ -244,7 +258,18 @@ impl EventSink for JunitReporter {
                 let message = outcome.message().map_or("", GuestText::raw);
                 suite.record(test.name.raw(), kind, type_, message, &text);
             }
-            Event::Verdict { verdict, .. } if verdict.leaks() && self.fail_on_leak => {
+            Event::IterationFinished { iteration, planned, .. } => {
+                let suite = self.current();
+                suite.properties.retain(|(name, _)| !matches!(*name, "iterations" | "added_iterations"));
+                suite.properties.push(("iterations", iteration.to_string()));
+                suite.properties.push(("added_iterations", iteration.saturating_sub(*planned).to_string()));
+            }
+            Event::Verdict { verdict, .. } if !(verdict.leaks() && self.fail_on_leak) => {
+                let shape = serde_json::to_value(verdict.shape).ok().and_then(|v| v.as_str().map(str::to_string));
+                self.current().properties.push(("verdict", shape.unwrap_or_default()));
+            }
+            Event::Verdict { verdict, .. } => {
+                self.current().properties.push(("verdict", "leaks".into()));
                 let text = verdict_text(verdict);
                 let suite = self.current();
                 if verdict.tests.is_empty() {

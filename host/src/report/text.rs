@@ -1,37 +1,71 @@
 //! Phrases more than one reporter prints: verdicts and changes, with guest names
 //! escaped for a terminal. XML output sanitises these again, for what XML cannot carry.
 
-use crate::leak::{Delta, Growth, Metric, Verdict};
+use crate::leak::{Delta, Growth, Metric, Shape, Verdict};
 
-fn growth_text(growth: &Growth) -> String {
-    let n = growth.per_iteration();
-    match &growth.metric {
-        Metric::Blocks => format!("blocks +{n}"),
-        Metric::Bytes => format!("bytes +{n}"),
-        Metric::Type(name) => format!("{} +{n}", name.line()),
-        Metric::Counter(name) => format!("counter \"{}\" +{n}", name.line()),
+fn metric_text(metric: &Metric) -> String {
+    match metric {
+        Metric::Blocks => "blocks".into(),
+        Metric::Bytes => "bytes".into(),
+        Metric::Type(name) => name.line().to_string(),
+        Metric::Counter(name) => format!("counter \"{}\"", name.line()),
     }
 }
 
-fn growths_text(growth: &[Growth]) -> String {
-    growth.iter().map(growth_text).collect::<Vec<_>>().join(", ")
+/// One quantity in words a user can check: its rate and net change, and in how many
+/// counted iterations it grew unless `shared` already said so.
+fn growth_text(growth: &Growth, shared: bool) -> String {
+    let rate = match growth.period {
+        1 => format!("+{} per iteration", growth.per_iteration()),
+        p => format!("+{} every {p} iterations", growth.per_iteration()),
+    };
+    let (metric, net) = (metric_text(&growth.metric), growth.net);
+    match shared {
+        true => format!("{metric} {rate} (net {net:+})"),
+        false => format!("{metric} {rate} (grew in {} of {}, net {net:+})", growth.grew, growth.deltas.len()),
+    }
 }
 
-/// One line: what grows in every counted iteration (at least by how much), and which tests cause it.
+/// Quantities in words; when they all grew in the same iterations, that is said once, first.
+fn growths_text(growth: &[&Growth]) -> String {
+    let shared = growth.windows(2).all(|w| w[0].deltas.len() == w[1].deltas.len() && w[0].grew == w[1].grew);
+    let parts = growth.iter().map(|g| growth_text(g, shared)).collect::<Vec<_>>().join(", ");
+    match (shared, growth.first()) {
+        (true, Some(g)) => format!("grew in {} of {} counted iterations: {parts}", g.grew, g.deltas.len()),
+        _ => parts,
+    }
+}
+
+/// The same quantities at the same rates: a cause that explains its layer alone.
+fn explains(cause: &[Growth], layer: &[&Growth]) -> bool {
+    cause.len() == layer.len()
+        && cause.iter().zip(layer).all(|(c, l)| c.metric == l.metric && c.per_iteration() == l.per_iteration())
+}
+
+/// One line for a verdict that is not clean: what grows and how (the quantities with
+/// the layer's shape), and the tests or hooks that cause it.
 pub fn verdict_text(verdict: &Verdict) -> String {
-    let mut text = format!("{} grows in each of {} counted iterations", verdict.layer.line(), verdict.counted);
-    if !verdict.growth.is_empty() {
-        text.push_str(": ");
-        text.push_str(&growths_text(&verdict.growth));
-    }
+    let deciding: Vec<&Growth> = verdict.deciding().collect();
+    let what = match verdict.shape {
+        Shape::Leaks => "leaks",
+        Shape::Undecided => "is undecided",
+        Shape::Settled => "settled",
+        Shape::Flat => "is flat",
+    };
+    let mut text = format!("{} {what}: {}", verdict.layer.line(), growths_text(&deciding));
     match verdict.tests.as_slice() {
         [] => {}
-        [one] if one.growth == verdict.growth => text.push_str(&format!("; caused by {}", one.test.line())),
+        [one] if explains(&one.growth, &deciding) => text.push_str(&format!("; caused by {}", one.test.line())),
         tests => {
-            let tests: Vec<String> =
-                tests.iter().map(|t| format!("{} ({})", t.test.line(), growths_text(&t.growth))).collect();
+            let tests: Vec<String> = tests
+                .iter()
+                .map(|t| format!("{} ({})", t.test.line(), growths_text(&t.growth.iter().collect::<Vec<_>>())))
+                .collect();
             text.push_str(&format!("; caused by {}", tests.join("; ")));
         }
+    }
+    if verdict.shape == Shape::Settled {
+        text.push_str(", then stayed flat: a cache that filled or a one-off allocation, not a leak");
     }
     text
 }

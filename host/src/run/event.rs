@@ -124,6 +124,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Verdicts of the layers that leak.
     pub leaks: Vec<Verdict>,
+    /// Verdicts of the layers still undecided at `--max-iterations`.
+    pub undecided: Vec<Verdict>,
 }
 
 impl Summary {
@@ -141,6 +143,7 @@ impl Summary {
         self.layers_run += other.layers_run;
         self.elapsed += other.elapsed;
         self.leaks.extend(other.leaks);
+        self.undecided.extend(other.undecided);
     }
 
     pub(super) fn add(&mut self, counts: &Counts) {
@@ -161,6 +164,8 @@ pub struct RunStart {
     pub tests: usize,
     /// Iterations planned per layer (`-N`).
     pub repeat: u32,
+    /// With `-r`, iterations are added to an undecided layer up to this many.
+    pub max_iterations: u32,
     /// Whether leaks are measured (`-r`).
     pub measure: bool,
     /// Iterations the verdict does not count.
@@ -243,7 +248,7 @@ pub enum Event {
         layer: LayerRef,
         /// From 1.
         iteration: u32,
-        /// Iterations planned (`-N`).
+        /// Iterations planned (`-N`); an iteration past them was added to decide a verdict.
         planned: u32,
     },
     /// A test is about to run.
@@ -379,4 +384,3 @@ impl EventSink for Recorder {
 fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(elapsed.as_secs_f64())
 }
-

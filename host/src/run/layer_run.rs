@@ -9,7 +9,7 @@ use super::layers::{Flow, LayerStack, Scope};
 use super::serial::SessionDriver;
 use super::{Outcome, RunError, RunOptions, Session};
 use crate::abi::hook;
-use crate::leak::{self, Delta, GrewEveryIteration, Rule, Series, Snapshot};
+use crate::leak::{self, Delta, Rule, Series, Snapshot, WholeSeries};
 use crate::plan::PlannedLayer;
 use crate::text::GuestText;
 
@@ -67,28 +67,60 @@ pub(super) struct LayerRun<'p> {
     layer: LayerRef,
     /// Layers whose testSetUp and testTearDown run around each test, most basic first.
     test_hooks: Vec<usize>,
-    rule: GrewEveryIteration,
+    /// Whether any of them has a testSetUp, and a testTearDown: each is then a cause of
+    /// its own in the series, after the tests.
+    hook_causes: [bool; 2],
+    /// This iteration's changes by the testSetUp and the testTearDown hooks, summed over tests.
+    hook_deltas: [Option<Delta>; 2],
+    rule: WholeSeries,
     series: Series,
+}
+
+/// The name a per-test hook goes by as a cause: `testSetUp of LAYER` (the layers that
+/// have the hook, most specific last).
+fn hook_cause(kind: &str, layers: &[&GuestText]) -> GuestText {
+    let names: Vec<&str> = layers.iter().map(|l| l.raw()).collect();
+    GuestText::from(format!("{kind} of {}", names.join(", ")))
+}
+
+/// Adds `delta` into `sum`.
+fn accumulate(sum: &mut Option<Delta>, delta: &Delta) {
+    let total = sum.get_or_insert_with(Delta::default);
+    *total = leak::sum(total, delta);
 }
 
 impl<'p> LayerRun<'p> {
     /// A run of `planned`, whose layer is set up.
     pub fn new(cx: Scope<'p>, planned: &'p PlannedLayer, options: &'p RunOptions) -> Self {
         let graph = &cx.plan.graph;
-        let test_hooks = graph
+        let test_hooks: Vec<usize> = graph
             .test_hook_order(planned.layer)
             .into_iter()
             .filter(|&l| graph.layers[l].flags.test_set_up || graph.layers[l].flags.test_tear_down)
             .collect();
-        let names = planned.tests.iter().map(|&t| cx.plan.test_names[t as usize].clone());
+        let with = |flag: fn(&crate::abi::LayerFlags) -> bool| -> Vec<&GuestText> {
+            test_hooks.iter().filter(|&&l| flag(&graph.layers[l].flags)).map(|&l| graph.name(l)).collect()
+        };
+        let (set_ups, tear_downs) = (with(|f| f.test_set_up), with(|f| f.test_tear_down));
+        let hook_causes = [!set_ups.is_empty(), !tear_downs.is_empty()];
+        let mut causes: Vec<GuestText> =
+            planned.tests.iter().map(|&t| cx.plan.test_names[t as usize].clone()).collect();
+        if hook_causes[0] {
+            causes.push(hook_cause("testSetUp", &set_ups));
+        }
+        if hook_causes[1] {
+            causes.push(hook_cause("testTearDown", &tear_downs));
+        }
         LayerRun {
             cx,
             planned,
             options,
             layer: cx.layer(planned.layer),
             test_hooks,
-            rule: GrewEveryIteration,
-            series: Series::new(options.warmup, names),
+            hook_causes,
+            hook_deltas: [None, None],
+            rule: WholeSeries,
+            series: Series::new(options.warmup, causes),
         }
     }
 
@@ -97,9 +129,14 @@ impl<'p> LayerRun<'p> {
         self.options.repeat.max(1)
     }
 
-    /// Whether another iteration is due after `done`: the one place the loop's bound lives.
+    /// Whether another iteration is due after `done`: the one place the loop's bound
+    /// lives. Past `-N`, iterations are added while the verdict is undecided, up to
+    /// `--max-iterations`.
     fn another(&self, done: u32) -> bool {
         done < self.planned_iterations()
+            || (self.options.measure
+                && done < self.options.max_iterations
+                && self.rule.judge(&self.layer.name, &self.series).undecided())
     }
 
     /// Runs the iterations, then gives the verdict when measuring.
@@ -130,6 +167,8 @@ impl<'p> LayerRun<'p> {
             let verdict = self.rule.judge(&self.layer.name, &self.series);
             if verdict.leaks() {
                 io.summary.leaks.push(verdict.clone());
+            } else if verdict.undecided() {
+                io.summary.undecided.push(verdict.clone());
             }
             io.sink.emit(&Event::Verdict { suite: self.cx.suite, layer: self.layer.clone(), verdict });
         }
@@ -143,11 +182,11 @@ impl<'p> LayerRun<'p> {
         let start = io.meter.last.clone();
         let generation = io.driver.session.generation();
         let mut counts = Counts::default();
+        let measure = self.options.measure && (self.options.every_test_delta || self.rule.needs_causes(&self.series));
+        self.hook_deltas = [None, None];
         for (position, &test) in self.planned.tests.iter().enumerate() {
-            let measure =
-                self.options.measure && (self.options.every_test_delta || self.rule.needs_test(&self.series, position));
             let (state, delta) = self.test(test, iteration, measure, io, &mut counts)?;
-            self.series.record_test(position, delta);
+            self.series.record_cause(position, delta);
             let stop = self.options.stop_on_error && counts.failures + counts.errors > 0;
             if stop {
                 io.sink.emit(&Event::Stopped { suite, after: self.cx.plan.test_names[test as usize].clone() });
@@ -166,6 +205,7 @@ impl<'p> LayerRun<'p> {
                     delta: None,
                     broken: true,
                 });
+                self.record_hooks();
                 io.summary.add(&counts);
                 let flow = if stop { Flow::Stop } else { Flow::Continue };
                 return Ok(IterationEnd::CutShort { counts, flow });
@@ -189,6 +229,7 @@ impl<'p> LayerRun<'p> {
             delta: delta.clone(),
             broken,
         });
+        self.record_hooks();
         self.series.record_iteration(delta, broken);
         io.summary.add(&counts);
         Ok(IterationEnd::Whole(counts))
@@ -245,6 +286,15 @@ impl<'p> LayerRun<'p> {
             }
             _ => (None, None),
         };
+        // With per-test hooks, the test answers for its body and the hooks for themselves.
+        let cause = match &phases {
+            Some(phases) => {
+                accumulate(&mut self.hook_deltas[0], &phases.test_set_up);
+                accumulate(&mut self.hook_deltas[1], &phases.test_tear_down);
+                Some(phases.body.clone())
+            }
+            None => delta.clone(),
+        };
         io.sink.emit(&Event::TestFinished {
             suite,
             layer: self.layer.id,
@@ -257,7 +307,7 @@ impl<'p> LayerRun<'p> {
             phases,
         });
         if !trapped {
-            return Ok((LayerState::Intact, delta));
+            return Ok((LayerState::Intact, cause));
         }
         io.driver.session.discard_instance();
         io.stack.instance_lost();
@@ -267,6 +317,17 @@ impl<'p> LayerRun<'p> {
             return Ok((LayerState::Lost, None));
         }
         Ok((LayerState::Intact, None))
+    }
+
+    /// Closes the iteration's hook causes: their summed changes, after the tests.
+    fn record_hooks(&mut self) {
+        let mut position = self.planned.tests.len();
+        for (present, delta) in self.hook_causes.into_iter().zip(std::mem::take(&mut self.hook_deltas)) {
+            if present {
+                self.series.record_cause(position, delta);
+                position += 1;
+            }
+        }
     }
 
     /// Calls the testSetUp hooks, most basic layer first, until one fails; returns the

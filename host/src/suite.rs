@@ -4,7 +4,7 @@ mod build;
 mod cache;
 
 pub use build::resolve;
-pub use cache::{Cache, Compilation, CACHE_DIR_ENV};
+pub use cache::{Cache, CacheError, Compilation, EntryKey, StableHasher, CACHE_DIR_ENV, CACHE_KEY_ENV};
 
 use std::path::{Path, PathBuf};
 

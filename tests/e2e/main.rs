@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod failures;
 mod faults;
+mod hostile;
 mod leak;
 mod parallel;
 mod samplelayers;

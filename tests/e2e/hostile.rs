@@ -1,0 +1,68 @@
+//! Hostile suites and hostile surroundings (issue 10): each test reproduces an attack
+//! from the security review and checks that the host contains it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{self, suite, Run};
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("leakhost-e2e-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run_with_cache(cache: &Path, key: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhost"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("LEAKHOST_CACHE_DIR", cache)
+        .env("LEAKHOST_CACHE_KEY", key)
+        .output()
+        .unwrap();
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_cache_directory_others_can_write_is_refused_with_one_line_and_the_run_goes_on() {
+    let dir = fresh_dir("world-writable-cache");
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let wasm = suite("leak");
+    let run = run_with_cache(&cache, &dir.join("cache.key"), &["inspect", wasm.to_str().unwrap()]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(warnings[0].starts_with("leakhost: warning: cache directory "), "{}", warnings[0]);
+    assert!(warnings[0].contains("running without the cache"), "{}", warnings[0]);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0, "nothing is written to a refused cache");
+}
+
+#[test]
+fn a_planted_cache_entry_is_not_loaded() {
+    let dir = fresh_dir("planted-entry");
+    let (cache, key) = (dir.join("cache"), dir.join("cache.key"));
+    let (leak, other) = (suite("leak"), suite("samplelayers"));
+    let inspect = |wasm: &Path| run_with_cache(&cache, &key, &["inspect", wasm.to_str().unwrap()]);
+    assert_eq!(inspect(&leak).status, 0);
+    assert_eq!(inspect(&other).status, 0);
+    // Swap the entries: each is valid, but for the other module's key.
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    assert_eq!(entries.len(), 2);
+    let (a, b) = (std::fs::read(&entries[0]).unwrap(), std::fs::read(&entries[1]).unwrap());
+    std::fs::write(&entries[0], b).unwrap();
+    std::fs::write(&entries[1], a).unwrap();
+    let run = run_with_cache(&cache, &key, &["list", leak.to_str().unwrap()]);
+    let line = inspect(&leak).stdout.lines().find(|l| l.starts_with("Compilation: ")).unwrap_or_default().to_string();
+    assert!(line.starts_with("Compilation: loaded from cache"), "rebuilt after the swapped entry: {line}");
+    let direct = harness::leakhost(["list", leak.to_str().unwrap(), "--no-cache"]);
+    assert_eq!(run.stdout, direct.stdout, "the swapped entry must not make it list another suite's tests");
+}

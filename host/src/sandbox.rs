@@ -179,11 +179,11 @@ impl Drop for EpochTicker {
 /// A limit the guest ran into, carried as the trap's error.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LimitExceeded {
-    /// Linear memory would grow past `--max-memory`.
+    /// Linear memory and table elements together would grow past `--max-memory`.
     #[error("exceeded the memory limit of {} (--max-memory)", human_bytes(*.0 as u64))]
     Memory(usize),
-    /// A table would grow past the table limit.
-    #[error("exceeded the table limit of {0} elements")]
+    /// The instance's tables together would grow past the table limit.
+    #[error("exceeded the limit of {0} table elements per instance")]
     Table(usize),
     /// A sleep longer than the time limit.
     #[error("slept for {:.3} s, past the time limit of {:.3} s (--timeout)", .requested.as_secs_f64(), .limit.as_secs_f64())]
@@ -205,28 +205,69 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Most table elements an instance may have.
+/// Most table elements an instance may have, over all its tables.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// Host bytes one table element costs (a function reference is a pointer), counted
+/// against `--max-memory` with the linear memory.
+pub const TABLE_ELEMENT_BYTES: usize = 8;
 
+/// Holds one instance to `--max-memory`, counting its linear memory and the elements
+/// of all its tables together: a table is host memory too.
+#[derive(Debug, Default)]
 struct Limiter {
     max_memory: usize,
+    memory_bytes: usize,
+    table_elements: usize,
+    /// Elements granted to a growth that may still fail, given back if it does.
+    pending_elements: usize,
+    /// Bytes granted to a memory growth that may still fail.
+    pending_memory: usize,
+}
+
+impl Limiter {
+    fn new(max_memory: usize) -> Self {
+        Limiter { max_memory, ..Limiter::default() }
+    }
+
+    fn total(&self, memory_bytes: usize, table_elements: usize) -> usize {
+        memory_bytes.saturating_add(table_elements.saturating_mul(TABLE_ELEMENT_BYTES))
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         // Failing loudly names the limit; a quiet `false` would surface as an
         // anonymous allocation-failure abort in the guest.
-        if desired > self.max_memory {
+        if self.total(desired, self.table_elements) > self.max_memory {
             return Err(wasmtime::Error::new(LimitExceeded::Memory(self.max_memory)));
         }
+        self.pending_memory = desired.saturating_sub(current);
+        self.memory_bytes = self.memory_bytes.saturating_add(self.pending_memory);
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_bytes = self.memory_bytes.saturating_sub(std::mem::take(&mut self.pending_memory));
+        Ok(())
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let added = desired.saturating_sub(current);
+        let elements = self.table_elements.saturating_add(added);
+        if elements > MAX_TABLE_ELEMENTS {
             return Err(wasmtime::Error::new(LimitExceeded::Table(MAX_TABLE_ELEMENTS)));
         }
+        if self.total(self.memory_bytes, elements) > self.max_memory {
+            return Err(wasmtime::Error::new(LimitExceeded::Memory(self.max_memory)));
+        }
+        self.pending_elements = added;
+        self.table_elements = elements;
         Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_elements = self.table_elements.saturating_sub(std::mem::take(&mut self.pending_elements));
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -280,7 +321,7 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
         wasi.preopened_dir(&dir.host, &dir.guest, perms)
             .map_err(|e| SandboxError::Preopen { dir: dir.host.clone(), why: e.to_string() })?;
     }
-    let limiter = Limiter { max_memory: policy.max_memory };
+    let limiter = Limiter::new(policy.max_memory);
     // No sockets: p1 has no call that opens one, and these keep it so if that changes.
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     let state = GuestState { wasi: wasi.build_p1(), limiter, fake_time, timeout: policy.timeout };

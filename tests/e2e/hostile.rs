@@ -66,3 +66,53 @@ fn a_planted_cache_entry_is_not_loaded() {
     let direct = harness::leakhost(["list", leak.to_str().unwrap(), "--no-cache"]);
     assert_eq!(run.stdout, direct.stdout, "the swapped entry must not make it list another suite's tests");
 }
+
+/// The hand-written minimal suite (tests/fixtures/minimal_ok.wat) with `extra` fields
+/// added to the module and `body` run by its one test before it passes.
+fn hostile_suite(name: &str, extra: &str, body: &str) -> PathBuf {
+    let wat = std::fs::read_to_string(harness::repo().join("tests/fixtures/minimal_ok.wat")).unwrap();
+    let run_test = "(func (export \"leakhost_run_test\") (param i32) (result i32)";
+    assert!(wat.contains(run_test));
+    let wat = wat.replacen(run_test, &format!("{run_test}\n{body}"), 1).replacen(
+        "(memory (export \"memory\") 1)",
+        &format!("(memory (export \"memory\") 1)\n{extra}"),
+        1,
+    );
+    let bytes = wat::parse_str(&wat).unwrap_or_else(|e| panic!("{name}: {e}\n{wat}"));
+    harness::temp_file(&format!("{name}.wasm"), &bytes)
+}
+
+/// `tables` funcref tables, each grown by `elements` and filled by the test.
+fn table_bomb(name: &str, tables: usize, elements: u32) -> PathBuf {
+    let extra: String = (0..tables).map(|i| format!("(table $t{i} 0 funcref)\n")).collect();
+    let body: String = (0..tables)
+        .map(|i| {
+            format!(
+                "(drop (table.grow $t{i} (ref.null func) (i32.const {elements})))
+                 (table.fill $t{i} (i32.const 0) (ref.null func) (table.size $t{i}))\n"
+            )
+        })
+        .collect();
+    hostile_suite(name, &extra, &body)
+}
+
+#[test]
+fn table_elements_count_against_the_memory_limit() {
+    // The review's module: 100 tables of 1,048,576 funcrefs ran at 836 MB under --max-memory 1M.
+    let path = table_bomb("table-bomb", 100, 1 << 20);
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "--max-memory", "1M"]);
+    assert_eq!(run.status, 1, "{run:#?}");
+    assert!(run.stdout.contains("exceeded the memory limit of 1 MiB (--max-memory)"), "{}", run.stdout);
+}
+
+#[test]
+fn table_elements_are_summed_over_all_tables_of_an_instance() {
+    // Each table alone (16 KiB) is far under the limit; the 100 together (1.6 MiB) are not.
+    let path = table_bomb("table-sum", 100, 2048);
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "--max-memory", "1M"]);
+    assert_eq!(run.status, 1, "{run:#?}");
+    assert!(run.stdout.contains("exceeded the memory limit of 1 MiB (--max-memory)"), "{}", run.stdout);
+    // Under a limit that holds them, the same test passes.
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "--max-memory", "4M"]);
+    assert_eq!(run.status, 0, "{run:#?}");
+}

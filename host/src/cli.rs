@@ -102,8 +102,9 @@ fn load_all<'e>(
     targets
         .iter()
         .map(|target| {
-            let suite =
-                suite::resolve(target).and_then(|path| suite::load(engine, &path, cache)).map_err(|e| e.to_string())?;
+            let suite = suite::resolve(target)
+                .and_then(|path| suite::load(engine, &path, cache, &policy.module_limits))
+                .map_err(|e| e.to_string())?;
             let session =
                 Session::start(engine, &suite, policy.clone()).map_err(|e| format!("{}: {e}", suite.path.display()))?;
             Ok(Loaded { suite, session })

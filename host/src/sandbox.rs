@@ -98,6 +98,8 @@ pub struct Policy {
     pub dirs: Vec<Preopen>,
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
+    /// What a module may be before it is compiled (size, functions, nesting).
+    pub module_limits: crate::suite::ModuleLimits,
 }
 
 /// Default wall-time limit per call.
@@ -119,6 +121,7 @@ impl Default for Policy {
             max_stack: DEFAULT_MAX_STACK,
             dirs: Vec::new(),
             env: Vec::new(),
+            module_limits: crate::suite::ModuleLimits::default(),
         }
     }
 }

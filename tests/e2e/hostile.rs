@@ -116,3 +116,56 @@ fn table_elements_are_summed_over_all_tables_of_an_instance() {
     let run = harness::leakhost(["run", path.to_str().unwrap(), "--max-memory", "4M"]);
     assert_eq!(run.status, 0, "{run:#?}");
 }
+
+/// Runs `leakhost run` on `path` and returns its one stderr line, asserting exit status 2.
+fn refused(path: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["run", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let run = harness::leakhost(&args);
+    assert_eq!(run.status, 2, "{run:#?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line: {}", run.stderr);
+    lines[0].to_string()
+}
+
+/// A module with one function of `depth` nested loops, in the flat text form (which the
+/// `wat` parser reads without recursing).
+fn nested_loops(depth: usize) -> Vec<u8> {
+    wat::parse_str(format!("(module (func {} {}))", "loop ".repeat(depth), "end ".repeat(depth))).unwrap()
+}
+
+#[test]
+fn deeply_nested_control_flow_is_refused_before_compiling() {
+    // The review's module: 100,000 nested loops still compiled after 300 s.
+    let path = harness::temp_file("nested-loops.wasm", &nested_loops(100_000));
+    let line = refused(&path, &[]);
+    assert!(line.contains("control-flow nesting depth 1001 exceeds the limit of 1000"), "{line}");
+    assert!(line.contains("--max-nesting"), "{line}");
+}
+
+#[test]
+fn too_many_functions_are_refused_before_compiling() {
+    let wat = format!("(module {})", "(func)".repeat(200_000));
+    let path = harness::temp_file("many-functions.wasm", &wat::parse_str(wat).unwrap());
+    let line = refused(&path, &[]);
+    assert!(line.contains("function count 200000 exceeds the limit of 100000"), "{line}");
+    assert!(line.contains("--max-functions"), "{line}");
+}
+
+#[test]
+fn a_module_past_the_size_limit_is_refused_before_it_is_read_or_cached() {
+    // A 200 MB file (sparse, so the test writes almost nothing): a wasm header and a
+    // data segment's worth of zeros.
+    let dir = fresh_dir("huge-module");
+    let path = dir.join("huge.wasm");
+    let file = std::fs::File::create(&path).unwrap();
+    std::io::Write::write_all(&mut &file, b"\0asm\x01\0\0\0").unwrap();
+    file.set_len(200 << 20).unwrap();
+    let line = refused(&path, &[]);
+    assert!(line.contains("larger than the limit of 64 MiB; raise it with --max-module-size"), "{line}");
+    // The limit is the flag's, and a module under it goes on to the usual checks.
+    let small = hostile_suite("size-limit", "", "");
+    let line = refused(&small, &["--max-module-size", "100"]);
+    assert!(line.contains("larger than the limit of 100 bytes"), "{line}");
+    assert_eq!(harness::leakhost(["run", small.to_str().unwrap()]).status, 0);
+}

@@ -116,6 +116,18 @@ pub struct SandboxArgs {
     /// Captured output kept per test; the rest is dropped with a notice.
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     pub max_output: u64,
+
+    /// Largest module file accepted, e.g. 64M; checked before it is compiled.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub max_module_size: u64,
+
+    /// Most functions a module may define; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_FUNCTIONS)]
+    pub max_functions: u32,
+
+    /// Deepest nesting of blocks, loops and ifs in a module's functions; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_NESTING)]
+    pub max_nesting: u32,
 }
 
 /// The longest `--timeout` accepted: a year; anything longer is meant as "none".
@@ -158,6 +170,11 @@ impl SandboxArgs {
             max_stack: as_usize("--max-stack", self.max_stack)?,
             dirs: self.dirs.clone(),
             env: self.env.clone(),
+            module_limits: crate::suite::ModuleLimits {
+                max_size: as_usize("--max-module-size", self.max_module_size)?,
+                max_functions: self.max_functions,
+                max_nesting: self.max_nesting,
+            },
         })
     }
 }

@@ -4,7 +4,10 @@
 //! network. Clocks and randomness are deterministic unless the caller asks for
 //! real ones, so two runs of the same module see the same world.
 
+mod descriptors;
 mod poll;
+
+pub use descriptors::MAX_OPEN_FILES;
 
 use std::io;
 use std::path::PathBuf;
@@ -290,6 +293,8 @@ pub struct GuestState {
     fake_time: Option<FakeTime>,
     /// The per-call time limit, which a real sleep may not exceed.
     timeout: Option<Duration>,
+    /// Files the guest holds open, bounded.
+    open_files: usize,
 }
 
 /// Builds the linker with WASI preview1 and nothing else.
@@ -301,6 +306,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     // deadline nor the fake clock reaches; leakhost's own version honours both.
     linker.allow_shadowing(true);
     poll::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
+    descriptors::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
     Ok(linker)
 }
 
@@ -327,7 +333,9 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
     let limiter = Limiter::new(policy.max_memory);
     // No sockets: p1 has no call that opens one, and these keep it so if that changes.
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-    let state = GuestState { wasi: wasi.build_p1(), limiter, fake_time, timeout: policy.timeout };
+    let mut wasi = wasi.build_p1();
+    descriptors::cap_resource_table(&mut wasi);
+    let state = GuestState { wasi, limiter, fake_time, timeout: policy.timeout, open_files: 0 };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     Ok(store)

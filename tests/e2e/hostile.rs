@@ -73,9 +73,10 @@ fn hostile_suite(name: &str, extra: &str, body: &str) -> PathBuf {
     let wat = std::fs::read_to_string(harness::repo().join("tests/fixtures/minimal_ok.wat")).unwrap();
     let run_test = "(func (export \"leakhost_run_test\") (param i32) (result i32)";
     assert!(wat.contains(run_test));
+    // Imports must come before the memory, so the extra fields go first.
     let wat = wat.replacen(run_test, &format!("{run_test}\n{body}"), 1).replacen(
-        "(memory (export \"memory\") 1)",
-        &format!("(memory (export \"memory\") 1)\n{extra}"),
+        "\n(module",
+        &format!("\n(module\n{extra}"),
         1,
     );
     let bytes = wat::parse_str(&wat).unwrap_or_else(|e| panic!("{name}: {e}\n{wat}"));
@@ -168,4 +169,44 @@ fn a_module_past_the_size_limit_is_refused_before_it_is_read_or_cached() {
     let line = refused(&small, &["--max-module-size", "100"]);
     assert!(line.contains("larger than the limit of 100 bytes"), "{line}");
     assert_eq!(harness::leakhost(["run", small.to_str().unwrap()]).status, 0);
+}
+
+#[test]
+fn a_guest_opening_files_in_a_loop_gets_emfile_and_the_host_keeps_its_descriptors() {
+    // The test opens "f" in the first preopen (fd 3) without closing it. It passes only
+    // if open number MAX_OPEN_FILES + 1 fails with EMFILE (33) and none before it fails.
+    let extra = r#"
+      (import "wasi_snapshot_preview1" "path_open"
+        (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (data (i32.const 0x700) "f")
+      (global $opened (mut i32) (i32.const 0))"#;
+    let body = r#"
+      (local $errno i32)
+      (block $done
+        (loop $again
+          (if (i32.ne (local.tee $errno (call $path_open (i32.const 3) (i32.const 0) (i32.const 0x700) (i32.const 1)
+                         (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0x710)))
+                      (i32.const 0))
+            (then
+              (if (i32.and (i32.eq (global.get $opened) (i32.const 256))
+                           (i32.eq (call $path_open (i32.const 3) (i32.const 0) (i32.const 0x700) (i32.const 1)
+                             (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0x710))
+                             (i32.const 33)))
+                (then (br $done)))
+              ;; An unknown outcome code carries what happened: opened * 1000 + errno.
+              (i32.store (i32.const 0x500) (i32.const -1))
+              (return (i32.add (i32.mul (global.get $opened) (i32.const 1000)) (local.get $errno)))))
+          (global.set $opened (i32.add (global.get $opened) (i32.const 1)))
+          (br_if $again (i32.lt_u (global.get $opened) (i32.const 100000)))
+          (i32.store (i32.const 0x500) (i32.const -1))
+          (return (i32.const 1))))"#;
+    let path = hostile_suite("fd-bomb", extra, body);
+    let dir = fresh_dir("fd-bomb");
+    std::fs::write(dir.join("f"), b"data").unwrap();
+    let junit = dir.join("report.xml");
+    let spec = format!("{}::/d", dir.display());
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "--dir", &spec, "--junit", junit.to_str().unwrap()]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(report.contains("tests=\"1\"") && !report.contains("<failure"), "{report}");
 }

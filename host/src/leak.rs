@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::abi::{Counters, TypeCount};
+use crate::abi::{Counters, Name, TypeCount};
 
 /// Bytes in one wasm page.
 pub const PAGE_SIZE: u64 = 65536;
@@ -29,15 +29,25 @@ pub struct Snapshot {
     pub types: Vec<TypeCount>,
     /// User counters, sorted by name.
     #[serde(serialize_with = "pairs_as_map")]
-    pub user: Vec<(String, i64)>,
+    pub user: Vec<(Name, i64)>,
 }
+
+// Names are shared (`Arc<str>`) and serialised as the strings they are.
 
 fn types_as_map<S: serde::Serializer>(types: &[TypeCount], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(types.iter().map(|t| (&t.name, [t.instances, t.bytes])))
+    s.collect_map(types.iter().map(|t| (&*t.name, [t.instances, t.bytes])))
 }
 
-fn pairs_as_map<S: serde::Serializer>(pairs: &[(String, i64)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+fn pairs_as_map<S: serde::Serializer>(pairs: &[(Name, i64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (&**k, v)))
+}
+
+fn pairs_as_list<S: serde::Serializer>(pairs: &[(Name, i64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(pairs.iter().map(|(k, v)| (&**k, v)))
+}
+
+fn name_as_str<S: serde::Serializer>(name: &Name, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(name)
 }
 
 impl Snapshot {
@@ -63,7 +73,8 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TypeDelta {
     /// The type's name.
-    pub name: String,
+    #[serde(serialize_with = "name_as_str")]
+    pub name: Name,
     /// Change in live instances.
     pub instances: i64,
     /// Change in their bytes.
@@ -82,7 +93,8 @@ pub struct Delta {
     /// Types whose instances or bytes changed, by name.
     pub types: Vec<TypeDelta>,
     /// User counters that changed, by name.
-    pub counters: Vec<(String, i64)>,
+    #[serde(serialize_with = "pairs_as_list")]
+    pub counters: Vec<(Name, i64)>,
 }
 
 impl Delta {
@@ -115,7 +127,7 @@ fn signed(a: u64, b: u64) -> i64 {
 
 /// `after - before`.
 pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
-    let mut types: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut types: BTreeMap<&Name, (i64, i64)> = BTreeMap::new();
     for t in &after.types {
         let e = types.entry(&t.name).or_default();
         e.0 += t.instances;
@@ -126,7 +138,7 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
         e.0 -= t.instances;
         e.1 -= t.bytes;
     }
-    let mut counters: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut counters: BTreeMap<&Name, i64> = BTreeMap::new();
     for (n, v) in &after.user {
         *counters.entry(n).or_default() += v;
     }
@@ -140,9 +152,9 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
         types: types
             .into_iter()
             .filter(|(_, (i, b))| *i != 0 || *b != 0)
-            .map(|(name, (instances, bytes))| TypeDelta { name: name.to_string(), instances, bytes })
+            .map(|(name, (instances, bytes))| TypeDelta { name: name.clone(), instances, bytes })
             .collect(),
-        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.to_string(), v)).collect(),
+        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.clone(), v)).collect(),
     }
 }
 
@@ -155,9 +167,9 @@ pub enum Metric {
     /// Live heap bytes.
     Bytes,
     /// Live instances of a tracked type.
-    Type(String),
+    Type(#[serde(serialize_with = "name_as_str")] Name),
     /// A user counter.
-    Counter(String),
+    Counter(#[serde(serialize_with = "name_as_str")] Name),
 }
 
 impl std::fmt::Display for Metric {

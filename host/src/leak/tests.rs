@@ -6,8 +6,8 @@ fn snap(blocks: u64, bytes: u64, pages: u64, types: &[(&str, i64)], user: &[(&st
         live_bytes: bytes,
         total_allocs: 0,
         memory_bytes: pages * PAGE_SIZE,
-        types: types.iter().map(|(n, i)| TypeCount { name: n.to_string(), instances: *i, bytes: i * 8 }).collect(),
-        user: user.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+        types: types.iter().map(|(n, i)| TypeCount { name: (*n).into(), instances: *i, bytes: i * 8 }).collect(),
+        user: user.iter().map(|(n, v)| ((*n).into(), *v)).collect(),
     }
 }
 
@@ -25,10 +25,10 @@ fn diff_subtracts_and_leaves_out_zero_rows() {
     let b = snap(12, 90, 3, &[("A", 1), ("B", 3), ("C", 1)], &[("open", 1), ("new", 2)]);
     let d = diff(&a, &b);
     assert_eq!((d.blocks, d.bytes, d.pages), (2, -10, 1));
-    let names: Vec<&str> = d.types.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = d.types.iter().map(|t| &*t.name).collect();
     assert_eq!(names, ["B", "C"]);
     assert_eq!(d.types[0], TypeDelta { name: "B".into(), instances: 1, bytes: 8 });
-    assert_eq!(d.counters, vec![("new".to_string(), 2)]);
+    assert_eq!(d.counters, vec![("new".into(), 2)]);
     assert!(diff(&a, &a).is_zero());
 }
 

@@ -210,3 +210,18 @@ fn a_guest_opening_files_in_a_loop_gets_emfile_and_the_host_keeps_its_descriptor
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains("tests=\"1\"") && !report.contains("<failure"), "{report}");
 }
+
+#[test]
+fn an_infinite_loop_in_the_counters_export_is_a_one_line_error() {
+    let wat = std::fs::read_to_string(harness::repo().join("tests/fixtures/minimal_ok.wat")).unwrap();
+    let counters = r#"(func (export "leakhost_counters") (result i32) (i32.const 0x600))"#;
+    assert!(wat.contains(counters));
+    let looping = r#"(func (export "leakhost_counters") (result i32) (loop (br 0)) (i32.const 0x600))"#;
+    let bytes = wat::parse_str(wat.replace(counters, looping)).unwrap();
+    let path = harness::temp_file("counters-loop.wasm", &bytes);
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "-N", "2", "-r", "--timeout", "0.1"]);
+    assert_eq!(run.status, 2, "{run:#?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(lines[0].contains("leakhost_counters: exceeded the time limit of 0.1 s (--timeout)"), "{}", lines[0]);
+}

@@ -191,13 +191,20 @@ pub enum LimitExceeded {
     /// The instance's tables together would grow past the table limit.
     #[error("exceeded the limit of {0} table elements per instance")]
     Table(usize),
-    /// A sleep longer than the time limit.
-    #[error("slept for {:.3} s, past the time limit of {:.3} s (--timeout)", .requested.as_secs_f64(), .limit.as_secs_f64())]
+    /// A sleep that would take the call past its time limit, counting what it used before.
+    #[error(
+        "slept for {:.3} s, past the time limit of {:.3} s (--timeout), {:.3} s into the call",
+        .requested.as_secs_f64(),
+        .limit.as_secs_f64(),
+        .used.as_secs_f64()
+    )]
     Sleep {
         /// The sleep asked for.
         requested: Duration,
         /// The limit.
         limit: Duration,
+        /// The call's time used before the sleep.
+        used: Duration,
     },
 }
 
@@ -293,6 +300,8 @@ pub struct GuestState {
     fake_time: Option<FakeTime>,
     /// The per-call time limit, which a real sleep may not exceed.
     timeout: Option<Duration>,
+    /// When the current call into the guest started: real sleeps count against its limit.
+    call_started: std::time::Instant,
     /// Files the guest holds open, bounded.
     open_files: usize,
 }
@@ -335,10 +344,23 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     let mut wasi = wasi.build_p1();
     descriptors::cap_resource_table(&mut wasi);
-    let state = GuestState { wasi, limiter, fake_time, timeout: policy.timeout, open_files: 0 };
+    let state = GuestState {
+        wasi,
+        limiter,
+        fake_time,
+        timeout: policy.timeout,
+        open_files: 0,
+        call_started: std::time::Instant::now(),
+    };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     Ok(store)
+}
+
+/// Marks the start of a call into the guest, so that a real sleep can be held to what
+/// is left of the call's time limit (call it wherever the epoch deadline is armed).
+pub fn start_call(store: &mut Store<GuestState>) {
+    store.data_mut().call_started = std::time::Instant::now();
 }
 
 /// 4 KiB of bytes from splitmix64: the guest's whole "random" stream, repeated.
@@ -367,12 +389,15 @@ const FIXED_EPOCH_SECS: u64 = 1_704_067_200;
 impl FakeTime {
     /// Reads the clock (and moves it on by 1 µs).
     pub fn read(&self) -> u64 {
-        self.0.fetch_add(1_000, std::sync::atomic::Ordering::Relaxed) + 1_000
+        self.advance(1_000)
     }
 
-    /// Lets `nanos` pass at once: a guest's sleep.
-    pub fn advance(&self, nanos: u64) {
-        self.0.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    /// Lets `nanos` pass at once: a guest's sleep. The clock stops at its end (in the
+    /// year 2608) rather than wrapping back to its start. Returns the new reading.
+    pub fn advance(&self, nanos: u64) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let moved = self.0.fetch_update(Relaxed, Relaxed, |now| Some(now.saturating_add(nanos)));
+        moved.unwrap_or_else(|now| now).saturating_add(nanos)
     }
 
     /// The wall-clock reading that corresponds to monotonic reading `nanos`.
@@ -553,5 +578,14 @@ mod tests {
         let before = HostMonotonicClock::now(&a);
         a.advance(5_000_000_000);
         assert!(HostMonotonicClock::now(&a) >= before + 5_000_000_000);
+    }
+
+    #[test]
+    fn a_sleep_of_u64_max_saturates_the_fake_clock() {
+        let time = FakeTime::default();
+        time.read();
+        assert_eq!(time.advance(u64::MAX), u64::MAX);
+        assert_eq!(HostMonotonicClock::now(&time), u64::MAX, "the clock stays at its end");
+        assert!(HostWallClock::now(&time) > Duration::from_secs(FIXED_EPOCH_SECS));
     }
 }

@@ -225,3 +225,23 @@ fn an_infinite_loop_in_the_counters_export_is_a_one_line_error() {
     assert_eq!(lines.len(), 1, "{}", run.stderr);
     assert!(lines[0].contains("leakhost_counters: exceeded the time limit of 0.1 s (--timeout)"), "{}", lines[0]);
 }
+
+#[test]
+fn real_sleeps_in_a_loop_cannot_run_past_the_time_limit() {
+    // Each 0.2 s sleep is under the 0.3 s limit, but the second one would pass it; before
+    // the fix the loop slept on and only the epoch tick stopped it, after the limit.
+    let extra = r#"
+      (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+      ;; A relative monotonic-clock subscription of 200 ms at 0x800 (docs: WASI subscription layout).
+      (data (i32.const 0x810) "\01\00\00\00")
+      (data (i32.const 0x818) "\00\c2\eb\0b\00\00\00\00")"#;
+    let body = r#"
+      (drop (call $poll (i32.const 0x800) (i32.const 0x900) (i32.const 1) (i32.const 0x940)))
+      (drop (call $poll (i32.const 0x800) (i32.const 0x900) (i32.const 1) (i32.const 0x940)))
+      (drop (call $poll (i32.const 0x800) (i32.const 0x900) (i32.const 1) (i32.const 0x940)))"#;
+    let path = hostile_suite("sleep-loop", extra, body);
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "--real-world", "--timeout", "0.3"]);
+    assert_eq!(run.status, 1, "{run:#?}");
+    let block = harness::block(&run.stdout, "Error in test t");
+    assert!(block.starts_with("slept for 0.200 s, past the time limit of 0.300 s (--timeout), "), "{block}");
+}

@@ -102,6 +102,7 @@ impl Limits {
     }
 
     fn arm(&self, store: &mut Store<GuestState>) {
+        sandbox::start_call(store);
         if let Some(ticks) = self.deadline_ticks {
             store.set_epoch_deadline(ticks);
         }

@@ -245,3 +245,32 @@ fn real_sleeps_in_a_loop_cannot_run_past_the_time_limit() {
     let block = harness::block(&run.stdout, "Error in test t");
     assert!(block.starts_with("slept for 0.200 s, past the time limit of 0.300 s (--timeout), "), "{block}");
 }
+
+#[test]
+fn a_counters_snapshot_flooding_the_host_with_names_is_refused() {
+    // The review's module: 16,384 type rows whose 4 KB names overlap in one buffer cost
+    // the host 1.67 GB for 4 tests. Rows at 0x10000 (24 bytes each), names at 0x70000 + i.
+    let wat = std::fs::read_to_string(harness::repo().join("tests/fixtures/minimal_ok.wat")).unwrap();
+    let counters = r#"(func (export "leakhost_counters") (result i32) (i32.const 0x600))"#;
+    let flood = r#"(func (export "leakhost_counters") (result i32) (local $i i32) (local $row i32)
+      (loop $rows
+        (local.set $row (i32.add (i32.const 0x10000) (i32.mul (local.get $i) (i32.const 24))))
+        (i32.store (local.get $row) (i32.add (i32.const 0x70000) (local.get $i)))
+        (i32.store offset=4 (local.get $row) (i32.const 4096))
+        (i64.store offset=8 (local.get $row) (i64.const 1))
+        (i64.store offset=16 (local.get $row) (i64.const 8))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $rows (i32.lt_u (local.get $i) (i32.const 16384))))
+      (i32.store (i32.const 0x618) (i32.const 0x10000))
+      (i32.store (i32.const 0x61c) (i32.const 16384))
+      (i32.const 0x600))"#;
+    assert!(wat.contains(counters));
+    let wat =
+        wat.replace(counters, flood).replace(r#"(memory (export "memory") 1)"#, r#"(memory (export "memory") 8)"#);
+    let path = harness::temp_file("counter-flood.wasm", &wat::parse_str(wat).unwrap());
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "-N", "2", "-r"]);
+    assert_eq!(run.status, 2, "{run:#?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(lines[0].contains("the counter names of one snapshot take more than 1048576 bytes"), "{}", lines[0]);
+}

@@ -239,25 +239,35 @@ struct SortKeys {
 impl SortKeys {
     fn new(graph: &LayerGraph) -> Self {
         let n = graph.layers.len();
+        let chains = LastBaseTree::new(graph);
         // Trie nodes: children by name; node 0 is the empty key.
         let mut trie: Vec<BTreeMap<&str, usize>> = vec![BTreeMap::new()];
         let mut node_of = vec![0usize; n];
-        let mut seen = Stamps::new(n);
+        // For each layer, the layers whose suffix introduced it (see `LastBaseTree`).
+        let mut introduced_by: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut stamps = Stamps::new(n);
         let mut suffix = Vec::new();
         for layer in graph.bases_first() {
             let bases = &graph.layers[layer].bases;
             let mut node = bases.last().map_or(0, |&last| node_of[last]);
             suffix.clear();
-            if bases.len() > 1 {
-                // What the walk adds after the last base: everything the last base's
-                // walk has not already collected.
-                let mut below = Vec::new();
-                seen.clear();
-                reverse_gather(graph, bases.last().copied().into_iter(), &mut seen, &mut below);
-                reverse_gather(graph, bases.iter().rev().skip(1).copied(), &mut seen, &mut suffix);
+            if let [.., last] = bases[..] {
+                if bases.len() > 1 {
+                    // What the walk adds after the last base: what the last base's key
+                    // does not already hold.
+                    stamps.clear();
+                    let mut seen = OutsideKey {
+                        stamps: &mut stamps,
+                        chains: &chains,
+                        introduced_by: &introduced_by,
+                        key_of: last,
+                    };
+                    reverse_gather(graph, bases.iter().rev().skip(1).copied(), &mut seen, &mut suffix);
+                }
             }
             suffix.push(layer);
             for &l in &suffix {
+                introduced_by[l].push(layer);
                 let next = trie.len();
                 node = *trie[node].entry(graph.name(l)).or_insert(next);
                 if node == next {
@@ -276,6 +286,75 @@ impl SortKeys {
             stack.extend(trie[node].values().rev());
         }
         SortKeys { ranks: node_of.iter().map(|&node| rank_of_node[node]).collect() }
+    }
+}
+
+/// The tree in which a layer's parent is its last declared base. A layer's key is the
+/// concatenation of the suffixes of the layers on its path to the root, so a layer `v`
+/// is in the key of `x` exactly when some layer whose suffix introduced `v` is `x` or
+/// an ancestor of `x` here: an interval test on this tree's DFS numbering.
+struct LastBaseTree {
+    enter: Vec<usize>,
+    leave: Vec<usize>,
+}
+
+impl LastBaseTree {
+    fn new(graph: &LayerGraph) -> Self {
+        let n = graph.layers.len();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut roots = Vec::new();
+        for (layer, node) in graph.layers.iter().enumerate() {
+            match node.bases.last() {
+                Some(&parent) => children[parent].push(layer),
+                None => roots.push(layer),
+            }
+        }
+        let (mut enter, mut leave) = (vec![0; n], vec![0; n]);
+        let mut clock = 0;
+        // Each frame: (layer, index of its next child).
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for root in roots {
+            enter[root] = clock;
+            clock += 1;
+            stack.push((root, 0));
+            while let Some((layer, next)) = stack.last_mut() {
+                let layer = *layer;
+                match children[layer].get(*next) {
+                    Some(&child) => {
+                        *next += 1;
+                        enter[child] = clock;
+                        clock += 1;
+                        stack.push((child, 0));
+                    }
+                    None => {
+                        leave[layer] = clock;
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        LastBaseTree { enter, leave }
+    }
+
+    /// Whether `ancestor` is `layer` or above it.
+    fn is_at_or_above(&self, ancestor: usize, layer: usize) -> bool {
+        self.enter[ancestor] <= self.enter[layer] && self.enter[layer] < self.leave[ancestor]
+    }
+}
+
+/// Visited-or-already-in-the-key: the walk that extends a key skips what the key of
+/// `key_of` holds.
+struct OutsideKey<'a> {
+    stamps: &'a mut Stamps,
+    chains: &'a LastBaseTree,
+    introduced_by: &'a [Vec<usize>],
+    key_of: usize,
+}
+
+impl Seen for OutsideKey<'_> {
+    fn insert(&mut self, layer: usize) -> bool {
+        let in_key = self.introduced_by[layer].iter().any(|&by| self.chains.is_at_or_above(by, self.key_of));
+        !in_key && self.stamps.insert(layer)
     }
 }
 

@@ -197,3 +197,23 @@ fn a_chain_of_the_most_layers_allowed_plans_with_iterative_walks() {
     assert_eq!(g.test_hook_order(last).first(), Some(&0));
     assert_eq!(g.tear_down_order(&[0, 1, last], Some(1)), vec![last]);
 }
+
+#[test]
+fn the_most_layers_allowed_with_two_bases_each_plan_in_linear_work() {
+    // Every key extends its last base's key by two layers here; building the keys from
+    // the last base's walk alone would touch ~n²/2 = 2·10⁹ layers.
+    let n = crate::abi::MAX_LAYERS as usize;
+    let m = graph_manifest(n, |i| {
+        if i >= 2 {
+            vec![i - 1, i - 2]
+        } else if i == 1 {
+            vec![0]
+        } else {
+            vec![]
+        }
+    });
+    let g = LayerGraph::new(&m);
+    let with_tests: Vec<usize> = (0..n).collect();
+    let order = g.run_order(&with_tests);
+    assert_eq!(order, with_tests, "bases run before the layers built on them");
+}

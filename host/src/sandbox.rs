@@ -4,10 +4,10 @@
 //! network. Clocks and randomness are deterministic unless the caller asks for
 //! real ones, so two runs of the same module see the same world.
 
-mod descriptors;
+mod files;
 mod poll;
 
-pub use descriptors::MAX_OPEN_FILES;
+pub use files::MAX_OPEN_FILES;
 
 use std::io;
 use std::path::PathBuf;
@@ -315,7 +315,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     // deadline nor the fake clock reaches; leakhost's own version honours both.
     linker.allow_shadowing(true);
     poll::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
-    descriptors::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
+    files::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
     Ok(linker)
 }
 
@@ -343,7 +343,7 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
     // No sockets: p1 has no call that opens one, and these keep it so if that changes.
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     let mut wasi = wasi.build_p1();
-    descriptors::cap_resource_table(&mut wasi);
+    files::cap_resource_table(&mut wasi);
     let state = GuestState {
         wasi,
         limiter,

@@ -274,3 +274,36 @@ fn a_counters_snapshot_flooding_the_host_with_names_is_refused() {
     assert_eq!(lines.len(), 1, "{}", run.stderr);
     assert!(lines[0].contains("the counter names of one snapshot take more than 1048576 bytes"), "{}", lines[0]);
 }
+
+#[test]
+fn a_guest_cannot_plant_symlinks_that_lead_out_of_a_writable_directory() {
+    // "up" -> "../../.." and "abs" -> "/etc" must fail with EPERM (63); "ok" -> "f" works.
+    let extra = r#"
+      (import "wasi_snapshot_preview1" "path_symlink" (func $symlink (param i32 i32 i32 i32 i32) (result i32)))
+      (data (i32.const 0x700) "../../..")
+      (data (i32.const 0x720) "up")
+      (data (i32.const 0x740) "/etc")
+      (data (i32.const 0x760) "abs")
+      (data (i32.const 0x780) "f")
+      (data (i32.const 0x7a0) "ok")"#;
+    let body = r#"
+      (i32.store (i32.const 0x500) (i32.const -1))
+      (if (i32.ne (call $symlink (i32.const 0x700) (i32.const 8) (i32.const 3) (i32.const 0x720) (i32.const 2))
+                  (i32.const 63))
+        (then (return (i32.const 101))))
+      (if (i32.ne (call $symlink (i32.const 0x740) (i32.const 4) (i32.const 3) (i32.const 0x760) (i32.const 3))
+                  (i32.const 63))
+        (then (return (i32.const 102))))
+      (if (i32.ne (call $symlink (i32.const 0x780) (i32.const 1) (i32.const 3) (i32.const 0x7a0) (i32.const 2))
+                  (i32.const 0))
+        (then (return (i32.const 103))))"#;
+    let path = hostile_suite("symlink-escape", extra, body);
+    let dir = fresh_dir("symlink-escape");
+    std::fs::write(dir.join("f"), b"data").unwrap();
+    let spec = format!("{}::/d:rw", dir.display());
+    let run = harness::leakhost(["run", path.to_str().unwrap(), "--dir", &spec]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert!(std::fs::symlink_metadata(dir.join("ok")).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(dir.join("up")).is_err());
+    assert!(std::fs::symlink_metadata(dir.join("abs")).is_err());
+}

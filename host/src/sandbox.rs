@@ -581,6 +581,26 @@ mod tests {
     }
 
     #[test]
+    fn tables_and_memory_share_one_limit_per_instance() {
+        use wasmtime::ResourceLimiter;
+        let mut limiter = Limiter::new(1 << 20);
+        assert!(limiter.memory_growing(0, 512 << 10, None).unwrap());
+        // 512 KiB of memory leaves room for 65,536 elements of 8 bytes, over any tables.
+        assert!(limiter.table_growing(0, 32_768, None).unwrap());
+        assert!(limiter.table_growing(0, 32_768, None).unwrap());
+        let err = limiter.table_growing(0, 1, None).unwrap_err();
+        assert_eq!(err.downcast_ref::<LimitExceeded>(), Some(&LimitExceeded::Memory(1 << 20)));
+        assert!(limiter.memory_growing(512 << 10, (512 << 10) + 1, None).is_err());
+        // A growth that fails after it was granted gives its elements back.
+        limiter.table_grow_failed(wasmtime::Error::msg("out of host memory")).unwrap();
+        assert!(limiter.table_growing(0, 32_768, None).unwrap());
+        let mut small = Limiter::new(usize::MAX);
+        assert!(small.table_growing(0, MAX_TABLE_ELEMENTS, None).unwrap());
+        let err = small.table_growing(0, 1, None).unwrap_err();
+        assert_eq!(err.downcast_ref::<LimitExceeded>(), Some(&LimitExceeded::Table(MAX_TABLE_ELEMENTS)));
+    }
+
+    #[test]
     fn a_sleep_of_u64_max_saturates_the_fake_clock() {
         let time = FakeTime::default();
         time.read();

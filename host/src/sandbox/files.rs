@@ -25,7 +25,7 @@ use super::GuestState;
 pub const MAX_OPEN_FILES: usize = 256;
 /// Entries the instance's WASI resource table may hold: the open files, each with a few
 /// streams, the standard streams and the preopens.
-const RESOURCE_TABLE_CAPACITY: usize = 8 * MAX_OPEN_FILES + 1024;
+const RESOURCE_TABLE_CAPACITY: usize = 16 * MAX_OPEN_FILES + 4096;
 
 const WASI: &str = "wasi_snapshot_preview1";
 /// WASI's `errno::fault`: an address outside linear memory.

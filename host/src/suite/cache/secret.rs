@@ -167,6 +167,22 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_owned_by_another_user_is_refused() {
+        let dir = fresh("owner").join("cache");
+        check_dir(&dir).unwrap();
+        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        let other = current_uid().wrapping_add(1);
+        // SAFETY: a valid NUL-terminated path; chown changes nothing else.
+        if unsafe { libc::chown(path.as_ptr(), other, u32::MAX) } != 0 {
+            // Only root can give a directory away; elsewhere the owner check is the uid compare below.
+            assert_eq!(fs::metadata(&dir).unwrap().uid(), current_uid());
+            return;
+        }
+        let why = check_dir(&dir).unwrap_err();
+        assert!(why.contains(&format!("owned by uid {other}")), "{why}");
+    }
+
+    #[test]
     fn exclusive_creation_never_follows_a_planted_symlink() {
         let dir = fresh("excl");
         let victim = dir.join("victim");

@@ -136,7 +136,7 @@ impl Cache {
         let dir = dir.into();
         secret::check_dir(&dir).map_err(|why| CacheError::Directory { dir: dir.clone(), why })?;
         let key_error = |why: String| CacheError::Key { path: key_path.to_path_buf(), why };
-        if let (Ok(d), Some(Ok(k))) = (dir.canonicalize(), key_path.parent().map(|p| p.canonicalize())) {
+        if let (Ok(d), Some(k)) = (dir.canonicalize(), resolved(key_path)) {
             if k.starts_with(&d) {
                 return Err(key_error("inside the cache directory; keep it elsewhere".into()));
             }
@@ -210,6 +210,15 @@ impl Cache {
         // blake3::Hash compares in constant time.
         (self.mac(key, payload) == blake3::Hash::from_bytes(mac.try_into().ok()?)).then_some(payload)
     }
+}
+
+/// `path` with its longest existing prefix resolved, so that a key path whose
+/// directories do not exist yet still compares with the cache directory.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
+    let existing = absolute.ancestors().find(|a| a.exists())?;
+    let rest = absolute.strip_prefix(existing).ok()?;
+    Some(existing.canonicalize().ok()?.join(rest))
 }
 
 /// Reads a regular file, not following a final symlink and not past [`MAX_ENTRY_LEN`].

@@ -117,6 +117,12 @@ fn a_key_inside_the_cache_directory_is_refused() {
     let dir = fresh_dir("key-inside");
     let err = Cache::open(&dir, &dir.join("cache.key")).unwrap_err();
     assert!(matches!(err, CacheError::Key { .. }), "{err}");
+    // Also when the key's own directory does not exist yet, and through `..`.
+    let err = Cache::open(&dir, &dir.join("new/sub/cache.key")).unwrap_err();
+    assert!(matches!(err, CacheError::Key { .. }), "{err}");
+    assert!(!dir.join("new").exists(), "nothing is created for a refused key");
+    let sneaky = dir.join("../").join(dir.file_name().unwrap()).join("k");
+    assert!(matches!(Cache::open(&dir, &sneaky).unwrap_err(), CacheError::Key { .. }));
 }
 
 #[test]

@@ -283,11 +283,10 @@ impl GuestInstance {
     pub fn counters(&mut self) -> Result<(Counters, u64), String> {
         self.limits.arm(&mut self.store);
         // One line, as every fatal error: the limit or trap, without its backtrace.
-        let addr = self
-            .counters
-            .call(&mut self.store, ())
-            .map_err(|e| format!("{}: {}", export::COUNTERS, one_line(&self.limits.describe(&e))))?
-            as u32;
+        let addr =
+            self.counters.call(&mut self.store, ()).map_err(|e| {
+                format!("{}: {}", export::COUNTERS, self.limits.describe(&e).lines().next().unwrap_or(""))
+            })? as u32;
         let memory = self.memory.data(&self.store);
         let counters = abi::decode_counters(memory, addr).map_err(|e| e.to_string())?;
         Ok((counters, memory.len() as u64))

@@ -107,7 +107,7 @@ fn max_nesting(body: &wasmparser::FunctionBody<'_>, limit: u32) -> Option<u32> {
                     return Some(deepest);
                 }
             }
-            Operator::End => depth = depth.saturating_sub(1),
+            Operator::End | Operator::Delegate { .. } => depth = depth.saturating_sub(1),
             _ => {}
         }
     }

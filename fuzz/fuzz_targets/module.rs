@@ -20,7 +20,7 @@ fn loader() -> &'static Loader {
     LOADER.get_or_init(|| {
         let engine = engine(&Policy::default()).expect("the default engine builds");
         // No compilation cache: every input is compiled and checked afresh.
-        Box::new(move |path| suite::load(&engine, path, None).map(drop))
+        Box::new(move |path| suite::load(&engine, path, None, &suite::ModuleLimits::default()).map(drop))
     })
 }
 

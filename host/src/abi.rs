@@ -5,11 +5,14 @@
 //! every name is checked for UTF-8, and the manifest is validated as a whole.
 //! See docs/abi.md.
 
+mod names;
+
 use std::collections::{HashMap, HashSet};
 
 use leakhost_guest::abi as v1;
 use thiserror::Error;
 
+pub use names::{InternError, Name, NameInterner, MAX_DISTINCT_NAMES, MAX_DISTINCT_NAME_BYTES};
 pub use v1::{hook, outcome, ABI_VERSION};
 
 /// The most layers a manifest may declare.
@@ -22,6 +25,8 @@ pub const MAX_NAME_LEN: u32 = 4096;
 pub const MAX_BASES: u32 = 256;
 /// The most rows of type counters or user counters in one snapshot.
 pub const MAX_COUNTER_ROWS: u32 = 1 << 14;
+/// The most bytes of row names (type and user counters together) in one snapshot.
+pub const MAX_SNAPSHOT_NAME_BYTES: u64 = 1 << 20;
 /// The longest status message the host keeps, in bytes; longer ones are cut.
 pub const MAX_MESSAGE_LEN: u32 = 1 << 16;
 
@@ -49,6 +54,20 @@ pub enum AbiError {
         count: u32,
         /// The limit.
         limit: u32,
+    },
+    /// A snapshot's row names together are longer than [`MAX_SNAPSHOT_NAME_BYTES`].
+    #[error("the counter names of one snapshot take more than {limit} bytes")]
+    SnapshotTooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The run has seen more distinct counter names than it keeps.
+    #[error("{what}: a new counter name past the limit of {limit} (per run)")]
+    TooManyNames {
+        /// Which name.
+        what: String,
+        /// The limit, in names or bytes.
+        limit: String,
     },
     /// A name is not valid UTF-8.
     #[error("{what} is not valid UTF-8")]
@@ -203,7 +222,7 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeCount {
     /// The type's name.
-    pub name: String,
+    pub name: Name,
     /// Live instances.
     pub instances: i64,
     /// Bytes of those instances.
@@ -222,7 +241,7 @@ pub struct Counters {
     /// Per-type rows, sorted by name.
     pub types: Vec<TypeCount>,
     /// User counters `(name, value)`, sorted by name.
-    pub user: Vec<(String, i64)>,
+    pub user: Vec<(Name, i64)>,
 }
 
 /// A bounds-checked little-endian reader over a copy or view of guest memory.
@@ -259,6 +278,11 @@ impl<'m> Reader<'m> {
 
     /// Reads a UTF-8 name; layer and test names must not be empty, counter names may be.
     fn name(&self, what: impl Fn() -> String, ptr: u32, len: u32, allow_empty: bool) -> Result<String, AbiError> {
+        self.name_str(&what, ptr, len, allow_empty).map(str::to_owned)
+    }
+
+    /// [`Self::name`], borrowed from memory.
+    fn name_str(&self, what: &impl Fn() -> String, ptr: u32, len: u32, allow_empty: bool) -> Result<&'m str, AbiError> {
         if len > MAX_NAME_LEN {
             return Err(AbiError::NameTooLong { what: what(), len, limit: MAX_NAME_LEN });
         }
@@ -268,7 +292,7 @@ impl<'m> Reader<'m> {
         // The label is formatted only on the error path: decoding a large manifest reads
         // one name per test, and nearly all of them are fine.
         let raw = self.slice(ptr, len as u64).ok_or_else(|| self.out_of_bounds(what(), ptr, len as u64))?;
-        std::str::from_utf8(raw).map(str::to_owned).map_err(|_| AbiError::InvalidUtf8 { what: what() })
+        std::str::from_utf8(raw).map_err(|_| AbiError::InvalidUtf8 { what: what() })
     }
 
     /// Checks a whole array of `count` records of `size` bytes at `base` (even an
@@ -433,8 +457,15 @@ pub fn decode_status(memory: &[u8], addr: u32) -> Result<Status, AbiError> {
     Ok(Status { kind, message })
 }
 
-/// Decodes the counters snapshot at `addr`; rows come back sorted by name.
+/// Decodes the counters snapshot at `addr`; rows come back sorted by name, their names
+/// interned in the run's [`NameInterner::global`].
 pub fn decode_counters(memory: &[u8], addr: u32) -> Result<Counters, AbiError> {
+    let mut names = NameInterner::global().lock().unwrap_or_else(|e| e.into_inner());
+    decode_counters_with(memory, addr, &mut names)
+}
+
+/// [`decode_counters`] with names interned in `names`.
+pub fn decode_counters_with(memory: &[u8], addr: u32, names: &mut NameInterner) -> Result<Counters, AbiError> {
     let r = Reader { memory };
     // One bounds check for the whole record, so the field offsets below cannot wrap.
     r.bytes("counters record", addr, v1::COUNTERS_SIZE as u64)?;
@@ -446,12 +477,13 @@ pub fn decode_counters(memory: &[u8], addr: u32) -> Result<Counters, AbiError> {
     limit("user counter", user_len, MAX_COUNTER_ROWS)?;
     let type_array = r.array("type counter array", types_ptr, types_len, v1::TYPE_COUNTER_SIZE)?;
     let user_array = r.array("user counter array", user_ptr, user_len, v1::USER_COUNTER_SIZE)?;
+    let mut budget = NameBudget { left: MAX_SNAPSHOT_NAME_BYTES, names };
 
     let mut types = Vec::with_capacity(types_len as usize);
     for i in 0..types_len {
         let at = type_array.at(i);
         let [name_ptr, name_len] = r.u32s::<2>("type counter", at)?;
-        let name = r.name(|| format!("name of type counter {i}"), name_ptr, name_len, true)?;
+        let name = budget.take(&r, || format!("name of type counter {i}"), name_ptr, name_len)?;
         let instances = r.u64_at("type counter", at + 8)? as i64;
         let bytes = r.u64_at("type counter", at + 16)? as i64;
         types.push(TypeCount { name, instances, bytes });
@@ -460,12 +492,34 @@ pub fn decode_counters(memory: &[u8], addr: u32) -> Result<Counters, AbiError> {
     for i in 0..user_len {
         let at = user_array.at(i);
         let [name_ptr, name_len] = r.u32s::<2>("user counter", at)?;
-        let name = r.name(|| format!("name of user counter {i}"), name_ptr, name_len, true)?;
+        let name = budget.take(&r, || format!("name of user counter {i}"), name_ptr, name_len)?;
         user.push((name, r.u64_at("user counter", at + 8)? as i64));
     }
     types.sort_by(|a, b| a.name.cmp(&b.name));
     user.sort();
     Ok(Counters { live_blocks, live_bytes, total_allocs, types, user })
+}
+
+/// What the names of one snapshot may still cost, and where they are interned.
+struct NameBudget<'n> {
+    left: u64,
+    names: &'n mut NameInterner,
+}
+
+impl NameBudget<'_> {
+    /// Reads, checks and interns one row name, charging it to the snapshot's budget.
+    fn take(&mut self, r: &Reader<'_>, what: impl Fn() -> String, ptr: u32, len: u32) -> Result<Name, AbiError> {
+        self.left =
+            self.left.checked_sub(len as u64).ok_or(AbiError::SnapshotTooLarge { limit: MAX_SNAPSHOT_NAME_BYTES })?;
+        let name = r.name_str(&what, ptr, len, true)?;
+        self.names.intern(name).map_err(|e| AbiError::TooManyNames {
+            what: what(),
+            limit: match e {
+                InternError::TooManyNames => format!("{MAX_DISTINCT_NAMES} distinct names"),
+                InternError::TooManyBytes => format!("{MAX_DISTINCT_NAME_BYTES} bytes of distinct names"),
+            },
+        })
+    }
 }
 
 #[cfg(test)]

@@ -125,7 +125,8 @@ fn load_all<'e>(
     targets
         .iter()
         .map(|target| {
-            let suite = suite::resolve(target, &build).and_then(|path| suite::load(engine, &path, cache))?;
+            let suite = suite::resolve(target, &build)
+                .and_then(|path| suite::load(engine, &path, cache, &policy.module_limits))?;
             let session = Session::start(engine, &suite, policy.clone())
                 .map_err(|error| CliError::Start { path: suite.path.clone(), error })?;
             if session.manifest().tests.is_empty() {

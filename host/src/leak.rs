@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::abi::{Counters, TypeCount};
+use crate::abi::{Counters, Name, TypeCount};
 use crate::text::GuestText;
 
 mod verdict;
@@ -38,15 +38,17 @@ pub struct Snapshot {
     pub types: Vec<TypeCount>,
     /// User counters, sorted by name.
     #[serde(serialize_with = "pairs_as_map")]
-    pub user: Vec<(String, i64)>,
+    pub user: Vec<(Name, i64)>,
 }
+
+// Names are shared (`Arc<str>`) and serialised as the strings they are.
 
 fn types_as_map<S: serde::Serializer>(types: &[TypeCount], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(types.iter().map(|t| (&t.name, [t.instances, t.bytes])))
+    s.collect_map(types.iter().map(|t| (&*t.name, [t.instances, t.bytes])))
 }
 
-fn pairs_as_map<S: serde::Serializer>(pairs: &[(String, i64)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+fn pairs_as_map<S: serde::Serializer>(pairs: &[(Name, i64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (&**k, v)))
 }
 
 impl Snapshot {
@@ -124,7 +126,7 @@ fn signed(a: u64, b: u64) -> i64 {
 
 /// `after - before`.
 pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
-    let mut types: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut types: BTreeMap<&Name, (i64, i64)> = BTreeMap::new();
     for t in &after.types {
         let e = types.entry(&t.name).or_default();
         e.0 += t.instances;
@@ -135,7 +137,7 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
         e.0 -= t.instances;
         e.1 -= t.bytes;
     }
-    let mut counters: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut counters: BTreeMap<&Name, i64> = BTreeMap::new();
     for (n, v) in &after.user {
         *counters.entry(n).or_default() += v;
     }
@@ -149,9 +151,9 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
         types: types
             .into_iter()
             .filter(|(_, (i, b))| *i != 0 || *b != 0)
-            .map(|(name, (instances, bytes))| TypeDelta { name: name.into(), instances, bytes })
+            .map(|(name, (instances, bytes))| TypeDelta { name: GuestText::new(name.clone()), instances, bytes })
             .collect(),
-        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (n.into(), v)).collect(),
+        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (GuestText::new(n.clone()), v)).collect(),
     }
 }
 

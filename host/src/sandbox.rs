@@ -5,7 +5,13 @@
 //! real ones, so two runs of the same module see the same world.
 
 mod engine;
+mod files;
+mod limiter;
 mod poll;
+
+pub use files::MAX_OPEN_FILES;
+use limiter::Limiter;
+pub use limiter::TABLE_ELEMENT_BYTES;
 
 use std::io;
 use std::path::PathBuf;
@@ -104,6 +110,8 @@ pub struct Policy {
     pub env: Vec<(String, String)>,
     /// How the suite's code is executed.
     pub engine: EngineKind,
+    /// What a module may be before it is compiled (size, functions, nesting).
+    pub module_limits: crate::suite::ModuleLimits,
 }
 
 /// Default wall-time limit per call.
@@ -126,6 +134,7 @@ impl Default for Policy {
             dirs: Vec::new(),
             env: Vec::new(),
             engine: EngineKind::default(),
+            module_limits: crate::suite::ModuleLimits::default(),
         }
     }
 }
@@ -175,19 +184,26 @@ impl Drop for EpochTicker {
 /// A limit the guest ran into, carried as the trap's error.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LimitExceeded {
-    /// Linear memory would grow past `--max-memory`.
+    /// Linear memory and table elements together would grow past `--max-memory`.
     #[error("exceeded the memory limit of {} (--max-memory)", human_bytes(*.0 as u64))]
     Memory(usize),
-    /// A table would grow past the table limit.
-    #[error("exceeded the table limit of {0} elements")]
+    /// The instance's tables together would grow past the table limit.
+    #[error("exceeded the limit of {0} table elements per instance")]
     Table(usize),
-    /// A sleep longer than the time limit.
-    #[error("slept for {:.3} s, past the time limit of {:.3} s (--timeout)", .requested.as_secs_f64(), .limit.as_secs_f64())]
+    /// A sleep that would take the call past its time limit, counting what it used before.
+    #[error(
+        "slept for {:.3} s, past the time limit of {:.3} s (--timeout), {:.3} s into the call",
+        .requested.as_secs_f64(),
+        .limit.as_secs_f64(),
+        .used.as_secs_f64()
+    )]
     Sleep {
         /// The sleep asked for.
         requested: Duration,
         /// The limit.
         limit: Duration,
+        /// The call's time used before the sleep.
+        used: Duration,
     },
 }
 
@@ -201,39 +217,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Most table elements an instance may have.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
-
-struct Limiter {
-    max_memory: usize,
-}
-
-impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        // Failing loudly names the limit; a quiet `false` would surface as an
-        // anonymous allocation-failure abort in the guest.
-        if desired > self.max_memory {
-            return Err(wasmtime::Error::new(LimitExceeded::Memory(self.max_memory)));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
-            return Err(wasmtime::Error::new(LimitExceeded::Table(MAX_TABLE_ELEMENTS)));
-        }
-        Ok(true)
-    }
-
-    fn instances(&self) -> usize {
-        1
-    }
-
-    fn memories(&self) -> usize {
-        1
-    }
-}
-
 /// Per-instance host state.
 pub struct GuestState {
     wasi: WasiP1Ctx,
@@ -242,6 +225,10 @@ pub struct GuestState {
     fake_time: Option<FakeTime>,
     /// The per-call time limit, which a real sleep may not exceed.
     timeout: Option<Duration>,
+    /// When the current call into the guest started: real sleeps count against its limit.
+    call_started: std::time::Instant,
+    /// Files the guest holds open, bounded.
+    open_files: usize,
 }
 
 /// Builds the linker with WASI preview1 and nothing else.
@@ -253,6 +240,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     // deadline nor the fake clock reaches; leakhost's own version honours both.
     linker.allow_shadowing(true);
     poll::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
+    files::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
     Ok(linker)
 }
 
@@ -276,13 +264,28 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
         wasi.preopened_dir(&dir.host, &dir.guest, perms)
             .map_err(|e| SandboxError::Preopen { dir: dir.host.clone(), why: e.to_string() })?;
     }
-    let limiter = Limiter { max_memory: policy.max_memory };
+    let limiter = Limiter::new(policy.max_memory);
     // No sockets: p1 has no call that opens one, and these keep it so if that changes.
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-    let state = GuestState { wasi: wasi.build_p1(), limiter, fake_time, timeout: policy.timeout };
+    let mut wasi = wasi.build_p1();
+    files::cap_resource_table(&mut wasi);
+    let state = GuestState {
+        wasi,
+        limiter,
+        fake_time,
+        timeout: policy.timeout,
+        open_files: 0,
+        call_started: std::time::Instant::now(),
+    };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     Ok(store)
+}
+
+/// Marks the start of a call into the guest, so that a real sleep can be held to what
+/// is left of the call's time limit (call it wherever the epoch deadline is armed).
+pub fn start_call(store: &mut Store<GuestState>) {
+    store.data_mut().call_started = std::time::Instant::now();
 }
 
 /// 4 KiB of bytes from splitmix64: the guest's whole "random" stream, repeated.
@@ -311,12 +314,15 @@ const FIXED_EPOCH_SECS: u64 = 1_704_067_200;
 impl FakeTime {
     /// Reads the clock (and moves it on by 1 µs).
     pub fn read(&self) -> u64 {
-        self.0.fetch_add(1_000, std::sync::atomic::Ordering::Relaxed) + 1_000
+        self.advance(1_000)
     }
 
-    /// Lets `nanos` pass at once: a guest's sleep.
-    pub fn advance(&self, nanos: u64) {
-        self.0.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    /// Lets `nanos` pass at once: a guest's sleep. The clock stops at its end (in the
+    /// year 2608) rather than wrapping back to its start. Returns the new reading.
+    pub fn advance(&self, nanos: u64) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let moved = self.0.fetch_update(Relaxed, Relaxed, |now| Some(now.saturating_add(nanos)));
+        moved.unwrap_or_else(|now| now).saturating_add(nanos)
     }
 
     /// The wall-clock reading that corresponds to monotonic reading `nanos`.
@@ -504,5 +510,14 @@ mod tests {
         let before = HostMonotonicClock::now(&a);
         a.advance(5_000_000_000);
         assert!(HostMonotonicClock::now(&a) >= before + 5_000_000_000);
+    }
+
+    #[test]
+    fn a_sleep_of_u64_max_saturates_the_fake_clock() {
+        let time = FakeTime::default();
+        time.read();
+        assert_eq!(time.advance(u64::MAX), u64::MAX);
+        assert_eq!(HostMonotonicClock::now(&time), u64::MAX, "the clock stays at its end");
+        assert!(HostWallClock::now(&time) > Duration::from_secs(FIXED_EPOCH_SECS));
     }
 }

@@ -3,9 +3,11 @@
 mod build;
 pub mod build_c;
 mod cache;
+mod limits;
 
 pub use build::{resolve, BuildOptions};
-pub use cache::{Cache, Compilation, CACHE_DIR_ENV};
+pub use cache::{Cache, CacheError, Compilation, EntryKey, StableHasher, CACHE_DIR_ENV, CACHE_KEY_ENV};
+pub use limits::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,28 @@ pub enum SuiteError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The file is larger than `--max-module-size`.
+    #[error("{path}: the module is larger than the limit of {}; raise it with --max-module-size", crate::sandbox::human_bytes(*.limit as u64))]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The module exceeds a structural limit that bounds compilation.
+    #[error("{path}: {what} {value} exceeds the limit of {limit} before compiling; raise it with {flag}")]
+    TooComplex {
+        /// The file.
+        path: PathBuf,
+        /// What was measured.
+        what: &'static str,
+        /// The module's value.
+        value: u64,
+        /// The limit.
+        limit: u64,
+        /// The flag that raises the limit.
+        flag: &'static str,
     },
     /// The file is not a binary wasm module.
     #[error("{path}: not a WebAssembly module: {why}")]
@@ -141,15 +165,38 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// Reads, compiles (or loads from `cache`) and checks the module at `path`.
-pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Suite, SuiteError> {
-    let bytes = std::fs::read(path).map_err(|source| SuiteError::Read { path: path.to_path_buf(), source })?;
+/// Reads the file, refusing to read past `max_size` bytes.
+fn read_bounded(path: &Path, max_size: usize) -> Result<Vec<u8>, SuiteError> {
+    use std::io::Read;
+    let read_error = |source| SuiteError::Read { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let too_large = || SuiteError::TooLarge { path: path.to_path_buf(), limit: max_size };
+    if file.metadata().map_err(read_error)?.len() > max_size as u64 {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    // The length may change under us; never read more than one byte past the limit.
+    file.take(max_size as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() > max_size {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Reads, compiles (or loads from `cache`) and checks the module at `path`; a module
+/// past `limits` is refused before it is compiled or cached.
+pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &ModuleLimits) -> Result<Suite, SuiteError> {
+    let bytes = read_bounded(path, limits.max_size)?;
     if let Some(why) = not_wasm_reason(&bytes) {
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
     let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
         Some((module, entry)) => (module, Compilation::FromCache(entry)),
         None => {
+            if let Some(e) = limits.check(&bytes) {
+                let (what, value, limit, flag) = (e.what, e.value, e.limit, e.flag);
+                return Err(SuiteError::TooComplex { path: path.to_path_buf(), what, value, limit, flag });
+            }
             let module = Module::new(engine, &bytes)
                 .map_err(|e| SuiteError::Invalid { path: path.to_path_buf(), reason: format!("{e:#}") })?;
             let compilation = match cache {

@@ -758,7 +758,7 @@ proptest! {
                 let mut types: Vec<_> = (0..gen.types.len())
                     .map(|i| (String::from_utf8(gen.type_name(i)).unwrap(), gen.types[i].1, gen.types[i].2))
                     .collect();
-                let mut got: Vec<_> = counters.types.iter().map(|t| (t.name.clone(), t.instances, t.bytes)).collect();
+                let mut got: Vec<_> = counters.types.iter().map(|t| (t.name.to_string(), t.instances, t.bytes)).collect();
                 types.sort();
                 got.sort();
                 prop_assert_eq!(got, types);
@@ -766,7 +766,8 @@ proptest! {
                     .map(|i| (String::from_utf8(gen.user_name(i)).unwrap(), gen.user[i].1))
                     .collect();
                 user.sort();
-                prop_assert_eq!(&counters.user, &user);
+                let got: Vec<(String, i64)> = counters.user.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+                prop_assert_eq!(&got, &user);
             }
         }
         if !gen.lies() {

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::suite;
+use crate::harness::{cache_key, suite};
 
 fn inspect(cache: &std::path::Path, extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_leakhost"))
@@ -10,6 +10,7 @@ fn inspect(cache: &std::path::Path, extra: &[&str]) -> String {
         .arg("inspect")
         .arg(suite("leak"))
         .env("LEAKHOST_CACHE_DIR", cache)
+        .env("LEAKHOST_CACHE_KEY", cache_key())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -55,6 +56,7 @@ fn a_different_engine_configuration_misses() {
         let out = Command::new(env!("CARGO_BIN_EXE_leakhost"))
             .args(["inspect", suite("leak").to_str().unwrap(), "--fuel", "1000000"])
             .env("LEAKHOST_CACHE_DIR", &cache)
+            .env("LEAKHOST_CACHE_KEY", cache_key())
             .output()
             .unwrap();
         String::from_utf8(out.stdout).unwrap().lines().find(|l| l.starts_with("Compilation: ")).unwrap().to_string()

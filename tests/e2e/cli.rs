@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use crate::harness::{cache_dir, leakhost, normalise_times, suite, temp_file, Run};
+use crate::harness::{cache_dir, cache_key, leakhost, normalise_times, suite, temp_file, Run};
 
 fn wasm(name: &str) -> String {
     suite(name).to_str().unwrap().to_string()
@@ -694,6 +694,7 @@ fn color_always_overrides_no_color_and_pipes() {
         .env_remove("FORCE_COLOR")
         .env_remove("CLICOLOR_FORCE")
         .env("LEAKHOST_CACHE_DIR", cache_dir())
+        .env("LEAKHOST_CACHE_KEY", cache_key())
         .output()
         .unwrap();
     assert_eq!(auto.status.code(), Some(1));

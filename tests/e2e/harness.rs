@@ -34,6 +34,11 @@ pub fn cache_dir() -> PathBuf {
     std::env::temp_dir().join("leakhost-e2e-cache")
 }
 
+/// The cache key the tests share, kept out of the user's config directory.
+pub fn cache_key() -> PathBuf {
+    std::env::temp_dir().join("leakhost-e2e-cache.key")
+}
+
 /// What one run of the binary produced.
 #[derive(Debug)]
 pub struct Run {
@@ -58,6 +63,7 @@ where
         // One cache for all of this run's tests (and safe to share, as they run in parallel),
         // kept out of the user's own cache directory.
         .env("LEAKHOST_CACHE_DIR", cache_dir())
+        .env("LEAKHOST_CACHE_KEY", cache_key())
         .output()
         .expect("leakhost runs");
     Run {

@@ -617,5 +617,7 @@ fn empty_counter_name_is_valid_abi() {
     let (mem, addr) = counters_mem([0, 0, 0], &[("", 1, 8)], &[("", 2)]);
     let counters = decode_counters(&mem.bytes, addr).expect("docs/abi.md allows an empty counter name");
     assert_eq!(counters.types, vec![type_count("", 1, 8)]);
-    assert_eq!(counters.user, vec![(String::new(), 2)]);
+    assert_eq!(counters.user, vec![("".into(), 2)]);
 }
+
+mod snapshot_bounds;

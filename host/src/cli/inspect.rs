@@ -149,7 +149,8 @@ fn check(
     build: &BuildArgs,
 ) -> Result<ExitCode, CliError> {
     let mut out = format!("Conformance of {} to ABI v{ABI_VERSION}:\n", target.display());
-    let loaded = suite::resolve(target, &build.options()).and_then(|path| suite::load(engine, &path, cache));
+    let loaded = suite::resolve(target, &build.options())
+        .and_then(|path| suite::load(engine, &path, cache, &policy.module_limits));
     let report = match loaded {
         Ok(suite) => conformance::check(engine, &suite, policy),
         Err(e) => {

@@ -144,6 +144,17 @@ pub struct SandboxArgs {
     /// (slower; a second execution path that must give the same results).
     #[arg(long, value_enum, value_name = "ENGINE", default_value = "cranelift")]
     pub engine: EngineKind,
+    /// Largest module file accepted, e.g. 64M; checked before it is compiled.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub max_module_size: u64,
+
+    /// Most functions a module may define; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_FUNCTIONS)]
+    pub max_functions: u32,
+
+    /// Deepest nesting of blocks, loops and ifs in a module's functions; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_NESTING)]
+    pub max_nesting: u32,
 }
 
 /// The longest `--timeout` accepted: a year; anything longer is meant as "none".
@@ -193,6 +204,11 @@ impl SandboxArgs {
             dirs: self.dirs.clone(),
             env: self.env.clone(),
             engine: self.engine,
+            module_limits: crate::suite::ModuleLimits {
+                max_size: as_usize("--max-module-size", self.max_module_size)?,
+                max_functions: self.max_functions,
+                max_nesting: self.max_nesting,
+            },
         })
     }
 }

@@ -6,8 +6,8 @@ fn snap(blocks: u64, bytes: u64, pages: u64, types: &[(&str, i64)], user: &[(&st
         live_bytes: bytes,
         total_allocs: 0,
         memory_bytes: pages * PAGE_SIZE,
-        types: types.iter().map(|(n, i)| TypeCount { name: n.to_string(), instances: *i, bytes: i * 8 }).collect(),
-        user: user.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+        types: types.iter().map(|(n, i)| TypeCount { name: (*n).into(), instances: *i, bytes: i * 8 }).collect(),
+        user: user.iter().map(|(n, v)| ((*n).into(), *v)).collect(),
     }
 }
 

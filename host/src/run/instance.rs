@@ -111,6 +111,7 @@ impl Limits {
     }
 
     fn arm(&self, store: &mut Store<GuestState>) {
+        sandbox::start_call(store);
         if let Some(ticks) = self.deadline_ticks {
             store.set_epoch_deadline(ticks);
         }
@@ -298,7 +299,11 @@ impl GuestInstance {
     /// Takes a counters snapshot and the memory size in bytes.
     pub fn counters(&mut self) -> Result<(Counters, u64), String> {
         self.limits.arm(&mut self.store);
-        let addr = self.counters.call(&mut self.store, ()).map_err(|e| self.limits.describe(&e))? as u32;
+        // One line, as every fatal error: the limit or trap, without its backtrace.
+        let addr =
+            self.counters.call(&mut self.store, ()).map_err(|e| {
+                format!("{}: {}", export::COUNTERS, self.limits.describe(&e).lines().next().unwrap_or(""))
+            })? as u32;
         let memory = self.memory.data(&self.store);
         let counters = abi::decode_counters(memory, addr).map_err(|e| e.to_string())?;
         Ok((counters, memory.len() as u64))

@@ -59,7 +59,7 @@ fn wait_of(sub: &Subscription, fake: Option<&FakeTime>) -> Option<u64> {
         return Some(sub.timeout);
     }
     let now = match (fake, sub.clock_id) {
-        (Some(fake), CLOCK_REALTIME) => FakeTime::wall(fake.read()).as_nanos() as u64,
+        (Some(fake), CLOCK_REALTIME) => u64::try_from(FakeTime::wall(fake.read()).as_nanos()).unwrap_or(u64::MAX),
         (Some(fake), _) => fake.read(),
         (None, CLOCK_REALTIME) => SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_nanos() as u64,
         // The host's monotonic origin is private to wasmtime-wasi; relative sleeps are
@@ -111,11 +111,16 @@ fn poll_oneoff(
         }
         let shortest = waits.iter().copied().min().unwrap_or(0);
         match &fake {
-            Some(fake) => fake.advance(shortest),
+            Some(fake) => {
+                fake.advance(shortest);
+            }
             None => {
                 let requested = Duration::from_nanos(shortest);
-                if let Some(limit) = caller.data().timeout.filter(|limit| requested > *limit) {
-                    return Err(wasmtime::Error::new(LimitExceeded::Sleep { requested, limit }));
+                // What the call has used already counts: a loop of sleeps just under the
+                // limit must not run past it.
+                let used = caller.data().call_started.elapsed();
+                if let Some(limit) = caller.data().timeout.filter(|limit| used.saturating_add(requested) > *limit) {
+                    return Err(wasmtime::Error::new(LimitExceeded::Sleep { requested, limit, used }));
                 }
                 std::thread::park_timeout(requested);
             }

@@ -4,22 +4,64 @@
 //! An entry is keyed by the module's content hash and a hash of everything in the
 //! engine that compiled code depends on (target, Cranelift flags, tunables, wasm
 //! features, wasmtime's version), so a changed suite, engine setting or wasmtime
-//! misses. Entries carry a checksum that is verified before wasmtime sees them: a
-//! corrupt or truncated entry is rebuilt, never trusted. Writers go through a
-//! temporary file and an atomic rename, so concurrent runs can share the cache.
+//! misses. An entry is native code, so it is authenticated before wasmtime sees it:
+//! a MAC (keyed blake3) over the entry's own key and payload, with a per-user secret
+//! kept outside the cache directory (see [`secret`]). An entry copied from another key,
+//! patched, truncated or written by someone without the secret is removed and rebuilt,
+//! never loaded. A directory others can write is refused. Writers go through a freshly
+//! created (`O_EXCL`) temporary file and an atomic rename, so concurrent runs can share
+//! the cache and a planted symlink is never followed.
 
-use std::hash::{Hash, Hasher};
-use std::io;
+mod secret;
+mod stable_hash;
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::hash::Hash;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+pub use stable_hash::StableHasher;
+use thiserror::Error;
 use wasmtime::{Engine, Module};
 
 /// Environment variable that overrides the cache directory.
 pub const CACHE_DIR_ENV: &str = "LEAKHOST_CACHE_DIR";
+/// Environment variable that overrides the path of the secret key file.
+pub const CACHE_KEY_ENV: &str = "LEAKHOST_CACHE_KEY";
 
 /// Magic bytes at the start of every entry; bumped if the entry format changes.
-const MAGIC: &[u8; 8] = b"LHCACHE1";
-const CHECKSUM_LEN: usize = 32;
+const MAGIC: &[u8; 8] = b"LHCACHE2";
+const MAC_LEN: usize = 32;
+/// Domain separation: this secret MACs nothing else.
+const MAC_CONTEXT: &[u8] = b"leakhost compiled-module cache entry v2\0";
+/// Entries larger than this are not read (a planted link to a device or a huge file).
+const MAX_ENTRY_LEN: u64 = 1 << 30;
+
+/// Why the cache cannot be used; the run goes on without it.
+#[derive(Debug, Error)]
+pub enum CacheError {
+    /// The directory is not the user's alone.
+    #[error("cache directory {}: {why}; running without the cache", dir.display())]
+    Directory {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The secret key cannot be read or created.
+    #[error("cache key {}: {why}; running without the cache (set {CACHE_KEY_ENV} to use another file)", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No key path is configured and the platform has no config directory.
+    #[error("no config directory for the cache key; set {CACHE_KEY_ENV}; running without the cache")]
+    NoKeyPath,
+}
 
 /// How a suite's module was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,46 +74,116 @@ pub enum Compilation {
     FromCache(PathBuf),
 }
 
-/// A directory of compiled modules.
-#[derive(Debug, Clone)]
+/// A directory of compiled modules, and the secret that authenticates them.
+#[derive(Clone)]
 pub struct Cache {
     dir: PathBuf,
+    secret: [u8; secret::KEY_LEN],
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret stays out of every log.
+        f.debug_struct("Cache").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+/// An entry's full key: the module's content hash and the engine's compatibility hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryKey(String);
+
+impl EntryKey {
+    /// The key of `bytes` compiled by `engine`.
+    pub fn new(engine: &Engine, bytes: &[u8]) -> Self {
+        let mut engine_hash = StableHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        EntryKey(format!("{}-{}", blake3::hash(bytes).to_hex(), engine_hash.digest().to_hex()))
+    }
+
+    /// The key as text (also the entry's file stem).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Cache {
-    /// The cache in `$LEAKHOST_CACHE_DIR`, else in the user's cache directory; `None`
-    /// when neither exists.
+    /// The cache in `$LEAKHOST_CACHE_DIR`, else in the user's cache directory, with the
+    /// key in `$LEAKHOST_CACHE_KEY`, else `leakhost/cache.key` in the user's config
+    /// directory. `None` when there is no such directory or it cannot be trusted; the
+    /// reason is printed as one line on stderr.
     pub fn default_location() -> Option<Cache> {
         let dir = std::env::var_os(CACHE_DIR_ENV)
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
             .or_else(|| dirs::cache_dir().map(|d| d.join("leakhost")))?;
-        Some(Cache { dir })
+        let opened = Cache::default_key_path().ok_or(CacheError::NoKeyPath).and_then(|key| Cache::open(dir, &key));
+        opened.inspect_err(|e| eprintln!("leakhost: warning: {e}")).ok()
     }
 
-    /// A cache in `dir`.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Cache { dir: dir.into() }
+    /// Where the secret key is kept: `$LEAKHOST_CACHE_KEY`, else
+    /// `$XDG_CONFIG_HOME/leakhost/cache.key` (the platform's config directory).
+    pub fn default_key_path() -> Option<PathBuf> {
+        std::env::var_os(CACHE_KEY_ENV)
+            .filter(|k| !k.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| dirs::config_dir().map(|d| d.join("leakhost").join("cache.key")))
+    }
+
+    /// The cache in `dir`, authenticated with the key in `key_path` (created if absent).
+    /// Refuses a directory not owned by the user or writable by others, and a key inside
+    /// the cache directory or readable by others.
+    pub fn open(dir: impl Into<PathBuf>, key_path: &Path) -> Result<Cache, CacheError> {
+        let dir = dir.into();
+        secret::check_dir(&dir).map_err(|why| CacheError::Directory { dir: dir.clone(), why })?;
+        let key_error = |why: String| CacheError::Key { path: key_path.to_path_buf(), why };
+        if let (Ok(d), Some(k)) = (dir.canonicalize(), resolved(key_path)) {
+            if k.starts_with(&d) {
+                return Err(key_error("inside the cache directory; keep it elsewhere".into()));
+            }
+        }
+        let secret = secret::load_or_create(key_path).map_err(key_error)?;
+        Ok(Cache { dir, secret })
     }
 
     /// The entry path for `bytes` compiled by `engine`.
     pub fn entry_path(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {
-        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut engine_hash);
-        let content = blake3::hash(bytes);
-        self.dir.join(format!("{}-{:016x}.cwasm", content.to_hex(), engine_hash.finish()))
+        self.path_of(&EntryKey::new(engine, bytes))
+    }
+
+    fn path_of(&self, key: &EntryKey) -> PathBuf {
+        self.dir.join(format!("{}.cwasm", key.as_str()))
+    }
+
+    /// The MAC of an entry: its key and payload under the user's secret.
+    fn mac(&self, key: &EntryKey, payload: &[u8]) -> blake3::Hash {
+        let mut mac = blake3::Hasher::new_keyed(&self.secret);
+        mac.update(MAC_CONTEXT);
+        mac.update(&(key.as_str().len() as u64).to_le_bytes());
+        mac.update(key.as_str().as_bytes());
+        mac.update(payload);
+        mac.finalize()
     }
 
     /// Loads the entry for `bytes`, or `None` if there is none or it cannot be trusted
     /// (a bad entry is removed so that the next store replaces it).
     pub fn load(&self, engine: &Engine, bytes: &[u8]) -> Option<(Module, PathBuf)> {
-        let path = self.entry_path(engine, bytes);
-        let data = std::fs::read(&path).ok()?;
-        let payload = verified_payload(&data);
-        // SAFETY: the payload is exactly what `Module::serialize` produced for an engine
-        // with the same compatibility hash: its checksum matched, and wasmtime itself
-        // rejects artifacts from an incompatible engine or version.
-        let module = payload.and_then(|payload| unsafe { Module::deserialize(engine, payload) }.ok());
+        let key = EntryKey::new(engine, bytes);
+        let path = self.path_of(&key);
+        let data = match read_entry(&path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+        };
+        let module = self.authentic_payload(&key, &data).and_then(|payload| {
+            // SAFETY: the payload is exactly what `Module::serialize` produced for this
+            // key (module bytes and engine compatibility hash): its MAC, under a secret
+            // only this user can read, covers both. wasmtime also rejects artifacts from
+            // an incompatible engine or version.
+            unsafe { Module::deserialize(engine, payload) }.ok()
+        });
         if module.is_none() {
             let _ = std::fs::remove_file(&path);
         }
@@ -80,119 +192,57 @@ impl Cache {
 
     /// Stores `module` (compiled from `bytes`) and returns the entry's path.
     pub fn store(&self, engine: &Engine, bytes: &[u8], module: &Module) -> io::Result<PathBuf> {
-        let path = self.entry_path(engine, bytes);
+        let key = EntryKey::new(engine, bytes);
+        let path = self.path_of(&key);
         let payload = module.serialize().map_err(|e| io::Error::other(e.to_string()))?;
-        std::fs::create_dir_all(&self.dir)?;
-        let mut data = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + payload.len());
+        let mut data = Vec::with_capacity(MAGIC.len() + MAC_LEN + payload.len());
         data.extend_from_slice(MAGIC);
-        data.extend_from_slice(blake3::hash(&payload).as_bytes());
+        data.extend_from_slice(self.mac(&key, &payload).as_bytes());
         data.extend_from_slice(&payload);
-        write_atomically(&path, &data)?;
+        write_atomically(&path, &secret::unique_sibling(&path, "tmp"), &data)?;
         Ok(path)
+    }
+
+    /// The payload of an entry whose magic is right and whose MAC matches `key`.
+    fn authentic_payload<'d>(&self, key: &EntryKey, data: &'d [u8]) -> Option<&'d [u8]> {
+        let rest = data.strip_prefix(MAGIC.as_slice())?;
+        let (mac, payload) = rest.split_at_checked(MAC_LEN)?;
+        // blake3::Hash compares in constant time.
+        (self.mac(key, payload) == blake3::Hash::from_bytes(mac.try_into().ok()?)).then_some(payload)
     }
 }
 
-/// The payload of an entry whose magic and checksum are right.
-fn verified_payload(data: &[u8]) -> Option<&[u8]> {
-    let rest = data.strip_prefix(MAGIC.as_slice())?;
-    let (checksum, payload) = rest.split_at_checked(CHECKSUM_LEN)?;
-    (blake3::hash(payload).as_bytes() == checksum).then_some(payload)
+/// `path` with its longest existing prefix resolved, so that a key path whose
+/// directories do not exist yet still compares with the cache directory.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
+    let existing = absolute.ancestors().find(|a| a.exists())?;
+    let rest = absolute.strip_prefix(existing).ok()?;
+    Some(existing.canonicalize().ok()?.join(rest))
 }
 
-/// Writes to a unique temporary file beside `path`, then renames it into place, so a
-/// reader sees either no entry or a whole one.
-fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let unique = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temp = path.with_extension(format!("tmp-{}-{unique}", std::process::id()));
-    std::fs::write(&temp, data)?;
-    std::fs::rename(&temp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
+/// Reads a regular file, not following a final symlink and not past [`MAX_ENTRY_LEN`].
+fn read_entry(path: &Path) -> io::Result<Vec<u8>> {
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX_ENTRY_LEN {
+        return Err(io::Error::other("not a regular file of a plausible size"));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_ENTRY_LEN).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// Writes to `temp`, which must not exist yet (`O_EXCL`: nothing planted there is
+/// followed), then renames it onto `path`, so a reader sees either no entry or a whole one.
+fn write_atomically(path: &Path, temp: &Path, data: &[u8]) -> io::Result<()> {
+    let mut file = secret::create_exclusive(temp, 0o600)?;
+    let result = file.write_all(data).and_then(|()| std::fs::rename(temp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(temp);
+    }
+    result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WAT: &str = r#"(module (func (export "f") (result i32) i32.const 7))"#;
-
-    fn fresh_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("leakhost-cache-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
-
-    fn setup(name: &str) -> (Engine, Cache, Vec<u8>, Module) {
-        let engine = Engine::default();
-        let bytes = wat::parse_str(WAT).unwrap();
-        let module = Module::new(&engine, &bytes).unwrap();
-        (engine, Cache::new(fresh_dir(name)), bytes, module)
-    }
-
-    #[test]
-    fn a_stored_module_loads_back() {
-        let (engine, cache, bytes, module) = setup("roundtrip");
-        assert!(cache.load(&engine, &bytes).is_none());
-        let path = cache.store(&engine, &bytes, &module).unwrap();
-        let (loaded, from) = cache.load(&engine, &bytes).expect("a hit");
-        assert_eq!(from, path);
-        let mut store = wasmtime::Store::new(&engine, ());
-        let instance = wasmtime::Instance::new(&mut store, &loaded, &[]).unwrap();
-        let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
-        assert_eq!(f.call(&mut store, ()).unwrap(), 7);
-    }
-
-    #[test]
-    fn corrupt_and_truncated_entries_are_rejected_and_removed() {
-        let (engine, cache, bytes, module) = setup("corrupt");
-        let path = cache.store(&engine, &bytes, &module).unwrap();
-        let good = std::fs::read(&path).unwrap();
-        let mut flipped = good.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 0xff;
-        for bad in [flipped, good[..good.len() / 2].to_vec(), b"LHCACHE1".to_vec(), Vec::new()] {
-            std::fs::write(&path, &bad).unwrap();
-            assert!(cache.load(&engine, &bytes).is_none());
-            assert!(!path.exists(), "a bad entry is removed");
-        }
-    }
-
-    #[test]
-    fn keys_depend_on_content_and_engine_configuration() {
-        let (engine, cache, bytes, _) = setup("keys");
-        let other_bytes = wat::parse_str(r#"(module (func (export "g")))"#).unwrap();
-        assert_ne!(cache.entry_path(&engine, &bytes), cache.entry_path(&engine, &other_bytes));
-        let mut config = wasmtime::Config::new();
-        config.consume_fuel(true);
-        let fuel_engine = Engine::new(&config).unwrap();
-        assert_ne!(cache.entry_path(&engine, &bytes), cache.entry_path(&fuel_engine, &bytes));
-        assert_eq!(cache.entry_path(&engine, &bytes), cache.entry_path(&Engine::default(), &bytes));
-    }
-
-    #[test]
-    fn the_two_engines_keep_separate_entries() {
-        use crate::sandbox::{engine, EngineKind, Policy};
-        let cache = Cache::new(fresh_dir("engines"));
-        let bytes = wat::parse_str(WAT).unwrap();
-        let build = |kind| engine(&Policy { engine: kind, ..Policy::default() }).unwrap();
-        let (cranelift, pulley) = (build(EngineKind::Cranelift), build(EngineKind::Pulley));
-        assert_ne!(cache.entry_path(&cranelift, &bytes), cache.entry_path(&pulley, &bytes));
-        let stored = cache.store(&pulley, &bytes, &Module::new(&pulley, &bytes).unwrap()).unwrap();
-        assert!(cache.load(&cranelift, &bytes).is_none(), "Pulley bytecode is never handed to Cranelift");
-        assert_eq!(cache.load(&pulley, &bytes).map(|(_, path)| path), Some(stored));
-    }
-
-    #[test]
-    fn concurrent_writers_leave_one_whole_entry() {
-        let (engine, cache, bytes, module) = setup("concurrent");
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| cache.store(&engine, &bytes, &module).unwrap());
-            }
-        });
-        assert!(cache.load(&engine, &bytes).is_some());
-        let leftovers = std::fs::read_dir(&cache.dir).unwrap().count();
-        assert_eq!(leftovers, 1, "temporary files are renamed away");
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! Reporters: renderers of run events, nothing more.
 
 mod events;
+mod html;
 mod human;
 mod json;
 mod junit;
@@ -8,6 +9,7 @@ mod progress;
 mod text;
 
 pub use events::{EventsWriter, EVENTS_SCHEMA, EVENTS_VERSION};
+pub use html::{escape as html_escape, HtmlReporter};
 pub use human::HumanReporter;
 pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
 pub use junit::JunitReporter;

@@ -9,7 +9,7 @@ use clap::Args;
 use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::plan::Plan;
-use crate::report::{EventsWriter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
+use crate::report::{EventsWriter, HtmlReporter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
 use crate::run::{Event, EventSink, RunOptions, SuiteRun};
 use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// which moves the human output to stderr (schema: docs/events.md).
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+
+    /// Write a self-contained HTML report to FILE: summary, growth plots, per-test and type tables, failures.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 
     /// Leave timings out of the JSON, JUnit and event reports, so two runs give byte-identical files.
     #[arg(long)]
@@ -228,6 +232,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         _ => None,
     };
     let junit_file = args.junit.as_deref().map(|p| ReportFile::create(p, "JUnit")).transpose()?;
+    let html_file = args.html.as_deref().map(|p| ReportFile::create(p, "HTML")).transpose()?;
     if let Some(seed) = selection.shuffle {
         println!("Tests shuffled with seed {seed}.");
     }
@@ -239,6 +244,8 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         stop_on_error: args.stop_on_error,
         jobs: args.jobs as usize,
         every_test_delta: false,
+        engine: args.sandbox.engine.name(),
+        seed: args.seed,
     };
     let human_out: Box<dyn Write> =
         if events_to_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
@@ -250,6 +257,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
     let mut json = json_file.as_ref().map(|_| JsonReporter::new(!args.no_timings));
     let mut junit = junit_file.as_ref().map(|_| JunitReporter::new(args.fail_on_leak, !args.no_timings));
+    let mut html = html_file.as_ref().map(|_| HtmlReporter::new());
     let events_out: Option<Box<dyn Write>> = match (&events_file, events_to_stdout) {
         (Some(file), _) => Some(Box::new(file.file.try_clone().map_err(|source| file.error(source))?)),
         (None, true) => Some(Box::new(std::io::stdout())),
@@ -267,6 +275,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         }
         if let Some(events) = events.as_mut() {
             sinks.push(events);
+        }
+        if let Some(html) = html.as_mut() {
+            sinks.push(html);
         }
         let mut suites: Vec<SuiteRun<'_, '_>> = loaded
             .iter_mut()
@@ -294,6 +305,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     }
     if let (Some(file), Some(junit)) = (junit_file, junit) {
         file.write(junit.to_xml())?;
+    }
+    if let (Some(file), Some(html)) = (html_file, html) {
+        file.write(Ok(html.to_html()))?;
     }
     let summary = result?;
     Ok(ExitCode::from(if !summary.ok() {

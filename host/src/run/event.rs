@@ -169,6 +169,10 @@ pub struct RunStart {
     pub stop_on_error: bool,
     /// Worker threads (`-j`).
     pub jobs: usize,
+    /// How the suite's code runs (`--engine`): `cranelift` or `pulley`.
+    pub engine: &'static str,
+    /// The seed of the guest's deterministic random numbers (`--seed`).
+    pub seed: u64,
 }
 
 /// Something that happened during a run; reporters render these and nothing else.
@@ -379,4 +383,3 @@ impl EventSink for Recorder {
 fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(elapsed.as_secs_f64())
 }
-

@@ -5,6 +5,7 @@ mod html;
 mod human;
 mod json;
 mod junit;
+mod policy;
 mod progress;
 mod text;
 
@@ -13,6 +14,7 @@ pub use html::{escape as html_escape, HtmlReporter};
 pub use human::HumanReporter;
 pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
 pub use junit::JunitReporter;
+pub use policy::{allowance_lines, baseline_lines};
 pub use progress::ProgressReporter;
 pub use text::{delta_text, verdict_text};
 

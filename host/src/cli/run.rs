@@ -6,10 +6,15 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::policy::LeakPolicy;
 use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
+use crate::leak::baseline::RunKey;
+use crate::leak::Verdict;
 use crate::plan::Plan;
-use crate::report::{EventsWriter, HtmlReporter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
+use crate::report::{
+    EventsWriter, HtmlReporter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter, JSON_SCHEMA, JSON_VERSION,
+};
 use crate::run::{Event, EventSink, RunOptions, SuiteRun};
 use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
@@ -48,6 +53,15 @@ pub struct RunArgs {
     /// Exit with status 3 when a layer leaks (and no test failed).
     #[arg(long, requires = "report_leaks")]
     pub fail_on_leak: bool,
+
+    /// Allowances for known leaks (default: leakhost.toml beside the suite; docs/policy.md).
+    #[arg(long, value_name = "FILE", requires = "report_leaks")]
+    pub allow: Option<PathBuf>,
+
+    /// Compare the leaks with an earlier --json report: --fail-on-leak then fails only on
+    /// a leak that is new or grows faster (docs/policy.md).
+    #[arg(long, value_name = "REPORT.json", requires = "report_leaks")]
+    pub baseline: Option<PathBuf>,
 
     /// Run layers in parallel on N threads, each layer in its own instance; output stays in layer order.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1,
@@ -201,6 +215,30 @@ impl ReportFile {
     }
 }
 
+/// Prints what the allowances and the baseline make of the leaks, where the human output
+/// goes, and returns the layers whose leaks still fail the run.
+fn apply_policy(
+    policy: &LeakPolicy,
+    args: &RunArgs,
+    suites: Vec<String>,
+    leaks: &[Verdict],
+    to_stderr: bool,
+) -> Vec<GuestText> {
+    let key = RunKey {
+        schema: JSON_SCHEMA.into(),
+        version: JSON_VERSION.into(),
+        suites,
+        repeat: args.repeat.into(),
+        measure: args.report_leaks,
+        warmup: args.warmup as u64,
+        stop_on_error: args.stop_on_error,
+    };
+    match to_stderr {
+        true => policy.apply(&key, leaks, &mut std::io::stderr().lock()),
+        false => policy.apply(&key, leaks, &mut std::io::stdout().lock()),
+    }
+}
+
 fn check_run_args(args: &RunArgs) -> Result<(), CliError> {
     if args.report_leaks && args.repeat < 2 {
         return Err(CliError::Usage("-r needs -N 2 or more: leaks show as growth between iterations".into()));
@@ -225,6 +263,11 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         print_listing(&loaded, &plans, selection.shuffle);
         return Ok(ExitCode::from(EXIT_OK));
     }
+    let policy = match args.report_leaks {
+        true => LeakPolicy::load(args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?,
+        false => LeakPolicy::default(),
+    };
+    let suite_names: Vec<String> = loaded.iter().map(|l| l.suite.display_name()).collect();
     let json_file = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
     let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
     let events_file = match &args.events {
@@ -310,9 +353,10 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         file.write(Ok(html.to_html()))?;
     }
     let summary = result?;
+    let failing_leaks = apply_policy(&policy, args, suite_names, &summary.leaks, events_to_stdout);
     Ok(ExitCode::from(if !summary.ok() {
         EXIT_TESTS_FAILED
-    } else if args.fail_on_leak && !summary.leaks.is_empty() {
+    } else if args.fail_on_leak && !failing_leaks.is_empty() {
         EXIT_LEAKED
     } else {
         EXIT_OK

@@ -1,0 +1,96 @@
+//! The leak policy of `leakhost run`: allowances and a baseline, loaded before the run
+//! (so a malformed file stops it before any test runs) and applied to its verdicts after.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::CliError;
+use crate::leak::allow::Allowances;
+use crate::leak::baseline::{Baseline, Comparison, RunKey};
+use crate::leak::Verdict;
+use crate::report::{allowance_lines, baseline_lines};
+use crate::text::GuestText;
+
+/// The allowance file a suite may keep beside itself.
+pub const ALLOW_FILE: &str = "leakhost.toml";
+
+/// What decides whether a run's leaks fail it.
+#[derive(Default)]
+pub(super) struct LeakPolicy {
+    /// The allowances and the files they came from.
+    allow: Option<(String, Allowances)>,
+    baseline: Option<(PathBuf, Baseline)>,
+}
+
+fn read(path: &Path, what: &str) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("{}: cannot read the {what}: {e}", path.display())))
+}
+
+/// Where a target's own allowance file would be: in the package directory given, or
+/// beside the `.wasm`.
+fn beside(target: &Path) -> PathBuf {
+    if target.is_dir() {
+        target.join(ALLOW_FILE)
+    } else {
+        target.parent().unwrap_or(Path::new(".")).join(ALLOW_FILE)
+    }
+}
+
+impl LeakPolicy {
+    /// `--allow FILE`, else every target's `leakhost.toml`; and `--baseline FILE`.
+    pub(super) fn load(allow: Option<&Path>, baseline: Option<&Path>, targets: &[PathBuf]) -> Result<Self, CliError> {
+        let files: Vec<PathBuf> = match allow {
+            Some(file) => vec![file.to_path_buf()],
+            None => {
+                let mut found: Vec<PathBuf> = targets.iter().map(|t| beside(t)).filter(|f| f.is_file()).collect();
+                found.dedup();
+                found
+            }
+        };
+        let mut policy = LeakPolicy::default();
+        if !files.is_empty() {
+            let mut all = Allowances::default();
+            for file in &files {
+                let parsed = Allowances::parse(file, &read(file, "allowances")?)
+                    .map_err(|e| CliError::Usage(format!("{e} (allowances: docs/policy.md)")))?;
+                all.extend(parsed);
+            }
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            policy.allow = Some((names.join(", "), all));
+        }
+        if let Some(path) = baseline {
+            let parsed = Baseline::parse(&read(path, "baseline")?).map_err(|e| {
+                CliError::Usage(format!("{}: not a baseline: {e}; give a report written by --json", path.display()))
+            })?;
+            policy.baseline = Some((path.to_path_buf(), parsed));
+        }
+        Ok(policy)
+    }
+
+    /// Prints what the policy makes of `leaks` and returns the layers whose leaks still
+    /// fail `--fail-on-leak`: without a policy every leak does; an allowed one does not;
+    /// with a baseline that compares, only a new or faster one does.
+    pub(super) fn apply(&self, key: &RunKey, leaks: &[Verdict], out: &mut dyn Write) -> Vec<GuestText> {
+        let mut failing: Vec<GuestText> = leaks.iter().filter(|v| v.leaks()).map(|v| v.layer.clone()).collect();
+        let mut lines = Vec::new();
+        if let Some((source, allow)) = &self.allow {
+            let judgement = allow.judge(leaks);
+            lines.extend(allowance_lines(source, &judgement));
+            let unexcused: Vec<&GuestText> = judgement.failing().collect();
+            failing.retain(|layer| unexcused.contains(&layer));
+        }
+        if let Some((path, baseline)) = &self.baseline {
+            let comparison = baseline.compare(key, leaks);
+            lines.extend(baseline_lines(&path.display().to_string(), &comparison));
+            if let Comparison::Compared(diff) = &comparison {
+                let worse: Vec<&GuestText> = diff.failing().collect();
+                failing.retain(|layer| worse.contains(&layer));
+            }
+        }
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+        failing
+    }
+}

@@ -12,6 +12,7 @@ mod escaping;
 mod events;
 mod failures;
 mod faults;
+mod html;
 mod leak;
 mod new;
 mod parallel;

@@ -106,7 +106,7 @@ impl HtmlReporter {
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         );
         let _ = write!(out, "<title>leakhost report: {}</title>", escape(&self.suites.join(", ")));
-        let _ = write!(out, "<style>{STYLE}</style></head><body>\n");
+        let _ = writeln!(out, "<style>{STYLE}</style></head><body>");
         self.summary_section(&mut out);
         for (index, layer) in self.layers.iter().enumerate() {
             layer_section(&mut out, index, layer, self.start.as_ref().map_or(1, |s| s.warmup));

@@ -66,7 +66,8 @@ fn a_leak_explained_only_by_tests_compares_by_their_sum() {
 
 #[test]
 fn another_suite_version_or_option_set_is_not_compared() {
-    let cases: [(fn(&mut RunKey), &str); 4] = [
+    type Change = fn(&mut RunKey);
+    let cases: [(Change, &str); 4] = [
         (|k| k.suites = vec!["other.wasm".into()], "it is of other.wasm, this run of leak.wasm"),
         (|k| k.version = 7, "it has schema version 7, this leakhost writes version 1"),
         (|k| k.repeat = 6, "it was run with -N 6 --warmup 1 -r, this run with -N 4 --warmup 1 -r"),

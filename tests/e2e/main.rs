@@ -16,6 +16,7 @@ mod html;
 mod leak;
 mod new;
 mod parallel;
+mod policy;
 mod reporting;
 mod samplelayers;
 mod sdk;

@@ -1,6 +1,6 @@
 //! Leak policy: allowances (`leakhost.toml`, `--allow`) and baselines (`--baseline`), docs/policy.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::harness::{leakhost, suite, temp_file, Run};
 
@@ -14,7 +14,7 @@ fn leak_suite_with(dir: &str, toml: &str) -> PathBuf {
     wasm
 }
 
-fn run(wasm: &PathBuf, extra: &[&str]) -> Run {
+fn run(wasm: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["run", wasm.to_str().unwrap(), "-N4", "-r", "--fail-on-leak"];
     args.extend_from_slice(extra);
     leakhost(args)
@@ -92,7 +92,7 @@ fn baseline(file: &str, extra: &[&str]) -> PathBuf {
     path
 }
 
-fn against(baseline: &PathBuf, extra: &[&str]) -> Run {
+fn against(baseline: &Path, extra: &[&str]) -> Run {
     let wasm = suite("leak");
     let mut args = vec!["run", wasm.to_str().unwrap(), "-N4", "-r", "--fail-on-leak", "--baseline"];
     args.push(baseline.to_str().unwrap());

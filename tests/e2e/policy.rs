@@ -34,7 +34,8 @@ reason = "zope's demo leaks on purpose"
 #[test]
 fn allowed_leaks_beside_the_suite_do_not_fail_and_say_why() {
     let wasm = leak_suite_with("allowed", KNOWN);
-    let run = run(&wasm, &[]);
+    let junit = wasm.with_file_name("junit.xml");
+    let run = run(&wasm, &["--junit", junit.to_str().unwrap()]);
     assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("  leak.Mixed: allowed: the cache is bounded in production\n"), "{}", run.stdout);
     assert!(run.stdout.contains("  UnitTests: allowed: zope's demo leaks on purpose\n"));
@@ -43,8 +44,11 @@ fn allowed_leaks_beside_the_suite_do_not_fail_and_say_why() {
     assert!(run.stdout.contains("Leaks:\n  UnitTests grows in each of 3 counted iterations"));
     // --allow replaces the file beside the suite.
     let none = temp_file("none.toml", b"");
-    let strict = self::run(&wasm, &["--allow", none.to_str().unwrap()]);
+    // JUnit, written as the run goes, counts an allowed leak as no failure.
+    assert!(!std::fs::read_to_string(&junit).unwrap().contains("type=\"leak\""));
+    let strict = self::run(&wasm, &["--allow", none.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
     assert_eq!(strict.status, 3, "{}", strict.stdout);
+    assert_eq!(std::fs::read_to_string(&junit).unwrap().matches("type=\"leak\"").count(), 2);
     assert!(strict.stdout.contains("  leak.Mixed: not allowed: no allowance matches\n"));
 }
 

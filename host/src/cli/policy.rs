@@ -15,7 +15,7 @@ use crate::text::GuestText;
 pub const ALLOW_FILE: &str = "leakhost.toml";
 
 /// What decides whether a run's leaks fail it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct LeakPolicy {
     /// The allowances and the files they came from.
     allow: Option<(String, Allowances)>,
@@ -68,10 +68,15 @@ impl LeakPolicy {
         Ok(policy)
     }
 
-    /// Prints what the policy makes of `leaks` and returns the layers whose leaks still
-    /// fail `--fail-on-leak`: without a policy every leak does; an allowed one does not;
-    /// with a baseline that compares, only a new or faster one does.
-    pub(super) fn apply(&self, key: &RunKey, leaks: &[Verdict], out: &mut dyn Write) -> Vec<GuestText> {
+    /// Whether there is anything beyond plain `--fail-on-leak`.
+    pub(super) fn is_empty(&self) -> bool {
+        self.allow.is_none() && self.baseline.is_none()
+    }
+
+    /// What the policy makes of `leaks`: the lines that say so, and the layers whose
+    /// leaks still fail `--fail-on-leak`. Without a policy every leak does; an allowed one
+    /// does not; with a baseline that compares, only a new or faster one does.
+    fn decide(&self, key: &RunKey, leaks: &[Verdict]) -> (Vec<String>, Vec<GuestText>) {
         let mut failing: Vec<GuestText> = leaks.iter().filter(|v| v.leaks()).map(|v| v.layer.clone()).collect();
         let mut lines = Vec::new();
         if let Some((source, allow)) = &self.allow {
@@ -88,9 +93,21 @@ impl LeakPolicy {
                 failing.retain(|layer| worse.contains(&layer));
             }
         }
+        (lines, failing)
+    }
+
+    /// Prints what the policy makes of the run's `leaks` and returns the layers that still fail.
+    pub(super) fn apply(&self, key: &RunKey, leaks: &[Verdict], out: &mut dyn Write) -> Vec<GuestText> {
+        let (lines, failing) = self.decide(key, leaks);
         for line in lines {
             let _ = writeln!(out, "{line}");
         }
         failing
+    }
+
+    /// Whether the policy excuses one leaking verdict, for reports written as the run goes.
+    /// A stale allowance is a property of the whole run, so only [`LeakPolicy::apply`] lists it.
+    pub(super) fn excuses(&self, key: &RunKey, verdict: &Verdict) -> bool {
+        self.decide(key, std::slice::from_ref(verdict)).1.is_empty()
     }
 }

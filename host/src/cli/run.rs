@@ -10,7 +10,6 @@ use super::policy::LeakPolicy;
 use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::leak::baseline::RunKey;
-use crate::leak::Verdict;
 use crate::plan::Plan;
 use crate::report::{
     EventsWriter, HtmlReporter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter, JSON_SCHEMA, JSON_VERSION,
@@ -215,16 +214,9 @@ impl ReportFile {
     }
 }
 
-/// Prints what the allowances and the baseline make of the leaks, where the human output
-/// goes, and returns the layers whose leaks still fail the run.
-fn apply_policy(
-    policy: &LeakPolicy,
-    args: &RunArgs,
-    suites: Vec<String>,
-    leaks: &[Verdict],
-    to_stderr: bool,
-) -> Vec<GuestText> {
-    let key = RunKey {
+/// What a `--baseline` report must share with this run.
+fn run_key(args: &RunArgs, suites: Vec<String>) -> RunKey {
+    RunKey {
         schema: JSON_SCHEMA.into(),
         version: JSON_VERSION.into(),
         suites,
@@ -232,10 +224,6 @@ fn apply_policy(
         measure: args.report_leaks,
         warmup: args.warmup as u64,
         stop_on_error: args.stop_on_error,
-    };
-    match to_stderr {
-        true => policy.apply(&key, leaks, &mut std::io::stderr().lock()),
-        false => policy.apply(&key, leaks, &mut std::io::stdout().lock()),
     }
 }
 
@@ -267,7 +255,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         true => LeakPolicy::load(args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?,
         false => LeakPolicy::default(),
     };
-    let suite_names: Vec<String> = loaded.iter().map(|l| l.suite.display_name()).collect();
+    let run_key = run_key(args, loaded.iter().map(|l| l.suite.display_name()).collect());
     let json_file = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
     let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
     let events_file = match &args.events {
@@ -299,7 +287,14 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let total_tests = plans.iter().map(Plan::test_count).sum::<usize>() * args.repeat as usize;
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
     let mut json = json_file.as_ref().map(|_| JsonReporter::new(!args.no_timings));
-    let mut junit = junit_file.as_ref().map(|_| JunitReporter::new(args.fail_on_leak, !args.no_timings));
+    let mut junit = junit_file.as_ref().map(|_| {
+        let junit = JunitReporter::new(args.fail_on_leak, !args.no_timings);
+        let (policy, key) = (policy.clone(), run_key.clone());
+        match policy.is_empty() {
+            true => junit,
+            false => junit.excusing(move |verdict| policy.excuses(&key, verdict)),
+        }
+    });
     let mut html = html_file.as_ref().map(|_| HtmlReporter::new());
     let events_out: Option<Box<dyn Write>> = match (&events_file, events_to_stdout) {
         (Some(file), _) => Some(Box::new(file.file.try_clone().map_err(|source| file.error(source))?)),
@@ -353,7 +348,10 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         file.write(Ok(html.to_html()))?;
     }
     let summary = result?;
-    let failing_leaks = apply_policy(&policy, args, suite_names, &summary.leaks, events_to_stdout);
+    let failing_leaks = match events_to_stdout {
+        true => policy.apply(&run_key, &summary.leaks, &mut std::io::stderr().lock()),
+        false => policy.apply(&run_key, &summary.leaks, &mut std::io::stdout().lock()),
+    };
     Ok(ExitCode::from(if !summary.ok() {
         EXIT_TESTS_FAILED
     } else if args.fail_on_leak && !failing_leaks.is_empty() {

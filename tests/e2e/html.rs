@@ -115,3 +115,11 @@ fn a_run_without_leak_measurement_still_renders() {
     assert!(loaded.dom.contains("not measured"));
     assert!(loaded.dom.contains("<p class=\"result bad\" id=\"totals\">Total: "), "{}", loaded.dom);
 }
+
+#[test]
+fn iterations_that_span_a_fresh_instance_are_marked() {
+    let (page, text) = report("layertraps", "layertraps.html", &["-N3", "-r"]);
+    assert!(text.contains("<rect class=\"broken\""), "{text}");
+    assert!(text.contains(">fresh instance</text>"));
+    no_console_errors(&chromium(&page, &["--dump-dom"]));
+}

@@ -8,7 +8,7 @@ use super::CliError;
 use crate::leak::allow::Allowances;
 use crate::leak::baseline::{Baseline, Comparison, RunKey};
 use crate::leak::Verdict;
-use crate::report::{allowance_lines, baseline_lines};
+use crate::report::{allowance_lines, baseline_lines, JunitReporter};
 use crate::text::GuestText;
 
 /// The allowance file a suite may keep beside itself.
@@ -38,8 +38,17 @@ fn beside(target: &Path) -> PathBuf {
 }
 
 impl LeakPolicy {
-    /// `--allow FILE`, else every target's `leakhost.toml`; and `--baseline FILE`.
-    pub(super) fn load(allow: Option<&Path>, baseline: Option<&Path>, targets: &[PathBuf]) -> Result<Self, CliError> {
+    /// `--allow FILE`, else every target's `leakhost.toml`; and `--baseline FILE`. Without
+    /// `measure` (`-r`) there are no verdicts to judge, so nothing is read.
+    pub(super) fn load(
+        measure: bool,
+        allow: Option<&Path>,
+        baseline: Option<&Path>,
+        targets: &[PathBuf],
+    ) -> Result<Self, CliError> {
+        if !measure {
+            return Ok(LeakPolicy::default());
+        }
         let files: Vec<PathBuf> = match allow {
             Some(file) => vec![file.to_path_buf()],
             None => {
@@ -69,7 +78,7 @@ impl LeakPolicy {
     }
 
     /// Whether there is anything beyond plain `--fail-on-leak`.
-    pub(super) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.allow.is_none() && self.baseline.is_none()
     }
 
@@ -105,9 +114,27 @@ impl LeakPolicy {
         failing
     }
 
+    /// Prints [`LeakPolicy::apply`]'s lines where the human output goes: stderr when the
+    /// event stream has stdout.
+    pub(super) fn apply_after_run(&self, key: &RunKey, leaks: &[Verdict], to_stderr: bool) -> Vec<GuestText> {
+        match to_stderr {
+            true => self.apply(key, leaks, &mut std::io::stderr().lock()),
+            false => self.apply(key, leaks, &mut std::io::stdout().lock()),
+        }
+    }
+
+    /// `junit`, told which leaks the policy excuses: JUnit is written as the run goes.
+    pub(super) fn excusing(&self, junit: JunitReporter, key: &RunKey) -> JunitReporter {
+        if self.is_empty() {
+            return junit;
+        }
+        let (policy, key) = (self.clone(), key.clone());
+        junit.excusing(move |verdict| policy.excuses(&key, verdict))
+    }
+
     /// Whether the policy excuses one leaking verdict, for reports written as the run goes.
     /// A stale allowance is a property of the whole run, so only [`LeakPolicy::apply`] lists it.
-    pub(super) fn excuses(&self, key: &RunKey, verdict: &Verdict) -> bool {
+    fn excuses(&self, key: &RunKey, verdict: &Verdict) -> bool {
         self.decide(key, std::slice::from_ref(verdict)).1.is_empty()
     }
 }

@@ -251,10 +251,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         print_listing(&loaded, &plans, selection.shuffle);
         return Ok(ExitCode::from(EXIT_OK));
     }
-    let policy = match args.report_leaks {
-        true => LeakPolicy::load(args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?,
-        false => LeakPolicy::default(),
-    };
+    let policy = LeakPolicy::load(args.report_leaks, args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?;
     let run_key = run_key(args, loaded.iter().map(|l| l.suite.display_name()).collect());
     let json_file = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
     let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
@@ -287,14 +284,8 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let total_tests = plans.iter().map(Plan::test_count).sum::<usize>() * args.repeat as usize;
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
     let mut json = json_file.as_ref().map(|_| JsonReporter::new(!args.no_timings));
-    let mut junit = junit_file.as_ref().map(|_| {
-        let junit = JunitReporter::new(args.fail_on_leak, !args.no_timings);
-        let (policy, key) = (policy.clone(), run_key.clone());
-        match policy.is_empty() {
-            true => junit,
-            false => junit.excusing(move |verdict| policy.excuses(&key, verdict)),
-        }
-    });
+    let mut junit =
+        junit_file.as_ref().map(|_| policy.excusing(JunitReporter::new(args.fail_on_leak, !args.no_timings), &run_key));
     let mut html = html_file.as_ref().map(|_| HtmlReporter::new());
     let events_out: Option<Box<dyn Write>> = match (&events_file, events_to_stdout) {
         (Some(file), _) => Some(Box::new(file.file.try_clone().map_err(|source| file.error(source))?)),
@@ -348,10 +339,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         file.write(Ok(html.to_html()))?;
     }
     let summary = result?;
-    let failing_leaks = match events_to_stdout {
-        true => policy.apply(&run_key, &summary.leaks, &mut std::io::stderr().lock()),
-        false => policy.apply(&run_key, &summary.leaks, &mut std::io::stdout().lock()),
-    };
+    let failing_leaks = policy.apply_after_run(&run_key, &summary.leaks, events_to_stdout);
     Ok(ExitCode::from(if !summary.ok() {
         EXIT_TESTS_FAILED
     } else if args.fail_on_leak && !failing_leaks.is_empty() {

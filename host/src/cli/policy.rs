@@ -138,3 +138,18 @@ impl LeakPolicy {
         self.decide(key, std::slice::from_ref(verdict)).1.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allowance_file_is_in_the_package_directory_or_beside_the_module() {
+        let dir = std::env::temp_dir().join(format!("leakhost-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(beside(&dir), dir.join(ALLOW_FILE));
+        assert_eq!(beside(&dir.join("suite.wasm")), dir.join(ALLOW_FILE));
+        assert_eq!(beside(Path::new("suite.wasm")), Path::new(ALLOW_FILE));
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}

@@ -119,7 +119,9 @@ fn a_run_without_leak_measurement_still_renders() {
 #[test]
 fn iterations_that_span_a_fresh_instance_are_marked() {
     let (page, text) = report("layertraps", "layertraps.html", &["-N3", "-r"]);
+    // Every iteration of the layers that trap spans a fresh instance: shaded and labelled as such.
     assert!(text.contains("<rect class=\"broken\""), "{text}");
-    assert!(text.contains(">fresh instance</text>"));
+    assert!(text.contains("<title>iteration 3 (broken)</title></rect><text class=\"shade-label\""));
+    assert!(text.contains(">no iteration counted (each spanned a fresh instance or warm-up)</p>"));
     no_console_errors(&chromium(&page, &["--dump-dom"]));
 }

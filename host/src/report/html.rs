@@ -199,6 +199,7 @@ fn verdict_cell(verdict: Option<&Verdict>) -> (&'static str, String) {
     match verdict {
         None => ("none", "not measured".to_string()),
         Some(v) if v.leaks() => ("leaks", format!("leaks: {}", verdict_text(v))),
+        Some(v) if v.counted == 0 => ("none", "no iteration counted (each spanned a fresh instance or warm-up)".into()),
         Some(v) => ("good", format!("no leak in {} counted iterations", v.counted)),
     }
 }
@@ -214,6 +215,7 @@ fn layer_section(out: &mut String, index: usize, layer: &LayerData, warmup: usiz
     let leaks = layer.verdict.as_ref().is_some_and(Verdict::leaks);
     let short = match layer.verdict.as_ref() {
         Some(v) if v.leaks() => "leaks",
+        Some(v) if v.counted == 0 => "not counted",
         Some(_) => "no leak",
         None => "",
     };

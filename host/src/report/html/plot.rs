@@ -69,22 +69,26 @@ pub fn svg(metric: &str, title: &str, points: &[Point], verdict: &str, leaks: bo
             Kind::Broken => "broken",
             Kind::SetUp | Kind::Planned => continue,
         };
+        // Shade the iteration's share of the x axis, kept inside the plot area.
+        let left = (x(p.iteration) - step / 2.0).max(LEFT);
+        let right = (x(p.iteration) + step / 2.0).min(WIDTH - RIGHT);
         let _ = write!(
             out,
-            r#"<rect class="{class}" x="{:.1}" y="{TOP}" width="{step:.1}" height="{:.1}"><title>iteration {} ({class})</title></rect>"#,
-            x(p.iteration) - step / 2.0,
+            r#"<rect class="{class}" x="{left:.1}" y="{TOP}" width="{:.1}" height="{:.1}"><title>iteration {} ({class})</title></rect>"#,
+            right - left,
             HEIGHT - TOP - BOTTOM,
             p.iteration
         );
         let label = match p.kind {
             Kind::Warmup => "warm-up",
             Kind::Added => "added",
-            _ => "fresh instance",
+            _ if right - left >= 90.0 => "fresh instance",
+            _ => "fresh",
         };
         let _ = write!(
             out,
             r#"<text class="shade-label" x="{:.1}" y="{}" text-anchor="middle">{label}</text>"#,
-            x(p.iteration),
+            (left + right) / 2.0,
             TOP + 12.0
         );
     }
@@ -104,7 +108,12 @@ pub fn svg(metric: &str, title: &str, points: &[Point], verdict: &str, leaks: bo
         );
     }
     let class = if leaks { "verdict leaks" } else { "verdict" };
-    let _ = write!(out, r#"<text class="{class}" x="{WIDTH}" y="16" text-anchor="end">{}</text>"#, escape(verdict));
+    let _ = write!(
+        out,
+        r#"<text class="{class}" x="{}" y="16" text-anchor="end">{}</text>"#,
+        WIDTH - RIGHT,
+        escape(verdict)
+    );
     out.push_str("</svg>");
     out
 }

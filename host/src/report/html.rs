@@ -376,8 +376,8 @@ impl EventSink for HtmlReporter {
                 let Some(layer) = self.layers.last_mut() else { return };
                 let start = match (snapshot, delta) {
                     (Some(s), Some(d)) => Some((
-                        (s.live_blocks as i64 - d.blocks).max(0) as u64,
-                        (s.live_bytes as i64 - d.bytes).max(0) as u64,
+                        s.live_blocks.saturating_add_signed(d.blocks.saturating_neg()),
+                        s.live_bytes.saturating_add_signed(d.bytes.saturating_neg()),
                     )),
                     _ => None,
                 };

@@ -55,12 +55,14 @@ pub fn svg(metric: &str, title: &str, points: &[Point], verdict: &str, leaks: bo
         let _ = write!(out, r#"<text class="empty" x="{LEFT}" y="{}">not measured</text></svg>"#, HEIGHT / 2.0);
         return out;
     }
-    let (first, last) = (points[0].iteration, points[points.len() - 1].iteration);
+    // Points come in iteration order; min and max keep a guest that breaks it from underflowing.
+    let first = points.iter().map(|p| p.iteration).min().unwrap_or(0);
+    let last = points.iter().map(|p| p.iteration).max().unwrap_or(0);
     let span = f64::from((last - first).max(1));
     let x = |iteration: u32| LEFT + f64::from(iteration - first) / span * (WIDTH - LEFT - RIGHT);
     let min = points.iter().map(|p| p.value).min().unwrap_or(0);
-    let max = points.iter().map(|p| p.value).max().unwrap_or(0).max(min + 1);
-    let y = |value: u64| TOP + (max - value) as f64 / (max - min) as f64 * (HEIGHT - TOP - BOTTOM);
+    let max = points.iter().map(|p| p.value).max().unwrap_or(0).max(min.saturating_add(1));
+    let y = |value: u64| TOP + (max - value) as f64 / (max - min).max(1) as f64 * (HEIGHT - TOP - BOTTOM);
     let step = (WIDTH - LEFT - RIGHT) / span;
     for p in points {
         let class = match p.kind {

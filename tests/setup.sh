@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the C and C++ sample suites (sample-tests-c/) need on Debian or Ubuntu: clang, lld (wasm-ld),
-# wasi-libc, clang's wasm32 runtime (libclang_rt.builtins) and libc++ for wasm32-wasi. Installs only what
+# wasi-libc, clang's wasm32 runtime (libclang_rt.builtins) and libc++ for wasm32-wasi, and chromium, in
+# which tests/e2e/html.rs loads the HTML report headless. Installs only what
 # is missing, and runs `apt-get update` only if an install from the current package lists fails.
 set -euo pipefail
 
-packages=(clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32)
+packages=(clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32 chromium)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,6 +4,7 @@ mod error;
 mod inspect;
 mod new;
 mod options;
+mod policy;
 mod run;
 
 use std::path::PathBuf;

@@ -12,6 +12,8 @@ use serde::Serialize;
 use crate::abi::{Counters, Name, TypeCount};
 use crate::text::GuestText;
 
+pub mod allow;
+pub mod baseline;
 mod verdict;
 
 pub use verdict::{

@@ -1,16 +1,20 @@
 //! Reporters: renderers of run events, nothing more.
 
 mod events;
+mod html;
 mod human;
 mod json;
 mod junit;
+mod policy;
 mod progress;
 mod text;
 
 pub use events::{EventsWriter, EVENTS_SCHEMA, EVENTS_VERSION};
+pub use html::{escape as html_escape, HtmlReporter};
 pub use human::HumanReporter;
 pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
 pub use junit::JunitReporter;
+pub use policy::{allowance_lines, baseline_lines};
 pub use progress::ProgressReporter;
 pub use text::{delta_text, verdict_text};
 

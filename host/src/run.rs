@@ -77,6 +77,10 @@ pub struct RunOptions {
     /// shows per-test changes ([`EventSink::wants_every_test_delta`]). Otherwise only
     /// what the verdict's rule needs is measured.
     pub every_test_delta: bool,
+    /// The engine's name (`--engine`), for `run_started`; the session runs on whatever engine it was given.
+    pub engine: &'static str,
+    /// The guest's random seed (`--seed`), for `run_started`.
+    pub seed: u64,
 }
 
 impl Default for RunOptions {
@@ -89,6 +93,8 @@ impl Default for RunOptions {
             stop_on_error: false,
             jobs: 1,
             every_test_delta: false,
+            engine: "cranelift",
+            seed: 0,
         }
     }
 }
@@ -135,6 +141,8 @@ pub fn run(
         warmup: options.warmup,
         stop_on_error: options.stop_on_error,
         jobs: options.jobs,
+        engine: options.engine,
+        seed: options.seed,
     }));
     let mut total = Summary::default();
     for (index, suite) in suites.iter_mut().enumerate() {

@@ -103,3 +103,11 @@ fn events_on_stdout_move_the_human_output_to_stderr() {
     assert!(r.stdout.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{}", r.stdout);
     assert!(r.stderr.contains("Total: 321 tests, 0 failures"), "{}", r.stderr);
 }
+
+#[test]
+fn run_started_names_the_engine_and_the_seed() {
+    let (_, events) = stream("samplelayers", "engine.jsonl", &["--engine", "pulley", "--seed", "7"]);
+    assert_eq!((events[0]["engine"].as_str(), events[0]["seed"].as_u64()), (Some("pulley"), Some(7)), "{}", events[0]);
+    let (_, events) = stream("samplelayers", "engine-default.jsonl", &[]);
+    assert_eq!((events[0]["engine"].as_str(), events[0]["seed"].as_u64()), (Some("cranelift"), Some(0)));
+}

@@ -6,10 +6,14 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::policy::LeakPolicy;
 use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
+use crate::leak::baseline::RunKey;
 use crate::plan::Plan;
-use crate::report::{EventsWriter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter};
+use crate::report::{
+    EventsWriter, HtmlReporter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter, JSON_SCHEMA, JSON_VERSION,
+};
 use crate::run::{Event, EventSink, RunOptions, SuiteRun};
 use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
@@ -58,6 +62,14 @@ pub struct RunArgs {
     /// Exit with status 3 also when a layer is still undecided at --max-iterations (and no test failed).
     #[arg(long, requires = "report_leaks")]
     pub fail_on_undecided: bool,
+    /// Allowances for known leaks (default: leakhost.toml beside the suite; docs/policy.md).
+    #[arg(long, value_name = "FILE", requires = "report_leaks")]
+    pub allow: Option<PathBuf>,
+
+    /// Compare the leaks with an earlier --json report: --fail-on-leak then fails only on
+    /// a leak that is new or grows faster (docs/policy.md).
+    #[arg(long, value_name = "REPORT.json", requires = "report_leaks")]
+    pub baseline: Option<PathBuf>,
 
     /// Run layers in parallel on N threads, each layer in its own instance; output stays in layer order.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1,
@@ -84,6 +96,10 @@ pub struct RunArgs {
     /// which moves the human output to stderr (schema: docs/events.md).
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+
+    /// Write a self-contained HTML report to FILE: summary, growth plots, per-test and type tables, failures.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 
     /// Leave timings out of the JSON, JUnit and event reports, so two runs give byte-identical files.
     #[arg(long)]
@@ -207,6 +223,19 @@ impl ReportFile {
     }
 }
 
+/// What a `--baseline` report must share with this run.
+fn run_key(args: &RunArgs, suites: Vec<String>) -> RunKey {
+    RunKey {
+        schema: JSON_SCHEMA.into(),
+        version: JSON_VERSION.into(),
+        suites,
+        repeat: args.repeat.into(),
+        measure: args.report_leaks,
+        warmup: args.warmup as u64,
+        stop_on_error: args.stop_on_error,
+    }
+}
+
 fn check_run_args(args: &RunArgs) -> Result<(), CliError> {
     if args.report_leaks && args.repeat < 2 {
         return Err(CliError::Usage("-r needs -N 2 or more: leaks show as growth between iterations".into()));
@@ -231,6 +260,8 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         print_listing(&loaded, &plans, selection.shuffle);
         return Ok(ExitCode::from(EXIT_OK));
     }
+    let policy = LeakPolicy::load(args.report_leaks, args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?;
+    let run_key = run_key(args, loaded.iter().map(|l| l.suite.display_name()).collect());
     let json_file = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
     let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
     let events_file = match &args.events {
@@ -238,6 +269,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         _ => None,
     };
     let junit_file = args.junit.as_deref().map(|p| ReportFile::create(p, "JUnit")).transpose()?;
+    let html_file = args.html.as_deref().map(|p| ReportFile::create(p, "HTML")).transpose()?;
     if let Some(seed) = selection.shuffle {
         println!("Tests shuffled with seed {seed}.");
     }
@@ -250,6 +282,8 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         stop_on_error: args.stop_on_error,
         jobs: args.jobs as usize,
         every_test_delta: false,
+        engine: args.sandbox.engine.name(),
+        seed: args.seed,
     };
     let human_out: Box<dyn Write> =
         if events_to_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
@@ -260,7 +294,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let total_tests = plans.iter().map(Plan::test_count).sum::<usize>() * args.repeat as usize;
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
     let mut json = json_file.as_ref().map(|_| JsonReporter::new(!args.no_timings));
-    let mut junit = junit_file.as_ref().map(|_| JunitReporter::new(args.fail_on_leak, !args.no_timings));
+    let mut junit =
+        junit_file.as_ref().map(|_| policy.excusing(JunitReporter::new(args.fail_on_leak, !args.no_timings), &run_key));
+    let mut html = html_file.as_ref().map(|_| HtmlReporter::new());
     let events_out: Option<Box<dyn Write>> = match (&events_file, events_to_stdout) {
         (Some(file), _) => Some(Box::new(file.file.try_clone().map_err(|source| file.error(source))?)),
         (None, true) => Some(Box::new(std::io::stdout())),
@@ -278,6 +314,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         }
         if let Some(events) = events.as_mut() {
             sinks.push(events);
+        }
+        if let Some(html) = html.as_mut() {
+            sinks.push(html);
         }
         let mut suites: Vec<SuiteRun<'_, '_>> = loaded
             .iter_mut()
@@ -306,10 +345,14 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     if let (Some(file), Some(junit)) = (junit_file, junit) {
         file.write(junit.to_xml())?;
     }
+    if let (Some(file), Some(html)) = (html_file, html) {
+        file.write(Ok(html.to_html()))?;
+    }
     let summary = result?;
+    let failing_leaks = policy.apply_after_run(&run_key, &summary.leaks, events_to_stdout);
     Ok(ExitCode::from(if !summary.ok() {
         EXIT_TESTS_FAILED
-    } else if (args.fail_on_leak && !summary.leaks.is_empty())
+    } else if (args.fail_on_leak && !failing_leaks.is_empty())
         || (args.fail_on_undecided && !summary.undecided.is_empty())
     {
         EXIT_LEAKED

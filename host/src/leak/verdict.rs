@@ -52,6 +52,14 @@ pub struct Growth {
 }
 
 impl Growth {
+    /// A quantity's counted deltas, judged.
+    pub fn from_deltas(metric: Metric, deltas: Vec<i64>) -> Growth {
+        let (shape, period) = shape_of(&deltas);
+        let grew = deltas.iter().filter(|&&d| d >= 1).count();
+        let net = deltas.iter().sum();
+        Growth { metric, deltas, shape, grew, net, period }
+    }
+
     /// How much it grew each time it grew (the average over the growing iterations): per
     /// iteration when `period` is 1, else per `period` iterations.
     pub fn per_iteration(&self) -> i64 {
@@ -98,12 +106,8 @@ pub fn growth(series: &[Option<&Delta>]) -> Vec<Growth> {
     }
     by_metric
         .into_iter()
-        .filter_map(|(metric, deltas)| {
-            let (shape, period) = shape_of(&deltas);
-            let grew = deltas.iter().filter(|&&d| d >= 1).count();
-            let net = deltas.iter().sum();
-            (shape != Shape::Flat).then_some(Growth { metric, deltas, shape, grew, net, period })
-        })
+        .map(|(metric, deltas)| Growth::from_deltas(metric, deltas))
+        .filter(|g| g.shape != Shape::Flat)
         .collect()
 }
 

@@ -12,6 +12,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event as XmlEvent};
 use quick_xml::Writer;
 
 use super::text::verdict_text;
+use crate::leak::Verdict;
 use crate::run::{Event, EventSink, HookOutcome, Outcome};
 use crate::text::GuestText;
 
@@ -75,9 +76,14 @@ impl Suite {
     }
 }
 
+/// Whether the leak policy excuses a leaking verdict.
+type Excuse = Box<dyn Fn(&Verdict) -> bool>;
+
 /// Collects events into JUnit XML.
 pub struct JunitReporter {
     fail_on_leak: bool,
+    /// Whether the leak policy excuses a leaking verdict, which then is no failure.
+    excused: Option<Excuse>,
     timings: bool,
     package: String,
     suites: Vec<Suite>,
@@ -86,7 +92,13 @@ pub struct JunitReporter {
 impl JunitReporter {
     /// With `fail_on_leak`, leaking tests (and leaking layers) are failures of type "leak".
     pub fn new(fail_on_leak: bool, timings: bool) -> Self {
-        JunitReporter { fail_on_leak, timings, package: String::new(), suites: Vec::new() }
+        JunitReporter { fail_on_leak, excused: None, timings, package: String::new(), suites: Vec::new() }
+    }
+
+    /// Leaks `excused` accepts (allowed, or no worse than the baseline) are not failures.
+    pub fn excusing(mut self, excused: impl Fn(&Verdict) -> bool + 'static) -> Self {
+        self.excused = Some(Box::new(excused));
+        self
     }
 
     fn current(&mut self) -> &mut Suite {
@@ -264,7 +276,9 @@ impl EventSink for JunitReporter {
                 suite.properties.push(("iterations", iteration.to_string()));
                 suite.properties.push(("added_iterations", iteration.saturating_sub(*planned).to_string()));
             }
-            Event::Verdict { verdict, .. } if !(verdict.leaks() && self.fail_on_leak) => {
+            Event::Verdict { verdict, .. }
+                if !(verdict.leaks() && self.fail_on_leak && !self.excused.as_ref().is_some_and(|e| e(verdict))) =>
+            {
                 let shape = serde_json::to_value(verdict.shape).ok().and_then(|v| v.as_str().map(str::to_string));
                 self.current().properties.push(("verdict", shape.unwrap_or_default()));
             }

@@ -174,6 +174,10 @@ pub struct RunStart {
     pub stop_on_error: bool,
     /// Worker threads (`-j`).
     pub jobs: usize,
+    /// How the suite's code runs (`--engine`): `cranelift` or `pulley`.
+    pub engine: &'static str,
+    /// The seed of the guest's deterministic random numbers (`--seed`).
+    pub seed: u64,
 }
 
 /// Something that happened during a run; reporters render these and nothing else.

@@ -1,0 +1,238 @@
+//! Allowances: known leaks a suite accepts, each with its reason (`leakhost.toml`, `--allow FILE`).
+//!
+//! As LeakSanitizer's suppression files, but every entry must say why, may bound how
+//! much it excuses, and is reported as stale once it excuses nothing, so an allowance
+//! never outlives the leak it was written for. Everything here is pure: the CLI reads
+//! the file and hands over the run's verdicts.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::{Growth, Metric, Verdict};
+use crate::plan::Pattern;
+use crate::text::GuestText;
+
+/// An allowance file could not be used.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{}:{line}: {message}", path.display())]
+pub struct AllowError {
+    /// The file.
+    pub path: PathBuf,
+    /// The line, from 1.
+    pub line: usize,
+    /// What is wrong, with the fix where there is one.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    allow: Vec<toml::Spanned<RawEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    layer: Option<String>,
+    test: Option<String>,
+    max_blocks: Option<u64>,
+    max_bytes: Option<u64>,
+    reason: Option<String>,
+}
+
+/// One `[[allow]]` entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Where it is written: `FILE:LINE`.
+    pub place: String,
+    layer: Option<Pattern>,
+    test: Option<Pattern>,
+    /// At most this many blocks per counted iteration.
+    pub max_blocks: Option<u64>,
+    /// At most this many bytes per counted iteration.
+    pub max_bytes: Option<u64>,
+    /// Why the leak is accepted.
+    pub reason: String,
+}
+
+/// The entries of one or more allowance files, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Allowances {
+    entries: Vec<Entry>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Allowances {
+    /// Parses the text of the allowance file `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, AllowError> {
+        let error = |line, message: String| AllowError { path: path.to_path_buf(), line, message };
+        let file: File = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |span| line_of(text, span.start));
+            error(line, e.message().trim().to_string())
+        })?;
+        let mut entries = Vec::with_capacity(file.allow.len());
+        for spanned in file.allow {
+            let line = line_of(text, spanned.span().start);
+            let raw = spanned.into_inner();
+            let pattern = |field: &str, spec: Option<String>| {
+                spec.map(|spec| spec.parse::<Pattern>().map_err(|e| error(line, format!("{field}: {e}")))).transpose()
+            };
+            let layer = pattern("layer", raw.layer)?;
+            let test = pattern("test", raw.test)?;
+            if layer.is_none() && test.is_none() {
+                return Err(error(line, "an allowance names a `layer` or a `test` pattern (or both)".into()));
+            }
+            let reason = raw
+                .reason
+                .filter(|r| !r.trim().is_empty())
+                .ok_or_else(|| error(line, "an allowance needs a `reason`: say why this leak is accepted".into()))?;
+            entries.push(Entry {
+                place: format!("{}:{line}", path.display()),
+                layer,
+                test,
+                max_blocks: raw.max_blocks,
+                max_bytes: raw.max_bytes,
+                reason,
+            });
+        }
+        Ok(Allowances { entries })
+    }
+
+    /// Adds another file's entries after these.
+    pub fn extend(&mut self, other: Allowances) {
+        self.entries.extend(other.entries);
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Judges every leaking verdict in `verdicts` and finds the stale entries.
+    pub fn judge(&self, verdicts: &[Verdict]) -> Judgement {
+        let mut used = vec![false; self.entries.len()];
+        let leaks = verdicts
+            .iter()
+            .filter(|v| v.leaks())
+            .map(|verdict| {
+                let status = self.judge_one(verdict, &mut used);
+                Judged { layer: verdict.layer.clone(), status }
+            })
+            .collect();
+        let stale = self.entries.iter().zip(used).filter(|(_, used)| !used).map(|(e, _)| e.clone()).collect();
+        Judgement { leaks, stale }
+    }
+
+    fn judge_one(&self, verdict: &Verdict, used: &mut [bool]) -> Status {
+        let layer_matches = |e: &Entry| e.layer.as_ref().is_none_or(|p| p.selects(verdict.layer.raw()));
+        // An entry without a test pattern excuses the layer's whole growth.
+        for (i, entry) in self.entries.iter().enumerate() {
+            if entry.test.is_none() && layer_matches(entry) {
+                used[i] = true;
+                return match over_bound(entry, &verdict.growth, &verdict.layer) {
+                    Some(over) => over,
+                    None => Status::Allowed { reasons: vec![entry.reason.clone()] },
+                };
+            }
+        }
+        // Otherwise every test the verdict blames must be excused by a test entry.
+        if verdict.tests.is_empty() {
+            return Status::NotAllowed;
+        }
+        let mut reasons: Vec<String> = Vec::new();
+        for test in &verdict.tests {
+            let found = self
+                .entries
+                .iter()
+                .enumerate()
+                .find(|(_, e)| layer_matches(e) && e.test.as_ref().is_some_and(|p| p.selects(test.test.raw())));
+            let Some((i, entry)) = found else { return Status::NotAllowed };
+            used[i] = true;
+            if let Some(over) = over_bound(entry, &test.growth, &test.test) {
+                return over;
+            }
+            if !reasons.contains(&entry.reason) {
+                reasons.push(entry.reason.clone());
+            }
+        }
+        Status::Allowed { reasons }
+    }
+}
+
+/// The first bound of `entry` that `growth` exceeds.
+fn over_bound(entry: &Entry, growth: &[Growth], what: &GuestText) -> Option<Status> {
+    let rate = |metric: Metric| growth.iter().find(|g| g.metric == metric).map_or(0, Growth::per_iteration);
+    [(Metric::Blocks, entry.max_blocks), (Metric::Bytes, entry.max_bytes)].into_iter().find_map(|(metric, bound)| {
+        let bound = bound?;
+        let grew = rate(metric.clone());
+        (grew > 0 && grew as u64 > bound).then(|| Status::OverBound {
+            what: what.clone(),
+            metric: metric.to_string(),
+            grew,
+            bound,
+            place: entry.place.clone(),
+            reason: entry.reason.clone(),
+        })
+    })
+}
+
+/// What the allowances say about one leaking layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Excused, with the reasons of the entries that excuse it.
+    Allowed {
+        /// The entries' reasons, in file order.
+        reasons: Vec<String>,
+    },
+    /// An entry matches but the growth exceeds its bound.
+    OverBound {
+        /// The layer or test that grows too fast.
+        what: GuestText,
+        /// Which quantity (`blocks` or `bytes`).
+        metric: String,
+        /// How much it grew per counted iteration (at least).
+        grew: i64,
+        /// The entry's bound.
+        bound: u64,
+        /// The entry, `FILE:LINE`.
+        place: String,
+        /// The entry's reason.
+        reason: String,
+    },
+    /// No entry excuses it.
+    NotAllowed,
+}
+
+/// One leaking layer and what the allowances say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    /// The layer.
+    pub layer: GuestText,
+    /// The outcome.
+    pub status: Status,
+}
+
+/// The allowances applied to a run.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    /// Every leaking layer, in verdict order.
+    pub leaks: Vec<Judged>,
+    /// Entries that matched no leak of the run.
+    pub stale: Vec<Entry>,
+}
+
+impl Judgement {
+    /// The layers whose leak still fails `--fail-on-leak`.
+    pub fn failing(&self) -> impl Iterator<Item = &GuestText> {
+        self.leaks.iter().filter(|j| !matches!(j.status, Status::Allowed { .. })).map(|j| &j.layer)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! Leak policy: allowances (`leakhost.toml`, `--allow`) and baselines (`--baseline`), docs/policy.md.
+
+use std::path::{Path, PathBuf};
+
+use crate::harness::{leakhost, suite, temp_file, Run};
+
+/// The leak suite copied into a directory of its own, with `toml` as its `leakhost.toml`.
+fn leak_suite_with(dir: &str, toml: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("leakhost-e2e-{}", std::process::id())).join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = dir.join("leak.wasm");
+    std::fs::copy(suite("leak"), &wasm).unwrap();
+    std::fs::write(wasm.with_file_name("leakhost.toml"), toml).unwrap();
+    wasm
+}
+
+fn run(wasm: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["run", wasm.to_str().unwrap(), "-N4", "-r", "--fail-on-leak"];
+    args.extend_from_slice(extra);
+    leakhost(args)
+}
+
+const KNOWN: &str = r#"# The leak demo's leaks, on purpose.
+[[allow]]
+test = "^test_13 "
+max_blocks = 1
+reason = "the cache is bounded in production"
+
+[[allow]]
+layer = "^UnitTests$"
+reason = "zope's demo leaks on purpose"
+"#;
+
+#[test]
+fn allowed_leaks_beside_the_suite_do_not_fail_and_say_why() {
+    let wasm = leak_suite_with("allowed", KNOWN);
+    let junit = wasm.with_file_name("junit.xml");
+    let run = run(&wasm, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("  leak.Mixed: allowed: the cache is bounded in production\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("  UnitTests: allowed: zope's demo leaks on purpose\n"));
+    assert!(!run.stdout.contains("stale"));
+    // The leaks are still reported as leaks, in every report.
+    assert!(run.stdout.contains("Leaks:\n  UnitTests leaks: grew in 8 of 8 counted iterations"));
+    // --allow replaces the file beside the suite.
+    let none = temp_file("none.toml", b"");
+    // JUnit, written as the run goes, counts an allowed leak as no failure.
+    assert!(!std::fs::read_to_string(&junit).unwrap().contains("type=\"leak\""));
+    let strict = self::run(&wasm, &["--allow", none.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(strict.status, 3, "{}", strict.stdout);
+    assert_eq!(std::fs::read_to_string(&junit).unwrap().matches("type=\"leak\"").count(), 2);
+    assert!(strict.stdout.contains("  leak.Mixed: not allowed: no allowance matches\n"));
+}
+
+#[test]
+fn growth_beyond_the_bound_fails_and_stale_entries_are_named() {
+    let toml = format!("{KNOWN}\n[[allow]]\nlayer = 'Mixed'\ntest = 'test_01'\nreason = 'fixed in 1.2'\n")
+        .replace("max_blocks = 1", "max_bytes = 39");
+    let wasm = leak_suite_with("bounded", &toml);
+    let run = run(&wasm, &[]);
+    assert_eq!(run.status, 3, "{}{}", run.stdout, run.stderr);
+    let place = wasm.with_file_name("leakhost.toml").display().to_string();
+    let over = format!(
+        "  leak.Mixed: not allowed: test_13 (leak.Mixed) grows by bytes +46 per iteration, more than the 39 \
+         allowed by {place}:2 (the cache is bounded in production)\n"
+    );
+    assert!(run.stdout.contains(&over), "{over:?} not in\n{}", run.stdout);
+    let stale =
+        format!("  stale: {place}:11 matched no leak in this run; remove it once the leak is fixed (fixed in 1.2)\n");
+    assert!(run.stdout.contains(&stale), "{stale:?} not in\n{}", run.stdout);
+}
+
+#[test]
+fn a_malformed_allowance_file_is_a_usage_error_naming_the_line() {
+    for (toml, line, message) in [
+        ("# known\n\n[[allow]]\nlayer = 'Mixed'\n", 3, "an allowance needs a `reason`"),
+        ("[[allow]]\nreason = 'r'\ntest = '(unclosed'\n", 1, "test: \"(unclosed\" is not a valid pattern"),
+        ("[[allow]]\nreason = 'r'\nlayer = 'x'\nmax_blokcs = 1\n", 4, "unknown field `max_blokcs`"),
+    ] {
+        let wasm = leak_suite_with(&format!("malformed{line}"), toml);
+        let run = run(&wasm, &[]);
+        assert_eq!(run.status, 2, "{}", run.stderr);
+        let place = wasm.with_file_name("leakhost.toml").display().to_string();
+        assert!(run.stderr.starts_with(&format!("leakhost: error: {place}:{line}: {message}")), "{}", run.stderr);
+        assert!(!run.stdout.contains("Ran"), "no test runs: {}", run.stdout);
+    }
+}
+
+/// A `--json` report of the leak suite run with `extra`.
+fn baseline(file: &str, extra: &[&str]) -> PathBuf {
+    let path = temp_file(file, b"");
+    let wasm = suite("leak");
+    let mut args = vec!["run", wasm.to_str().unwrap(), "-N4", "-r", "--json", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    assert_eq!(leakhost(args).status, 0);
+    path
+}
+
+fn against(baseline: &Path, extra: &[&str]) -> Run {
+    let wasm = suite("leak");
+    let mut args = vec!["run", wasm.to_str().unwrap(), "-N4", "-r", "--fail-on-leak", "--baseline"];
+    args.push(baseline.to_str().unwrap());
+    args.extend_from_slice(extra);
+    leakhost(args)
+}
+
+#[test]
+fn a_baseline_fails_only_on_new_or_faster_leaks_and_lists_improvements() {
+    let same = baseline("base-same.json", &[]);
+    let run = against(&same, &[]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("  unchanged: UnitTests\n  unchanged: leak.Mixed\n"), "{}", run.stdout);
+
+    // Before test_13 was written (deselected), leak.Mixed did not leak: now it is new.
+    let before = baseline("base-before.json", &["-t", "!test_13"]);
+    let run = against(&before, &[]);
+    assert_eq!(run.status, 3, "{}", run.stdout);
+    assert!(run.stdout.contains("  new leak: leak.Mixed\n  unchanged: UnitTests\n"), "{}", run.stdout);
+
+    // Once it is fixed (deselected), the baseline's leak is listed as an improvement.
+    let run = against(&same, &["-t", "!test_13"]);
+    assert_eq!(run.status, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("  improved: leak.Mixed no longer leaks\n"), "{}", run.stdout);
+
+    // A baseline where leak.Mixed grew half as fast: it now leaks faster.
+    let mut slower: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&same).unwrap()).unwrap();
+    for leak in slower["leaks"].as_array_mut().unwrap().iter_mut().filter(|l| l["layer"] == "leak.Mixed") {
+        for growth in leak["growth"].as_array_mut().unwrap().iter_mut().filter(|g| g["metric"]["kind"] == "bytes") {
+            growth["deltas"] = serde_json::json!([20, 20, 20]);
+        }
+    }
+    let slower = temp_file("base-slower.json", slower.to_string().as_bytes());
+    let run = against(&slower, &[]);
+    assert_eq!(run.status, 3, "{}", run.stdout);
+    assert!(run.stdout.contains("  leaks faster: leak.Mixed: bytes +20 -> +46\n"), "{}", run.stdout);
+}
+
+#[test]
+fn a_baseline_of_another_suite_or_option_set_is_not_compared() {
+    let other_options = baseline("base-n5.json", &["-N5"]);
+    let run = against(&other_options, &[]);
+    assert_eq!(run.status, 3, "every leak counts: {}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "  not compared: it was run with -N 5 --warmup 1 -r, this run with -N 4 --warmup 1 -r; every leak counts\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let path = temp_file("base-samplelayers.json", b"");
+    let samplelayers = suite("samplelayers");
+    let args = ["run", samplelayers.to_str().unwrap(), "-N4", "-r", "--json", path.to_str().unwrap()];
+    leakhost(args);
+    let run = against(&path, &[]);
+    assert!(
+        run.stdout.contains("  not compared: it is of samplelayers.wasm, this run of leak.wasm;"),
+        "{}",
+        run.stdout
+    );
+    let events = temp_file("not-a-report.json", b"{\"event\":\"run_started\"}");
+    let run = against(&events, &[]);
+    assert!(run.stdout.contains("  not compared: it is not a leakhost JSON report"), "{}", run.stdout);
+    let garbage = temp_file("garbage.json", b"<html>");
+    let run = against(&garbage, &[]);
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("garbage.json: not a baseline: not JSON: "), "{}", run.stderr);
+}

@@ -110,9 +110,12 @@ pub fn block<'a>(stdout: &'a str, title: &str) -> &'a str {
     &body[..end]
 }
 
-/// Writes `bytes` to a fresh file named `name` in a per-test temporary directory.
+/// Writes `bytes` to a fresh file named `name` in a directory of its own (tests run in
+/// parallel, and two may write files of the same name).
 pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("leakhost-e2e-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("leakhost-e2e-{}", std::process::id())).join(unique.to_string());
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::abi::{Counters, TypeCount};
 use crate::text::GuestText;
 
+pub mod stacks;
 mod verdict;
 
 pub use verdict::{

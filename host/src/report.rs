@@ -5,6 +5,7 @@ mod human;
 mod json;
 mod junit;
 mod progress;
+mod stacks;
 mod text;
 
 pub use events::{EventsWriter, EVENTS_SCHEMA, EVENTS_VERSION};

@@ -3,6 +3,7 @@
 mod build;
 pub mod build_c;
 mod cache;
+pub mod symbols;
 
 pub use build::{resolve, BuildOptions};
 pub use cache::{Cache, Compilation, CACHE_DIR_ENV};

@@ -395,6 +395,11 @@ impl<W: Write> EventSink for HumanReporter<W> {
                     self.line(format_args!("{text}"));
                 }
             }
+            Event::LeakStacks { layer, stacks, .. } => {
+                for line in super::stacks::stack_lines(layer, stacks) {
+                    self.line(format_args!("{line}"));
+                }
+            }
             Event::Stopped { after, .. } => {
                 self.line(format_args!("Stopping after {} failed (-x); the remaining tests do not run.", after.line()))
             }

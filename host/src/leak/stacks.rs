@@ -49,6 +49,32 @@ impl StackTable {
     }
 }
 
+/// Whose code a frame is, which decides what trimming keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    /// The suite's own code.
+    #[default]
+    User,
+    /// The standard library and its dependencies, the allocator included.
+    Std,
+    /// The leakhost SDK: its allocator and the dispatch around a test.
+    Sdk,
+}
+
+impl Origin {
+    /// The origin a qualified function name shows (names from the name section).
+    pub fn of_name(function: &str) -> Origin {
+        let path = path_of(function);
+        if SDK.iter().any(|p| path.starts_with(p)) {
+            Origin::Sdk
+        } else if STD.iter().any(|p| path.starts_with(p)) || STD_SYMBOLS.contains(&function) {
+            Origin::Std
+        } else {
+            Origin::User
+        }
+    }
+}
+
 /// One frame of a reported stack.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Frame {
@@ -60,6 +86,9 @@ pub struct Frame {
     pub line: Option<u32>,
     /// The offset of the call in the module file.
     pub module_offset: Option<u32>,
+    /// Whose code it is.
+    #[serde(skip)]
+    pub origin: Origin,
 }
 
 impl Frame {
@@ -169,13 +198,11 @@ pub fn order(groups: &mut [StackGroup]) {
     groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| b.blocks.cmp(&a.blocks)).then_with(|| key(a).cmp(&key(b))));
 }
 
-/// Crate paths of the allocator's own frames: the host sees them innermost, below the
-/// frame that asked for memory.
-const ALLOCATOR: &[&str] =
-    &["leakhost_guest::", "__rustc::", "alloc::", "core::", "std::", "hashbrown::", "dlmalloc::"];
+/// Crate paths of the standard library's frames (the allocator's included).
+const STD: &[&str] = &["__rustc::", "alloc::", "core::", "std::", "hashbrown::", "dlmalloc::", "rustc_demangle::"];
 
 /// The allocator's entry points by exact name (Rust's shims, and C's for C suites).
-const ALLOCATOR_SYMBOLS: &[&str] = &[
+const STD_SYMBOLS: &[&str] = &[
     "__rust_alloc",
     "__rust_alloc_zeroed",
     "__rust_realloc",
@@ -192,8 +219,8 @@ const ALLOCATOR_SYMBOLS: &[&str] = &[
     "posix_memalign",
 ];
 
-/// Prefixes of the SDK's frames around a test body: the host sees them outermost.
-const SDK_OUTER: &[&str] = &["leakhost_guest::", "leakhost_run_test", "leakhost_layer_hook", "leakhost_counters"];
+/// Crate paths and exports of the SDK.
+const SDK: &[&str] = &["leakhost_guest::", "leakhost_run_test", "leakhost_layer_hook", "leakhost_counters"];
 
 /// The name a prefix test looks at: `<alloc::vec::Vec<T> as Clone>::clone` is
 /// `alloc::vec::Vec<T> as Clone>::clone`, so a trait impl counts as its type's crate.
@@ -201,26 +228,14 @@ fn path_of(function: &str) -> &str {
     function.trim_start_matches('<')
 }
 
-fn starts_with_any(function: &str, prefixes: &[&str]) -> bool {
-    let path = path_of(function);
-    prefixes.iter().any(|p| path.starts_with(p))
-}
-
-/// Drops the allocator frames innermost and the SDK frames outermost. A stack made
-/// only of such frames is kept whole, so a block is never shown without a stack.
+/// Keeps the suite's own frames, innermost first, up to the SDK's dispatch around the
+/// test: the allocator below and the standard library between them are not where a
+/// leak is fixed. A stack without any frame of the suite is kept whole, so a block is
+/// never shown without a stack.
 pub fn trim(frames: Vec<Frame>) -> Vec<Frame> {
-    let allocator = |f: &Frame| {
-        starts_with_any(f.function.raw(), ALLOCATOR) || ALLOCATOR_SYMBOLS.contains(&f.function.raw())
-    };
-    let first = frames.iter().position(|f| !allocator(f));
-    let Some(first) = first else { return frames };
-    // The first SDK frame outside the user's code ends the stack: everything beyond it is
-    // the runner's dispatch.
-    let end = frames[first..]
-        .iter()
-        .position(|f| starts_with_any(f.function.raw(), SDK_OUTER))
-        .map_or(frames.len(), |i| first + i);
-    frames[first..end].to_vec()
+    let Some(first) = frames.iter().position(|f| f.origin == Origin::User) else { return frames };
+    let end = frames[first..].iter().position(|f| f.origin == Origin::Sdk).map_or(frames.len(), |i| first + i);
+    frames[first..end].iter().filter(|f| f.origin == Origin::User).cloned().collect()
 }
 
 /// A demangled function name: Rust legacy (`_ZN…`) and v0 (`_R…`) symbols lose their
@@ -237,13 +252,14 @@ mod tests {
     use super::*;
 
     fn frame(function: &str) -> Frame {
-        Frame { function: function.into(), file: None, line: None, module_offset: None }
+        Frame { function: function.into(), file: None, line: None, module_offset: None, origin: Origin::of_name(function) }
     }
 
     #[test]
     fn allocator_and_sdk_frames_are_trimmed() {
         let frames = ["leakhost_guest::alloc::report", "__rust_alloc", "<alloc::vec::Vec<u8> as Clone>::clone",
-            "leak::helper", "leak::test_body", "leakhost_guest::runtime::run_test", "leakhost_run_test"]
+            "leak::helper", "std::thread::local::LocalKey<T>::with", "leak::test_body",
+            "leakhost_guest::runtime::run_test", "leak::declare", "leakhost_run_test"]
         .map(frame)
         .to_vec();
         let names: Vec<String> = trim(frames).iter().map(Frame::text).collect();

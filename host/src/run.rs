@@ -77,7 +77,15 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { repeat: 1, measure: false, warmup: 1, stop_on_error: false, jobs: 1, every_test_delta: false, stacks: true }
+        RunOptions {
+            repeat: 1,
+            measure: false,
+            warmup: 1,
+            stop_on_error: false,
+            jobs: 1,
+            every_test_delta: false,
+            stacks: true,
+        }
     }
 }
 

@@ -290,7 +290,8 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
             |caller: wasmtime::Caller<'_, GuestState>, kind: i32, ptr: i32, size: i32, old_ptr: i32| {
                 // A guest may call it untraced (its flag is its own memory): then it is a no-op.
                 if let Some(tracer) = caller.data().tracer.clone() {
-                    let call = AllocCall { kind: kind as u32, ptr: ptr as u32, size: size as u32, old_ptr: old_ptr as u32 };
+                    let call =
+                        AllocCall { kind: kind as u32, ptr: ptr as u32, size: size as u32, old_ptr: old_ptr as u32 };
                     tracer.record(call, &mut || wasmtime::WasmBacktrace::force_capture(&caller));
                 }
             },

@@ -167,8 +167,8 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Suite
         check_exports(&module).map_err(|why| SuiteError::NotASuite { path: path.to_path_buf(), why })?;
     for import in module.imports() {
         // ABI v2's tracing import; the linker checks its signature.
-        let tracing = import.module() == leakhost_guest::abi::IMPORT_MODULE
-            && import.name() == leakhost_guest::abi::TRACE_ALLOC;
+        let tracing =
+            import.module() == leakhost_guest::abi::IMPORT_MODULE && import.name() == leakhost_guest::abi::TRACE_ALLOC;
         if import.module() != "wasi_snapshot_preview1" && !tracing {
             return Err(SuiteError::ForeignImport {
                 path: path.to_path_buf(),

@@ -195,7 +195,8 @@ pub fn group(
 /// Most bytes first, then by the stack's text, so two runs print the same thing.
 pub fn order(groups: &mut [StackGroup]) {
     let key = |g: &StackGroup| g.frames.iter().map(Frame::text).collect::<Vec<_>>();
-    groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| b.blocks.cmp(&a.blocks)).then_with(|| key(a).cmp(&key(b))));
+    groups
+        .sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| b.blocks.cmp(&a.blocks)).then_with(|| key(a).cmp(&key(b))));
 }
 
 /// Crate paths of the standard library's frames (the allocator's included).
@@ -252,14 +253,28 @@ mod tests {
     use super::*;
 
     fn frame(function: &str) -> Frame {
-        Frame { function: function.into(), file: None, line: None, module_offset: None, origin: Origin::of_name(function) }
+        Frame {
+            function: function.into(),
+            file: None,
+            line: None,
+            module_offset: None,
+            origin: Origin::of_name(function),
+        }
     }
 
     #[test]
     fn allocator_and_sdk_frames_are_trimmed() {
-        let frames = ["leakhost_guest::alloc::report", "__rust_alloc", "<alloc::vec::Vec<u8> as Clone>::clone",
-            "leak::helper", "std::thread::local::LocalKey<T>::with", "leak::test_body",
-            "leakhost_guest::runtime::run_test", "leak::declare", "leakhost_run_test"]
+        let frames = [
+            "leakhost_guest::alloc::report",
+            "__rust_alloc",
+            "<alloc::vec::Vec<u8> as Clone>::clone",
+            "leak::helper",
+            "std::thread::local::LocalKey<T>::with",
+            "leak::test_body",
+            "leakhost_guest::runtime::run_test",
+            "leak::declare",
+            "leakhost_run_test",
+        ]
         .map(frame)
         .to_vec();
         let names: Vec<String> = trim(frames).iter().map(Frame::text).collect();
@@ -289,9 +304,8 @@ mod tests {
         assert_eq!(table.intern(vec![raw("alloc::alloc::alloc", 1), raw("leak::small", 2)]), a);
         let block = |stack, size, test: &str| LeakedBlock { stack, size, test: Some(test.into()) };
         let blocks = [block(a, 8, "t1"), block(a, 8, "t2"), block(b, 100, "t3"), block(c, 100, "t3")];
-        let groups = group(&blocks, 2, |id| {
-            table.get(id).iter().map(|f| frame(f.name.as_deref().unwrap_or("?"))).collect()
-        });
+        let groups =
+            group(&blocks, 2, |id| table.get(id).iter().map(|f| frame(f.name.as_deref().unwrap_or("?"))).collect());
         assert_eq!(groups.len(), 2);
         assert_eq!((groups[0].blocks, groups[0].bytes), (2, 200));
         assert_eq!(groups[0].frames, vec![frame("leak::big")]);

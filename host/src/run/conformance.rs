@@ -278,11 +278,15 @@ pub fn check(engine: &Engine, suite: &Suite, policy: &Policy) -> Conformance {
     module_kind(suite, &mut report);
     let mut probe = match Probe::start(engine, &pre, suite, policy) {
         Ok(probe) => {
-            report.rule("an instance starts; leakhost_abi_version returns 1 or 2; the status record is in place", Ok(()));
+            report
+                .rule("an instance starts; leakhost_abi_version returns 1 or 2; the status record is in place", Ok(()));
             probe
         }
         Err(why) => {
-            report.rule("an instance starts; leakhost_abi_version returns 1 or 2; the status record is in place", Err(why));
+            report.rule(
+                "an instance starts; leakhost_abi_version returns 1 or 2; the status record is in place",
+                Err(why),
+            );
             return report;
         }
     };

@@ -200,7 +200,9 @@ pub(super) fn run(
             let (results, next) = (results.clone(), &next);
             let spawned = std::thread::Builder::new().stack_size(stack_size).spawn_scoped(scope, move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= layers || results.send((index, record_layer(&mut worker, cx, index, options, &mut Discard))).is_err() {
+                if index >= layers
+                    || results.send((index, record_layer(&mut worker, cx, index, options, &mut Discard))).is_err()
+                {
                     break;
                 }
             });

@@ -37,9 +37,8 @@ impl<'e> Session<'e> {
         let linker = sandbox::linker(engine)?;
         let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
         let capture = Capture::new(policy.output_limit);
-        let mut instance =
-            GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize, None)
-                .map_err(RunError::Instance)?;
+        let mut instance = GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize, None)
+            .map_err(RunError::Instance)?;
         let abi_version = instance.version();
         let manifest = instance.manifest().map_err(RunError::Instance)?;
         capture.take();
@@ -98,16 +97,15 @@ impl<'e> Session<'e> {
     /// The instance in use, starting a fresh one if there is none.
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
         if self.instance.is_none() {
-            let mut fresh =
-                GuestInstance::start(
-                    self.engine,
-                    &self.pre,
-                    &self.policy,
-                    &self.capture,
-                    self.has_initialize,
-                    self.tracer.clone(),
-                )
-                    .map_err(RunError::Instance)?;
+            let mut fresh = GuestInstance::start(
+                self.engine,
+                &self.pre,
+                &self.policy,
+                &self.capture,
+                self.has_initialize,
+                self.tracer.clone(),
+            )
+            .map_err(RunError::Instance)?;
             // A deterministic module declares the same suite every time; anything else
             // would make layer and test indexes meaningless.
             if fresh.manifest().map_err(RunError::Instance)? != self.manifest {

@@ -99,7 +99,8 @@ fn layer_stacks(
     first: &[Option<Delta>],
     symbolizer: &Symbolizer<'_>,
 ) -> Result<LeakStacks, RunError> {
-    let options = RunOptions { measure: true, every_test_delta: false, jobs: 1, stop_on_error: false, ..options.clone() };
+    let options =
+        RunOptions { measure: true, every_test_delta: false, jobs: 1, stop_on_error: false, ..options.clone() };
     let survey = replay(session, cx, position, &options, None)?;
     let wanted: HashSet<u64> = survey.survivors.iter().map(|(seq, _)| *seq).collect();
     let capture = replay(session, cx, position, &options, Some(wanted))?;
@@ -133,7 +134,10 @@ fn layer_stacks(
     let counted = (options.repeat.max(1) as usize).saturating_sub(options.warmup);
     let groups = stacks::group(&blocks, counted, |id| symbolizer.frames(capture.table.get(id)));
     if !symbolizer.has_lines() {
-        notes.push("names only: the suite has no DWARF line tables (build it with debug = \"line-tables-only\" for file:line)".into());
+        notes.push(
+            "names only: the suite has no DWARF line tables (build it with debug = \"line-tables-only\" for file:line)"
+                .into(),
+        );
     }
     Ok(LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect() })
 }

@@ -109,7 +109,8 @@ impl<'a> Symbolizer<'a> {
         for (frame, chain) in raw.iter().zip(&found) {
             self.learn_sdk_root(frame, chain.last());
         }
-        let mut frames: Vec<Frame> = raw.iter().zip(found).flat_map(|(frame, chain)| self.classify(frame, chain)).collect();
+        let mut frames: Vec<Frame> =
+            raw.iter().zip(found).flat_map(|(frame, chain)| self.classify(frame, chain)).collect();
         qualify(&mut frames);
         frames
     }
@@ -158,7 +159,13 @@ impl<'a> Symbolizer<'a> {
         if chain.is_empty() {
             let function = name_section.unwrap_or_else(|| format!("<function {}>", raw.func_index));
             let origin = Origin::of_name(&function);
-            return vec![Frame { function: function.into(), file: None, line: None, module_offset: raw.module_offset, origin }];
+            return vec![Frame {
+                function: function.into(),
+                file: None,
+                line: None,
+                module_offset: raw.module_offset,
+                origin,
+            }];
         }
         let last = chain.len() - 1;
         chain
@@ -199,7 +206,8 @@ fn qualify(frames: &mut [Frame]) {
         if frame.origin != Origin::User || frame.function.raw().contains("::") || frame.file.is_none() {
             continue;
         }
-        let same_file = |f: &&Frame| f.file == frame.file && f.origin == Origin::User && f.function.raw().contains("::");
+        let same_file =
+            |f: &&Frame| f.file == frame.file && f.origin == Origin::User && f.function.raw().contains("::");
         let name = frame.function.raw();
         let qualified = if name.starts_with("{closure") {
             frames[i + 1..].iter().find(same_file).map(|outer| format!("{}::{name}", outer.function.raw()))
@@ -266,7 +274,11 @@ mod tests {
     fn without_dwarf_frames_carry_the_demangled_name() {
         let symbolizer = Symbolizer::new(b"\0asm\x01\0\0\0");
         assert!(!symbolizer.has_lines());
-        let raw = RawFrame { func_index: 3, name: Some("_ZN4leak6helper17h0123456789abcdefE".into()), module_offset: Some(9) };
+        let raw = RawFrame {
+            func_index: 3,
+            name: Some("_ZN4leak6helper17h0123456789abcdefE".into()),
+            module_offset: Some(9),
+        };
         let frames = symbolizer.frames(&[raw, RawFrame { func_index: 4, name: None, module_offset: None }]);
         assert_eq!(frames[0].text(), "leak::helper");
         assert_eq!(frames[1].text(), "<function 4>");

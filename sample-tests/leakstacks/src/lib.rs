@@ -29,7 +29,7 @@ fn make_cycle() {
 }
 
 fn test_rc_cycle() -> TestResult {
-    make_cycle();
+    make_cycle(); // leak: in-test_rc_cycle
     Ok(())
 }
 
@@ -50,7 +50,7 @@ fn describe(n: u64) -> String {
 fn test_memo_map() -> TestResult {
     // A new key every run: the memo keeps every answer.
     let n = CALLS.fetch_add(1, Ordering::Relaxed) as u64;
-    check!(describe(n).ends_with(&n.to_string()));
+    check!(describe(n).ends_with(&n.to_string())); // leak: in-test_memo_map
     Ok(())
 }
 
@@ -66,7 +66,7 @@ fn audit(event: u8) {
 }
 
 fn test_audit_log() -> TestResult {
-    audit(7);
+    audit(7); // leak: in-test_audit_log
     Ok(())
 }
 
@@ -76,7 +76,7 @@ fn intern_config() -> &'static [u8; 48] {
 }
 
 fn test_box_leak() -> TestResult {
-    check!(intern_config()[0] == 3);
+    check!(intern_config()[0] == 3); // leak: in-test_box_leak
     Ok(())
 }
 
@@ -91,7 +91,7 @@ fn forget_buffer() {
 }
 
 fn test_forgotten_vec() -> TestResult {
-    forget_buffer();
+    forget_buffer(); // leak: in-test_forgotten_vec
     Ok(())
 }
 
@@ -143,7 +143,7 @@ fn record_visit() {
 
 /// Registered under two names: both tests leak through the same stack.
 fn test_visit() -> TestResult {
-    record_visit();
+    record_visit(); // leak: in-test_visit
     Ok(())
 }
 

@@ -122,7 +122,8 @@ impl StackGroup {
     /// Blocks and bytes per counted iteration, when they divide evenly.
     pub fn per_iteration(&self) -> Option<(u64, u64)> {
         let n = self.iterations as u64;
-        (n > 0 && self.blocks % n == 0 && self.bytes % n == 0).then(|| (self.blocks / n, self.bytes / n))
+        (n > 0 && self.blocks.is_multiple_of(n) && self.bytes.is_multiple_of(n))
+            .then(|| (self.blocks / n, self.bytes / n))
     }
 }
 

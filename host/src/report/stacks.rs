@@ -77,6 +77,7 @@ pub fn test_text(test: &str, stacks: &LeakStacks) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::leak::stacks::Origin;
     use crate::run::LayerId;
     use crate::text::GuestText;
 
@@ -86,6 +87,7 @@ mod tests {
             file: Some("src/lib.rs".into()),
             line: Some(line),
             module_offset: Some(1),
+            origin: Origin::User,
         };
         LeakStacks {
             groups: vec![StackGroup {

@@ -293,7 +293,7 @@ impl GuestInstance {
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::TRACE_FLAG, self.limits.describe(&e))))?
             as u32;
         let memory = self.memory.data_mut(&mut self.store);
-        let flag = (addr % 4 == 0).then(|| memory.get_mut(addr as usize..addr as usize + 4)).flatten().ok_or(
+        let flag = addr.is_multiple_of(4).then(|| memory.get_mut(addr as usize..addr as usize + 4)).flatten().ok_or(
             InstanceError::Start(format!("{}: address {addr:#x} is not an aligned u32 in memory", export::TRACE_FLAG)),
         )?;
         flag.copy_from_slice(&1u32.to_le_bytes());

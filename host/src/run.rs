@@ -179,7 +179,7 @@ fn run_suite(
         layers::drive(cx, options, &mut serial::SessionDriver { session, cx, options }, sink)?
     };
     if options.measure && options.stacks {
-        trace::emit_stacks(session, cx, module_path, options, &mut tap)?;
+        trace::emit_stacks(session, cx, module_path, options, &mut tap);
     }
     summary.elapsed = started.elapsed();
     Ok(summary)

@@ -396,7 +396,8 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 }
             }
             Event::LeakStacks { layer, stacks, .. } => {
-                for line in super::stacks::stack_lines(layer, stacks) {
+                // -q keeps to the verdicts; the stacks are in the other reports.
+                for line in super::stacks::stack_lines(layer, stacks).into_iter().filter(|_| !self.quiet) {
                     self.line(format_args!("{line}"));
                 }
             }

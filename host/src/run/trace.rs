@@ -60,16 +60,17 @@ impl EventSink for Tap<'_> {
     }
 }
 
-/// Emits a [`Event::LeakStacks`] for every layer of the suite whose verdict leaked.
+/// Emits a [`Event::LeakStacks`] for every layer of the suite whose verdict leaked; a
+/// replay that fails gives a note instead of stacks, never a failed run.
 pub(super) fn emit_stacks(
     session: &Session<'_>,
     cx: Scope<'_>,
     module_path: &str,
     options: &RunOptions,
     tap: &mut Tap<'_>,
-) -> Result<(), RunError> {
+) {
     if tap.leaking.is_empty() {
-        return Ok(());
+        return;
     }
     // Read once for the whole suite; without it (moved, unreadable) frames keep their names.
     let wasm = std::fs::read(module_path).unwrap_or_default();
@@ -81,13 +82,14 @@ pub(super) fn emit_stacks(
                 "no allocation stacks: the suite speaks ABI v{v}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
             )),
             _ => match cx.plan.layers.iter().position(|p| p.layer == layer.id.0 as usize) {
-                Some(position) => layer_stacks(session, cx, position, options, &first, &symbolizer)?,
+                // The run itself went well: a replay that cannot run costs the stacks, not the run.
+                Some(position) => layer_stacks(session, cx, position, options, &first, &symbolizer)
+                    .unwrap_or_else(|e| LeakStacks::unavailable(format!("no allocation stacks: the replay failed: {e}"))),
                 None => continue,
             },
         };
         tap.inner().emit(&Event::LeakStacks { suite: cx.suite, layer, stacks });
     }
-    Ok(())
 }
 
 /// Replays the layer at `position` twice with tracing on and groups its leaked blocks.

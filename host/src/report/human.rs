@@ -397,7 +397,8 @@ impl<W: Write> EventSink for HumanReporter<W> {
             }
             Event::LeakStacks { layer, stacks, .. } => {
                 // -q keeps to the verdicts; the stacks are in the other reports.
-                for line in super::stacks::stack_lines(layer, stacks).into_iter().filter(|_| !self.quiet) {
+                let lines = if self.quiet { Vec::new() } else { super::stacks::stack_lines(layer, stacks) };
+                for line in lines {
                     self.line(format_args!("{line}"));
                 }
             }

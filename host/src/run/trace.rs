@@ -316,3 +316,30 @@ impl EventSink for Observer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::compare_counts;
+    use crate::leak::Delta;
+
+    fn delta(blocks: i64, bytes: i64) -> Option<Delta> {
+        Some(Delta { blocks, bytes, pages: 0, types: Vec::new(), counters: Vec::new() })
+    }
+
+    #[test]
+    fn a_replay_that_matches_the_run_needs_no_note() {
+        let run = [delta(5, 500), delta(1, 32), delta(1, 32)];
+        assert_eq!(compare_counts(&run, &run, 1), None);
+        // The warm-up iteration may differ (a fresh heap warms up differently).
+        assert_eq!(compare_counts(&run, &[delta(9, 900), delta(1, 32), delta(1, 32)], 1), None);
+    }
+
+    #[test]
+    fn a_replay_that_differs_says_where() {
+        let run = [delta(5, 500), delta(1, 32), delta(1, 32)];
+        let replay = [delta(5, 500), delta(1, 32), delta(2, 64)];
+        let note = compare_counts(&run, &replay, 1).expect("a note");
+        assert!(note.contains("iteration 3: blocks +1, bytes +32 then, blocks +2, bytes +64 now"), "{note}");
+        assert!(compare_counts(&run, &run[..2], 1).expect("a note").contains("number of iterations"));
+    }
+}

@@ -33,6 +33,7 @@ pub(super) struct Tap<'s> {
 }
 
 impl<'s> Tap<'s> {
+    /// A tap in front of `inner`.
     pub fn new(inner: &'s mut dyn EventSink) -> Self {
         Tap { inner, deltas: HashMap::new(), leaking: Vec::new() }
     }

@@ -55,6 +55,7 @@ runs=(
     "hostile -N2 -r"
     "sdkforms -N3 -r"
     "verdicts -N4 -r"
+    "leakstacks -N4 -r"
 )
 
 # Each architecture gets its own module cache: entries are not portable across targets.

@@ -1,4 +1,5 @@
-//! ABI v1 constants and record layouts shared by the guest SDK and the host.
+//! ABI constants and record layouts shared by the guest SDK and the host (v2: v1 plus
+//! allocation tracing).
 //!
 //! docs/abi.md is the normative description; this module is its executable form.
 //! Every record is little-endian, 4-byte aligned, and addresses are offsets into the
@@ -6,7 +7,23 @@
 //! field with bounds checks (see the host's `abi` module).
 
 /// The ABI version this SDK speaks; `leakhost_abi_version` returns it.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
+
+/// The host import module of ABI v2.
+pub const IMPORT_MODULE: &str = "leakhost";
+/// `(kind: i32, ptr: i32, size: i32, old_ptr: i32) -> ()`, in [`IMPORT_MODULE`]: reports one
+/// allocator call while the trace flag is set (ABI v2).
+pub const TRACE_ALLOC: &str = "trace_alloc";
+
+/// The `kind` argument of [`TRACE_ALLOC`].
+pub mod trace {
+    /// A block of `size` bytes was allocated at `ptr`.
+    pub const ALLOC: u32 = 0;
+    /// The block at `ptr` of `size` bytes was freed.
+    pub const FREE: u32 = 1;
+    /// The block at `old_ptr` moved to `ptr` and now has `size` bytes.
+    pub const REALLOC: u32 = 2;
+}
 
 /// Names of the exports that make a module a leakhost suite.
 pub mod export {
@@ -22,6 +39,9 @@ pub mod export {
     pub const LAYER_HOOK: &str = "leakhost_layer_hook";
     /// `() -> i32`: address of a fresh counters snapshot record.
     pub const COUNTERS: &str = "leakhost_counters";
+    /// `() -> i32`, ABI v2: address of the u32 trace flag the host sets to 1 to turn
+    /// allocation tracing on.
+    pub const TRACE_FLAG: &str = "leakhost_trace_flag";
     /// `() -> ()`, optional: WASI reactor initialisation, called once per instance.
     pub const INITIALIZE: &str = "_initialize";
     /// The linear memory every address refers to.

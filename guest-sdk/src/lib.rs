@@ -148,6 +148,11 @@ macro_rules! suite {
                 $crate::runtime::layer_hook($declare, layer, hook)
             }
 
+            #[unsafe(export_name = "leakhost_trace_flag")]
+            extern "C" fn leakhost_trace_flag() -> i32 {
+                $crate::runtime::trace_flag()
+            }
+
             #[unsafe(export_name = "leakhost_counters")]
             extern "C" fn leakhost_counters() -> i32 {
                 $crate::runtime::counters()

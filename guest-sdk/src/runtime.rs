@@ -258,6 +258,11 @@ pub fn abi_version() -> i32 {
     abi::ABI_VERSION as i32
 }
 
+/// `leakhost_trace_flag` (ABI v2).
+pub fn trace_flag() -> i32 {
+    crate::alloc::trace_flag_addr() as i32
+}
+
 /// `leakhost_manifest`.
 pub fn manifest(declare: fn(&mut Suite)) -> i32 {
     with_registry(declare, |r| addr(&r.manifest) as i32)

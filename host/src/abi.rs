@@ -15,6 +15,12 @@ use thiserror::Error;
 pub use names::{InternError, Name, NameInterner, MAX_DISTINCT_NAMES, MAX_DISTINCT_NAME_BYTES};
 pub use v1::{hook, outcome, ABI_VERSION};
 
+/// The ABI versions this host runs: v2 is v1 plus allocation tracing (docs/abi.md §11).
+pub const SUPPORTED_VERSIONS: [u32; 2] = [1, 2];
+
+/// The first version with the allocation-tracing import and the trace flag.
+pub const TRACING_VERSION: u32 = 2;
+
 /// The most layers a manifest may declare.
 pub const MAX_LAYERS: u32 = 1 << 16;
 /// The most tests a manifest may declare.

@@ -14,6 +14,7 @@ use crate::text::GuestText;
 
 pub mod allow;
 pub mod baseline;
+pub mod stacks;
 mod verdict;
 
 pub use verdict::{

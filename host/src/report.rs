@@ -7,6 +7,7 @@ mod json;
 mod junit;
 mod policy;
 mod progress;
+mod stacks;
 mod text;
 
 pub use events::{EventsWriter, EVENTS_SCHEMA, EVENTS_VERSION};

@@ -13,6 +13,7 @@ mod layers;
 mod parallel;
 mod serial;
 mod session;
+mod trace;
 
 use std::time::Instant;
 
@@ -81,6 +82,9 @@ pub struct RunOptions {
     pub engine: &'static str,
     /// The guest's random seed (`--seed`), for `run_started`.
     pub seed: u64,
+    /// With `measure`: replay every leaking layer with allocation tracing and report
+    /// where its leaked blocks were allocated (off with `--no-stacks`).
+    pub stacks: bool,
 }
 
 impl Default for RunOptions {
@@ -95,6 +99,7 @@ impl Default for RunOptions {
             every_test_delta: false,
             engine: "cranelift",
             seed: 0,
+            stacks: true,
         }
     }
 }
@@ -153,7 +158,8 @@ pub fn run(
             layers: suite.plan.layers.len(),
             tests: suite.plan.test_count(),
         });
-        match run_suite(suite.session, layers::Scope { suite: id, plan: suite.plan }, &options, sink) {
+        let scope = layers::Scope { suite: id, plan: suite.plan };
+        match run_suite(suite.session, scope, &suite.path, &options, sink) {
             Ok(summary) => {
                 sink.emit(&Event::SuiteFinished { suite: id, summary: summary.clone() });
                 let stopped = options.stop_on_error && !summary.ok();
@@ -173,19 +179,26 @@ pub fn run(
     Ok(total)
 }
 
-/// Runs one suite's plan, serially or on `options.jobs` threads.
+/// Runs one suite's plan, serially or on `options.jobs` threads, then reports the
+/// allocation stacks of its leaking layers.
 fn run_suite(
     session: &mut Session<'_>,
     cx: layers::Scope<'_>,
+    module_path: &str,
     options: &RunOptions,
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
+    let mut tap = trace::Tap::new(sink);
+    let sink: &mut dyn EventSink = &mut tap;
     let mut summary = if options.jobs > 1 && cx.plan.layers.len() > 1 {
         parallel::run(session, cx, options, sink)?
     } else {
         layers::drive(cx, options, &mut serial::SessionDriver { session, cx, options }, sink)?
     };
+    if options.measure && options.stacks {
+        trace::emit_stacks(session, cx, module_path, options, &mut tap);
+    }
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

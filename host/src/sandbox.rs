@@ -229,12 +229,60 @@ pub struct GuestState {
     call_started: std::time::Instant,
     /// Files the guest holds open, bounded.
     open_files: usize,
+    /// Where an ABI v2 guest's allocator calls go while the host traces them.
+    tracer: Option<Arc<dyn AllocTracer>>,
 }
 
-/// Builds the linker with WASI preview1 and nothing else.
+impl GuestState {
+    /// Sends this instance's allocator calls to `tracer` (ABI v2 `leakhost.trace_alloc`).
+    pub fn set_tracer(&mut self, tracer: Option<Arc<dyn AllocTracer>>) {
+        self.tracer = tracer;
+    }
+
+    /// Whether a tracer is installed.
+    pub fn traced(&self) -> bool {
+        self.tracer.is_some()
+    }
+}
+
+/// One allocator call an ABI v2 guest reported (docs/abi.md, tracing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocCall {
+    /// `leakhost_guest::abi::trace::{ALLOC, FREE, REALLOC}`.
+    pub kind: u32,
+    /// The block (the new one for a reallocation).
+    pub ptr: u32,
+    /// Its size in bytes, as requested.
+    pub size: u32,
+    /// The block a reallocation moved from; 0 otherwise.
+    pub old_ptr: u32,
+}
+
+/// Receives the allocator calls of a traced instance.
+pub trait AllocTracer: Send + Sync {
+    /// Records `call`; `backtrace` captures the guest's stack (names only), which only
+    /// the calls the tracer keeps should pay for.
+    fn record(&self, call: AllocCall, backtrace: &mut dyn FnMut() -> wasmtime::WasmBacktrace);
+}
+
+/// Builds the linker with WASI preview1 and the `leakhost` tracing import of ABI v2.
 pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut GuestState| &mut state.wasi)
+        .map_err(|e| SandboxError::Linker(e.to_string()))?;
+    linker
+        .func_wrap(
+            leakhost_guest::abi::IMPORT_MODULE,
+            leakhost_guest::abi::TRACE_ALLOC,
+            |caller: wasmtime::Caller<'_, GuestState>, kind: i32, ptr: i32, size: i32, old_ptr: i32| {
+                // A guest may call it untraced (its flag is its own memory): then it is a no-op.
+                if let Some(tracer) = caller.data().tracer.clone() {
+                    let call =
+                        AllocCall { kind: kind as u32, ptr: ptr as u32, size: size as u32, old_ptr: old_ptr as u32 };
+                    tracer.record(call, &mut || wasmtime::WasmBacktrace::force_capture(&caller));
+                }
+            },
+        )
         .map_err(|e| SandboxError::Linker(e.to_string()))?;
     // wasmtime-wasi's poll_oneoff sleeps on the host thread, where neither the epoch
     // deadline nor the fake clock reaches; leakhost's own version honours both.
@@ -276,6 +324,7 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
         timeout: policy.timeout,
         open_files: 0,
         call_started: std::time::Instant::now(),
+        tracer: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);

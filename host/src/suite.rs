@@ -4,6 +4,7 @@ mod build;
 pub mod build_c;
 mod cache;
 mod limits;
+pub mod symbols;
 
 pub use build::{resolve, BuildOptions};
 pub use cache::{Cache, CacheError, Compilation, EntryKey, StableHasher, CACHE_DIR_ENV, CACHE_KEY_ENV};
@@ -79,7 +80,7 @@ pub enum SuiteError {
         why: String,
     },
     /// It imports something the sandbox does not provide.
-    #[error("{path}: imports {module}::{name}, which the sandbox does not provide (only WASI preview1)")]
+    #[error("{path}: imports {module}::{name}, which the sandbox does not provide (only WASI preview1 and leakhost::trace_alloc)")]
     ForeignImport {
         /// The file.
         path: PathBuf,
@@ -212,7 +213,10 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
     let has_initialize =
         check_exports(&module).map_err(|why| SuiteError::NotASuite { path: path.to_path_buf(), why })?;
     for import in module.imports() {
-        if import.module() != "wasi_snapshot_preview1" {
+        // ABI v2's tracing import; the linker checks its signature.
+        let tracing =
+            import.module() == leakhost_guest::abi::IMPORT_MODULE && import.name() == leakhost_guest::abi::TRACE_ALLOC;
+        if import.module() != "wasi_snapshot_preview1" && !tracing {
             return Err(SuiteError::ForeignImport {
                 path: path.to_path_buf(),
                 module: import.module().to_string(),

@@ -205,7 +205,7 @@ fn foreign_import() {
 
 #[test]
 fn wrong_abi_version() {
-    assert_fixture_rejected("wrong_version", "ABI version 2 is not supported (this leakhost speaks version 1)");
+    assert_fixture_rejected("wrong_version", "ABI version 3 is not supported (this leakhost speaks versions 1 and 2)");
 }
 
 #[test]

@@ -211,7 +211,7 @@ Listing samplelayers.Layer112 tests:
 
 const INSPECT: &str = "\
 Suite: PATH
-ABI version: 1
+ABI version: 2
 Module: reactor (_initialize)
 Compilation: C
 Tests: 321 in 8 layers
@@ -234,6 +234,7 @@ Exports:
   leakhost_manifest: func () -> (i32)
   leakhost_run_test: func (i32) -> (i32)
   leakhost_status: func () -> (i32)
+  leakhost_trace_flag: func () -> (i32)
 Sandbox:
   engine: cranelift
   directories: none

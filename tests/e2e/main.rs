@@ -21,4 +21,5 @@ mod policy;
 mod reporting;
 mod samplelayers;
 mod sdk;
+mod stacks;
 mod verdicts;

@@ -85,7 +85,7 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, Cl
     let plan = Plan::new(manifest);
     let mut out = String::new();
     let _ = writeln!(out, "Suite: {}", loaded.suite.path.display());
-    let _ = writeln!(out, "ABI version: {ABI_VERSION}");
+    let _ = writeln!(out, "ABI version: {}", loaded.session.abi_version());
     let kind = if loaded.suite.has_initialize { "reactor (_initialize)" } else { "command-export module" };
     let _ = writeln!(out, "Module: {kind}");
     let compiled = match &loaded.suite.compilation {
@@ -148,7 +148,7 @@ fn check(
     cache: Option<&Cache>,
     build: &BuildArgs,
 ) -> Result<ExitCode, CliError> {
-    let mut out = format!("Conformance of {} to ABI v{ABI_VERSION}:\n", target.display());
+    let mut out = format!("Conformance of {} to ABI v1/v{ABI_VERSION}:\n", target.display());
     let loaded = suite::resolve(target, &build.options())
         .and_then(|path| suite::load(engine, &path, cache, &policy.module_limits));
     let report = match loaded {

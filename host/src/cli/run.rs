@@ -49,6 +49,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub warmup: usize,
 
+    /// Do not replay leaking layers to report where their leaked blocks were allocated.
+    #[arg(long)]
+    pub no_stacks: bool,
+
     /// Exit with status 3 when a layer leaks (and no test failed).
     #[arg(long, requires = "report_leaks")]
     pub fail_on_leak: bool,
@@ -284,6 +288,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         every_test_delta: false,
         engine: args.sandbox.engine.name(),
         seed: args.seed,
+        stacks: !args.no_stacks,
     };
     let human_out: Box<dyn Write> =
         if events_to_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };

@@ -406,6 +406,13 @@ impl<W: Write> EventSink for HumanReporter<W> {
                     self.line(format_args!("{text}"));
                 }
             }
+            Event::LeakStacks { layer, stacks, .. } => {
+                // -q keeps to the verdicts; the stacks are in the other reports.
+                let lines = if self.quiet { Vec::new() } else { super::stacks::stack_lines(layer, stacks) };
+                for line in lines {
+                    self.line(format_args!("{line}"));
+                }
+            }
             Event::Stopped { after, .. } => {
                 self.line(format_args!("Stopping after {} failed (-x); the remaining tests do not run.", after.line()))
             }

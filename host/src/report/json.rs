@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::leak::stacks::LeakStacks;
 use crate::leak::{Delta, Snapshot, Verdict};
 use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome, Phases, RunStart};
 use crate::sandbox::CapturedOutput;
@@ -71,6 +72,9 @@ struct LayerReport {
     iterations: Vec<IterationReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verdict: Option<Verdict>,
+    /// Where a leaking layer's leaked blocks were allocated (optional addition to version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stacks: Option<LeakStacks>,
 }
 
 #[derive(Serialize)]
@@ -265,6 +269,7 @@ impl EventSink for JsonReporter {
                 steps: Vec::new(),
                 iterations: Vec::new(),
                 verdict: None,
+                stacks: None,
             }),
             Event::SetUp { layer, outcome, elapsed, replay, output, .. } => {
                 let (outcome, message) = hook_outcome(outcome);
@@ -322,6 +327,11 @@ impl EventSink for JsonReporter {
             Event::Verdict { verdict, .. } => {
                 if let Some(layer) = self.layer() {
                     layer.verdict = Some(verdict.clone());
+                }
+            }
+            Event::LeakStacks { layer, stacks, .. } => {
+                if let Some(report) = self.suite().layers.iter_mut().rev().find(|l| l.name == layer.name) {
+                    report.stacks = Some(stacks.clone());
                 }
             }
             Event::TearingDownLeftOvers { .. } => self.left_over = true,

@@ -293,6 +293,15 @@ impl EventSink for JunitReporter {
                     suite.record(test.test.raw(), Kind::Failure, "leak", &text, "");
                 }
             }
+            Event::LeakStacks { layer, stacks, .. } => {
+                let Some(suite) = self.suites.iter_mut().rev().find(|s| s.name == layer.name.raw()) else { return };
+                for case in &mut suite.cases {
+                    let text = super::stacks::test_text(&case.name, stacks);
+                    if !text.is_empty() {
+                        case.output.push_str(&text);
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Outcome;
+use crate::leak::stacks::LeakStacks;
 use crate::leak::{Delta, Snapshot, Verdict};
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
@@ -322,6 +323,17 @@ pub enum Event {
         layer: LayerRef,
         /// The verdict (which may be that nothing leaks).
         verdict: Verdict,
+    },
+    /// Where a leaking layer's leaked blocks were allocated: after the suite's layers,
+    /// for every layer whose verdict leaks (unless `--no-stacks`).
+    LeakStacks {
+        /// The suite.
+        suite: SuiteId,
+        /// The layer.
+        layer: LayerRef,
+        /// The blocks grouped by stack, and notes on what limits them.
+        #[serde(flatten)]
+        stacks: LeakStacks,
     },
     /// `-x` stops the run.
     Stopped {

@@ -2,13 +2,14 @@
 //! turn traps into outcomes.
 
 use std::fmt;
+use std::sync::Arc;
 
 use leakhost_guest::abi::export;
 use serde::Serialize;
 use wasmtime::{Engine, InstancePre, Memory, Store, TypedFunc};
 
 use crate::abi::{self, outcome, AbiError, Counters, Manifest};
-use crate::sandbox::{self, human_bytes, Capture, GuestState, LimitExceeded, Policy, SandboxError};
+use crate::sandbox::{self, human_bytes, AllocTracer, Capture, GuestState, LimitExceeded, Policy, SandboxError};
 use crate::text::GuestText;
 
 /// How a call into the guest ended. Messages are guest text: the guest's own, or a
@@ -59,7 +60,7 @@ pub enum InstanceError {
     Sandbox(SandboxError),
     /// A record the guest exposed is malformed.
     Abi(AbiError),
-    /// `leakhost_abi_version` returned something other than 1.
+    /// `leakhost_abi_version` returned a version this host does not speak.
     Version(u32),
     /// A fresh instance declared a different manifest than the first one.
     ManifestChanged,
@@ -72,7 +73,7 @@ impl fmt::Display for InstanceError {
             InstanceError::Sandbox(e) => write!(f, "{e}"),
             InstanceError::Abi(e) => write!(f, "invalid ABI data: {e}"),
             InstanceError::Version(v) => {
-                write!(f, "ABI version {v} is not supported (this leakhost speaks version {})", abi::ABI_VERSION)
+                write!(f, "ABI version {v} is not supported (this leakhost speaks versions 1 and {})", abi::ABI_VERSION)
             }
             InstanceError::ManifestChanged => write!(f, "a fresh instance declared a different manifest"),
         }
@@ -89,6 +90,7 @@ pub struct GuestInstance {
     counters: TypedFunc<(), i32>,
     status_addr: u32,
     limits: Limits,
+    version: u32,
 }
 
 /// The per-call limits, armed before every call and named when one is hit.
@@ -229,6 +231,7 @@ impl GuestInstance {
         policy: &Policy,
         capture: &Capture,
         has_initialize: bool,
+        tracer: Option<Arc<dyn AllocTracer>>,
     ) -> Result<Self, InstanceError> {
         let limits = Limits::new(policy);
         let mut store = sandbox::store(engine, policy, capture).map_err(InstanceError::Sandbox)?;
@@ -245,7 +248,7 @@ impl GuestInstance {
             .call(&mut store, ())
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::ABI_VERSION, limits.describe(&e))))?
             as u32;
-        if version != abi::ABI_VERSION {
+        if !abi::SUPPORTED_VERSIONS.contains(&version) {
             return Err(InstanceError::Version(version));
         }
         let memory = instance
@@ -265,10 +268,38 @@ impl GuestInstance {
             memory,
             status_addr,
             limits,
+            version,
         };
         // Validate the status address now, so a bad one is a module error, not a test error.
         abi::decode_status(guest.memory.data(&guest.store), status_addr).map_err(InstanceError::Abi)?;
+        let mut guest = guest;
+        if let Some(tracer) = tracer.filter(|_| version >= abi::TRACING_VERSION) {
+            guest.trace(&instance, tracer)?;
+        }
         Ok(guest)
+    }
+
+    /// The ABI version the guest speaks.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Turns allocation tracing on: installs `tracer` and sets the guest's trace flag
+    /// after initialisation, so only what the host calls afterwards is traced.
+    fn trace(&mut self, instance: &wasmtime::Instance, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
+        let flag_fn = typed::<(), i32>(&mut self.store, instance, export::TRACE_FLAG)?;
+        self.limits.arm(&mut self.store);
+        let addr = flag_fn
+            .call(&mut self.store, ())
+            .map_err(|e| InstanceError::Start(format!("{}: {}", export::TRACE_FLAG, self.limits.describe(&e))))?
+            as u32;
+        let memory = self.memory.data_mut(&mut self.store);
+        let flag = addr.is_multiple_of(4).then(|| memory.get_mut(addr as usize..addr as usize + 4)).flatten().ok_or(
+            InstanceError::Start(format!("{}: address {addr:#x} is not an aligned u32 in memory", export::TRACE_FLAG)),
+        )?;
+        flag.copy_from_slice(&1u32.to_le_bytes());
+        self.store.data_mut().set_tracer(Some(tracer));
+        Ok(())
     }
 
     /// Reads and validates the manifest.

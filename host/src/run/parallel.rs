@@ -56,7 +56,7 @@ impl LayerDriver for Logging<'_, '_, '_, '_> {
 }
 
 /// What a worker recorded for one layer.
-struct LayerRecord {
+pub(super) struct LayerRecord {
     /// The set-up hooks it called, bases first.
     set_up: HookLog,
     /// The events of the layer's iterations (set-ups again after traps included).
@@ -70,12 +70,27 @@ struct LayerRecord {
     tear_down: HookLog,
 }
 
-/// Runs the layer at `position` alone in fresh instances of `worker`.
-fn record_layer(
+/// Records a layer's body events and shows each to an observer as it happens.
+struct Tee<'o> {
+    record: Recorder,
+    observer: &'o mut dyn EventSink,
+}
+
+impl EventSink for Tee<'_> {
+    fn emit(&mut self, event: &Event) {
+        self.observer.emit(event);
+        self.record.emit(event);
+    }
+}
+
+/// Runs the layer at `position` alone in fresh instances of `worker`; `observer` sees
+/// the body's events as they happen (the allocation tracer follows them).
+pub(super) fn record_layer(
     worker: &mut Session<'_>,
     cx: Scope<'_>,
     position: usize,
     options: &RunOptions,
+    observer: &mut dyn EventSink,
 ) -> Result<LayerRecord, RunError> {
     worker.discard_instance();
     let mut driver = SessionDriver { session: worker, cx, options };
@@ -84,7 +99,7 @@ fn record_layer(
     let mut logging = Logging { inner: &mut driver, log: Vec::new() };
     let set_up_ok = stack.set_up(cx, layer, false, &mut logging, &mut Discard, &mut Summary::default())?;
     let set_up = std::mem::take(&mut logging.log);
-    let (mut body, mut summary) = (Recorder::default(), Summary::default());
+    let (mut body, mut summary) = (Tee { record: Recorder::default(), observer }, Summary::default());
     let generation = logging.inner.session.generation();
     let flow = match set_up_ok {
         true => logging.run_layer(position, &mut stack, &mut body, &mut summary)?,
@@ -94,7 +109,7 @@ fn record_layer(
     stack.tear_down(cx, None, &mut logging, &mut Discard, &mut Summary::default())?;
     let tear_down = logging.log;
     worker.discard_instance();
-    Ok(LayerRecord { set_up, body: body.0, summary, flow, lost_to, tear_down })
+    Ok(LayerRecord { set_up, body: body.record.0, summary, flow, lost_to, tear_down })
 }
 
 /// Answers the state machine from the workers' records, in plan order.
@@ -185,7 +200,9 @@ pub(super) fn run(
             let (results, next) = (results.clone(), &next);
             let spawned = std::thread::Builder::new().stack_size(stack_size).spawn_scoped(scope, move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= layers || results.send((index, record_layer(&mut worker, cx, index, options))).is_err() {
+                if index >= layers
+                    || results.send((index, record_layer(&mut worker, cx, index, options, &mut Discard))).is_err()
+                {
                     break;
                 }
             });

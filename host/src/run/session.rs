@@ -1,6 +1,8 @@
 //! A suite ready to run: the linked template for fresh instances, the validated
 //! manifest, and the instance currently in use.
 
+use std::sync::Arc;
+
 use wasmtime::{Engine, InstancePre};
 
 use super::instance::GuestInstance;
@@ -8,7 +10,7 @@ use super::{CallResult, InstanceError, Outcome, RunError};
 use crate::abi::{hook, Manifest};
 use crate::leak::Snapshot;
 use crate::plan::Plan;
-use crate::sandbox::{self, Capture, CapturedOutput, GuestState, Policy};
+use crate::sandbox::{self, AllocTracer, Capture, CapturedOutput, GuestState, Policy};
 use crate::suite::Suite;
 
 /// A suite ready to run. Instances start lazily and are replaced after a trap.
@@ -23,6 +25,10 @@ pub struct Session<'e> {
     /// How many instances this session has started; a change within an iteration
     /// means its measurements span two heaps.
     instances_started: u64,
+    /// The ABI version the suite speaks.
+    abi_version: u32,
+    /// Where the allocator calls of this session's instances go, when it traces them.
+    tracer: Option<Arc<dyn AllocTracer>>,
 }
 
 impl<'e> Session<'e> {
@@ -31,8 +37,9 @@ impl<'e> Session<'e> {
         let linker = sandbox::linker(engine)?;
         let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
         let capture = Capture::new(policy.output_limit);
-        let mut instance =
-            GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize).map_err(RunError::Instance)?;
+        let mut instance = GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize, None)
+            .map_err(RunError::Instance)?;
+        let abi_version = instance.version();
         let manifest = instance.manifest().map_err(RunError::Instance)?;
         capture.take();
         Ok(Session {
@@ -44,6 +51,8 @@ impl<'e> Session<'e> {
             manifest,
             instance: Some(instance),
             instances_started: 1,
+            abi_version,
+            tracer: None,
         })
     }
 
@@ -64,7 +73,20 @@ impl<'e> Session<'e> {
             manifest: self.manifest.clone(),
             instance: None,
             instances_started: 0,
+            abi_version: self.abi_version,
+            tracer: None,
         }
+    }
+
+    /// The ABI version the suite speaks.
+    pub fn abi_version(&self) -> u32 {
+        self.abi_version
+    }
+
+    /// Traces the allocations of every instance this session starts from now on.
+    pub(super) fn set_tracer(&mut self, tracer: Arc<dyn AllocTracer>) {
+        self.discard_instance();
+        self.tracer = Some(tracer);
     }
 
     /// The policy instances run under.
@@ -75,9 +97,15 @@ impl<'e> Session<'e> {
     /// The instance in use, starting a fresh one if there is none.
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
         if self.instance.is_none() {
-            let mut fresh =
-                GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize)
-                    .map_err(RunError::Instance)?;
+            let mut fresh = GuestInstance::start(
+                self.engine,
+                &self.pre,
+                &self.policy,
+                &self.capture,
+                self.has_initialize,
+                self.tracer.clone(),
+            )
+            .map_err(RunError::Instance)?;
             // A deterministic module declares the same suite every time; anything else
             // would make layer and test indexes meaningless.
             if fresh.manifest().map_err(RunError::Instance)? != self.manifest {

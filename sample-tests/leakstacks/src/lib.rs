@@ -6,9 +6,10 @@
 //! line numbers by these markers and checks that the stacks name them. Helpers are
 //! `#[inline(never)]` so that a names-only build (no DWARF) still shows each frame.
 
-use std::cell::RefCell;
 // Boxed entries on purpose: each leak must be a heap block of its own, at its own stack.
 #![allow(clippy::vec_box)]
+
+use std::cell::RefCell;
 
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -37,12 +37,15 @@ cp "$ROOT/target/release/leakhost" "$B/bin/leakhost-new"
 cp "$BASE/target/release/leakhost" "$B/bin/leakhost-base"
 NEW=$B/bin/leakhost-new OLD=$B/bin/leakhost-base
 
-say "building the suites"
-(cd "$ROOT" && cargo build --release -q --target wasm32-wasip1 --manifest-path sample-tests/Cargo.toml)
-SAMPLE=$ROOT/sample-tests/target/wasm32-wasip1/release/samplelayers.wasm
-python3 "$ROOT/benches/gen.py" bigsuite "$B/bigsuite" --tests 10000 --layers 50
-CARGO_TARGET_DIR=$B/target-wasm cargo build --release -q --target wasm32-wasip1 --manifest-path "$B/bigsuite/Cargo.toml"
-BIG=$B/target-wasm/wasm32-wasip1/release/bench_bigsuite.wasm
+# Both binaries run the same modules, built with REV's SDK and profile: a newer SDK may speak an
+# ABI that REV's host does not, and the host's cost is what is compared.
+say "building the suites with $REV's SDK"
+(cd "$BASE" && cargo build --release -q --target wasm32-wasip1 --manifest-path sample-tests/Cargo.toml)
+SAMPLE=$BASE/sample-tests/target/wasm32-wasip1/release/samplelayers.wasm
+python3 "$ROOT/benches/gen.py" bigsuite "$B/bigsuite-$REV" --tests 10000 --layers 50 --sdk "$BASE/guest-sdk"
+CARGO_TARGET_DIR=$B/target-wasm-$REV cargo build --release -q --target wasm32-wasip1 \
+    --manifest-path "$B/bigsuite-$REV/Cargo.toml"
+BIG=$B/target-wasm-$REV/wasm32-wasip1/release/bench_bigsuite.wasm
 # Warm the module cache for both binaries, natively and under valgrind: valgrind's emulated CPU has
 # other features, so its compiled modules are other cache entries. No measurement includes compiling.
 for bin in "$NEW" "$OLD"; do

@@ -129,3 +129,14 @@ fn iterations_that_span_a_fresh_instance_are_marked() {
     assert!(text.contains(">no iteration counted (each spanned a fresh instance or warm-up)</p>"));
     no_console_errors(&chromium(&page, &["--dump-dom"]));
 }
+
+#[test]
+fn allocation_stacks_are_in_the_report() {
+    let (page, _) = report("leakstacks", "stacks.html", &["-N4", "-r"]);
+    let loaded = chromium(&page, &["--dump-dom"]);
+    no_console_errors(&loaded);
+    let stacks = &loaded.dom[loaded.dom.find("<section id=\"stacks\">").expect("a stacks section")..];
+    assert!(stacks.matches("<div class=\"stack\">").count() >= 8, "{stacks}");
+    assert!(stacks.contains("<code>leakstacks::test_memo_map  src/lib.rs:"), "{stacks}");
+    assert!(!stacks.contains("No allocation stacks were recorded"), "{stacks}");
+}

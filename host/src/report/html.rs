@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::text::verdict_text;
+use crate::leak::stacks::LeakStacks;
 use crate::leak::{Snapshot, Verdict};
 use crate::run::{Event, EventSink, HookOutcome, Outcome, RunStart, Summary};
 use crate::text::GuestText;
@@ -86,6 +87,8 @@ pub struct HtmlReporter {
     failures: Vec<Failure>,
     summary: Option<Summary>,
     aborted: Option<GuestText>,
+    /// Allocation stacks of the leaking layers, by layer name, in the order they came.
+    stacks: Vec<(GuestText, LeakStacks)>,
 }
 
 impl HtmlReporter {
@@ -112,10 +115,7 @@ impl HtmlReporter {
             layer_section(&mut out, index, layer, self.start.as_ref().map_or(1, |s| s.warmup));
         }
         self.failures_section(&mut out);
-        out.push_str(
-            "<section id=\"stacks\"><h2>Allocation stacks</h2><p class=\"none\">No allocation stacks were \
-             recorded in this run.</p></section>\n",
-        );
+        stacks_section(&mut out, &self.stacks);
         out.push_str("</body></html>\n");
         out
     }
@@ -330,6 +330,7 @@ impl EventSink for HtmlReporter {
 
     fn emit(&mut self, event: &Event) {
         match event {
+            Event::LeakStacks { layer, stacks, .. } => self.stacks.push((layer.name.clone(), stacks.clone())),
             Event::RunStarted(start) => self.start = Some(start.clone()),
             Event::SuiteStarted { name, .. } => self.suites.push(name.clone()),
             Event::LayerStarted { layer, .. } => self.layers.push(LayerData {
@@ -407,3 +408,34 @@ impl EventSink for HtmlReporter {
 
 #[cfg(test)]
 mod tests;
+
+/// Where the leaked blocks were allocated: per leaking layer, each stack with its blocks,
+/// bytes, tests and frames (innermost first), and the notes that limit them.
+fn stacks_section(out: &mut String, stacks: &[(GuestText, LeakStacks)]) {
+    out.push_str("<section id=\"stacks\"><h2>Allocation stacks</h2>");
+    if stacks.is_empty() {
+        out.push_str("<p class=\"none\">No allocation stacks were recorded in this run.</p>");
+    }
+    for (layer, found) in stacks {
+        let _ = write!(out, "<h3>{}</h3>", name(layer));
+        for note in &found.notes {
+            let _ = write!(out, "<p class=\"note\">{}</p>", name(note));
+        }
+        for group in &found.groups {
+            let tests: Vec<String> = group.tests.iter().map(name).collect();
+            let _ = write!(
+                out,
+                "<div class=\"stack\"><p>{} blocks, {} bytes in {} counted iterations, allocated by {}:</p><ol>",
+                group.blocks,
+                group.bytes,
+                group.iterations,
+                tests.join(", ")
+            );
+            for frame in &group.frames {
+                let _ = write!(out, "<li><code>{}</code></li>", escape(&frame.text()));
+            }
+            out.push_str("</ol></div>");
+        }
+    }
+    out.push_str("</section>\n");
+}

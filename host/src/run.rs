@@ -7,6 +7,7 @@
 
 pub mod conformance;
 mod event;
+pub(crate) mod image;
 mod instance;
 mod layer_run;
 mod layers;

@@ -88,6 +88,8 @@ pub struct Suite {
     pub module: Module,
     /// Whether it is a reactor with `_initialize`, to be called once per instance.
     pub has_initialize: bool,
+    /// Whether fresh instances may start from a snapshot (`run::image`).
+    pub snapshottable: bool,
     /// Whether it was compiled now or loaded from the cache.
     pub compilation: Compilation,
 }
@@ -147,6 +149,8 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Suite
     if let Some(why) = not_wasm_reason(&bytes) {
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
+    // Exports the mutable globals, so that fresh instances can start from a snapshot.
+    let crate::run::image::Instrumented { bytes, snapshottable } = crate::run::image::instrument(&bytes);
     let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
         Some((module, entry)) => (module, Compilation::FromCache(entry)),
         None => {
@@ -173,7 +177,7 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Suite
             });
         }
     }
-    Ok(Suite { path: path.to_path_buf(), module, has_initialize, compilation })
+    Ok(Suite { path: path.to_path_buf(), module, has_initialize, snapshottable, compilation })
 }
 
 /// The required exports and their signatures: (name, params, results).

@@ -379,4 +379,3 @@ impl EventSink for Recorder {
 fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(elapsed.as_secs_f64())
 }
-

@@ -1,8 +1,11 @@
 //! A suite ready to run: the linked template for fresh instances, the validated
-//! manifest, and the instance currently in use.
+//! manifest, the snapshot fresh instances start from, and the instance currently in use.
+
+use std::sync::Arc;
 
 use wasmtime::{Engine, InstancePre};
 
+use super::image::{InitImage, NO_SNAPSHOT_ENV};
 use super::instance::GuestInstance;
 use super::{CallResult, InstanceError, Outcome, RunError};
 use crate::abi::{hook, Manifest};
@@ -19,14 +22,31 @@ pub struct Session<'e> {
     policy: Policy,
     capture: Capture,
     manifest: Manifest,
+    /// How fresh instances start: from a snapshot, or by running start-up again.
+    fresh: Fresh,
     instance: Option<GuestInstance>,
     /// How many instances this session has started; a change within an iteration
     /// means its measurements span two heaps.
     instances_started: u64,
 }
 
+/// How a session starts fresh instances.
+#[derive(Clone)]
+enum Fresh {
+    /// From the state of the first instance after its manifest was read.
+    Snapshot { image: Arc<InitImage>, status_addr: u32 },
+    /// By instantiating and running start-up again; the manifest's hash must match.
+    StartUp { manifest_hash: blake3::Hash },
+}
+
+/// Whether `LEAKHOST_NO_SNAPSHOT` asks for every instance to run its own start-up.
+fn snapshots_disabled() -> bool {
+    std::env::var_os(NO_SNAPSHOT_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 impl<'e> Session<'e> {
-    /// Links the suite, starts the first instance and reads its manifest.
+    /// Links the suite, starts the first instance, reads its manifest and takes the
+    /// snapshot later instances start from.
     pub fn start(engine: &'e Engine, suite: &Suite, policy: Policy) -> Result<Self, RunError> {
         let linker = sandbox::linker(engine)?;
         let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
@@ -35,6 +55,18 @@ impl<'e> Session<'e> {
             GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize).map_err(RunError::Instance)?;
         let manifest = instance.manifest().map_err(RunError::Instance)?;
         capture.take();
+        // Descriptors opened during start-up and real clocks or randomness are host
+        // state a snapshot cannot carry (run::image).
+        let snapshot = suite.snapshottable && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
+        let fresh = if snapshot {
+            Fresh::Snapshot { image: Arc::new(instance.image()), status_addr: instance.status_addr() }
+        } else {
+            let hash = instance.manifest_fingerprint().map_err(RunError::Instance)?;
+            // decode_manifest read the same bytes a moment ago.
+            let manifest_hash = hash.ok_or(RunError::Instance(InstanceError::ManifestChanged))?;
+            capture.take();
+            Fresh::StartUp { manifest_hash }
+        };
         Ok(Session {
             engine,
             pre,
@@ -42,6 +74,7 @@ impl<'e> Session<'e> {
             policy,
             capture,
             manifest,
+            fresh,
             instance: Some(instance),
             instances_started: 1,
         })
@@ -62,6 +95,7 @@ impl<'e> Session<'e> {
             policy: self.policy.clone(),
             capture: Capture::new(self.policy.output_limit),
             manifest: self.manifest.clone(),
+            fresh: self.fresh.clone(),
             instance: None,
             instances_started: 0,
         }
@@ -75,14 +109,23 @@ impl<'e> Session<'e> {
     /// The instance in use, starting a fresh one if there is none.
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
         if self.instance.is_none() {
-            let mut fresh =
-                GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize)
-                    .map_err(RunError::Instance)?;
-            // A deterministic module declares the same suite every time; anything else
-            // would make layer and test indexes meaningless.
-            if fresh.manifest().map_err(RunError::Instance)? != self.manifest {
-                return Err(RunError::Instance(InstanceError::ManifestChanged));
-            }
+            let fresh = match &self.fresh {
+                Fresh::Snapshot { image, status_addr } => {
+                    GuestInstance::start_from(self.engine, &self.pre, &self.policy, &self.capture, image, *status_addr)
+                        .map_err(RunError::Instance)?
+                }
+                Fresh::StartUp { manifest_hash } => {
+                    let mut fresh =
+                        GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize)
+                            .map_err(RunError::Instance)?;
+                    // A deterministic module declares the same suite every time; anything
+                    // else would make layer and test indexes meaningless.
+                    if fresh.manifest_fingerprint().map_err(RunError::Instance)? != Some(*manifest_hash) {
+                        return Err(RunError::Instance(InstanceError::ManifestChanged));
+                    }
+                    fresh
+                }
+            };
             self.capture.take();
             self.instance = Some(fresh);
             self.instances_started += 1;

@@ -288,6 +288,13 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
 
 /// Creates a store for one instance under `policy`, its output going to `capture`.
 pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Store<GuestState>, SandboxError> {
+    let mut store = Store::new(engine, state(policy, capture)?);
+    store.limiter(|state| &mut state.limiter);
+    Ok(store)
+}
+
+/// The host state of an instance that has not made any call yet.
+pub fn state(policy: &Policy, capture: &Capture) -> Result<GuestState, SandboxError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(capture.clone()).stderr(capture.clone());
     let fake_time = (!policy.real_world).then(FakeTime::default);
@@ -311,10 +318,7 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
     let limiter = Limiter { max_memory: policy.max_memory };
     // No sockets: p1 has no call that opens one, and these keep it so if that changes.
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-    let state = GuestState { wasi: wasi.build_p1(), limiter, fake_time, streams, timeout: policy.timeout };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
-    Ok(store)
+    Ok(GuestState { wasi: wasi.build_p1(), limiter, fake_time, streams, timeout: policy.timeout })
 }
 
 /// 4 KiB of bytes from splitmix64: the guest's whole "random" stream, repeated.

@@ -18,3 +18,4 @@ mod parallel;
 mod reporting;
 mod samplelayers;
 mod sdk;
+mod snapshots;

@@ -223,6 +223,28 @@ impl InitImage {
         for range in dirty {
             data[range.clone()].copy_from_slice(&self.memory[range.clone()]);
         }
+        self.set_globals_and_world(store, instance)
+    }
+
+    /// Puts an instance of the snapshot's module, whose calls may have changed anything
+    /// but its tables, back into this image's state, in place; `false` when its memory
+    /// has grown since (a memory cannot shrink, so only a fresh instance will do).
+    pub fn reset(&self, store: &mut Store<GuestState>, instance: &Instance, memory: Memory) -> Result<bool, String> {
+        let data = memory.data_mut(&mut *store);
+        if data.len() != self.memory.len() {
+            return Ok(false);
+        }
+        // A test touches few pages; comparing is much cheaper than copying everything.
+        for (now, then) in data.chunks_mut(CHUNK).zip(self.memory.chunks(CHUNK)) {
+            if now != then {
+                now.copy_from_slice(then);
+            }
+        }
+        self.set_globals_and_world(store, instance)?;
+        Ok(true)
+    }
+
+    fn set_globals_and_world(&self, store: &mut Store<GuestState>, instance: &Instance) -> Result<(), String> {
         for (name, value) in &self.globals {
             let global = instance.get_global(&mut *store, name).ok_or_else(|| format!("no export {name}"))?;
             global.set(&mut *store, value.clone()).map_err(|e| format!("{name}: {e:#}"))?;

@@ -344,6 +344,15 @@ impl GuestInstance {
         })
     }
 
+    /// Makes this instance a fresh one again, in place: the host state of one that has
+    /// made no call, then `image`'s state. `false` when that is impossible (its memory
+    /// grew), and a new instance must be started instead.
+    pub fn reset(&mut self, policy: &Policy, capture: &Capture, image: &InitImage) -> Result<bool, InstanceError> {
+        // Descriptors the guest closed or renumbered come back with a new WASI context.
+        *self.store.data_mut() = sandbox::state(policy, capture).map_err(InstanceError::Sandbox)?;
+        image.reset(&mut self.store, &self.instance, self.memory).map_err(InstanceError::Restore)
+    }
+
     /// A snapshot of this instance's state, for fresh instances to start from.
     pub fn image(&mut self) -> InitImage {
         InitImage::capture(&mut self.store, &self.instance, self.memory)

@@ -25,6 +25,8 @@ pub struct Session<'e> {
     /// How fresh instances start: from a snapshot, or by running start-up again.
     fresh: Fresh,
     instance: Option<GuestInstance>,
+    /// A dropped instance kept to be reset in place into a fresh one (snapshots only).
+    spare: Option<GuestInstance>,
     /// How many instances this session has started; a change within an iteration
     /// means its measurements span two heaps.
     instances_started: u64,
@@ -76,6 +78,7 @@ impl<'e> Session<'e> {
             manifest,
             fresh,
             instance: Some(instance),
+            spare: None,
             instances_started: 1,
         })
     }
@@ -97,6 +100,7 @@ impl<'e> Session<'e> {
             manifest: self.manifest.clone(),
             fresh: self.fresh.clone(),
             instance: None,
+            spare: None,
             instances_started: 0,
         }
     }
@@ -111,8 +115,8 @@ impl<'e> Session<'e> {
         if self.instance.is_none() {
             let fresh = match &self.fresh {
                 Fresh::Snapshot { image, status_addr } => {
-                    GuestInstance::start_from(self.engine, &self.pre, &self.policy, &self.capture, image, *status_addr)
-                        .map_err(RunError::Instance)?
+                    let (image, status_addr) = (image.clone(), *status_addr);
+                    self.from_snapshot(&image, status_addr)?
                 }
                 Fresh::StartUp { manifest_hash } => {
                     let mut fresh =
@@ -133,9 +137,24 @@ impl<'e> Session<'e> {
         Ok(self.instance.as_mut().expect("instance was just started"))
     }
 
+    /// A fresh instance in the snapshot's state: the spare one reset in place when it
+    /// can be, else a new one.
+    fn from_snapshot(&mut self, image: &InitImage, status_addr: u32) -> Result<GuestInstance, RunError> {
+        if let Some(mut spare) = self.spare.take() {
+            if spare.reset(&self.policy, &self.capture, image).map_err(RunError::Instance)? {
+                return Ok(spare);
+            }
+        }
+        GuestInstance::start_from(self.engine, &self.pre, &self.policy, &self.capture, image, status_addr)
+            .map_err(RunError::Instance)
+    }
+
     /// Drops the instance (after a trap, or to lose a layer that cannot be torn down).
     pub(super) fn discard_instance(&mut self) {
-        self.instance = None;
+        let dropped = self.instance.take();
+        if matches!(self.fresh, Fresh::Snapshot { .. }) && dropped.is_some() {
+            self.spare = dropped;
+        }
     }
 
     /// A count that changes whenever a fresh instance starts or the current one is dropped.

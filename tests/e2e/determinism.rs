@@ -49,7 +49,7 @@ fn report(name: &str, flags: &[&str], json: &Path, env: &[(&str, &Path)]) -> Rep
 
 /// Every sample suite, with flags that exercise repeats and leak reports where the suite has them.
 /// The faults suite's endless loop ends on fuel, the deterministic limit; `--timeout` would not be.
-const SUITES: [(&str, &[&str]); 8] = [
+const SUITES: [(&str, &[&str]); 9] = [
     ("samplelayers", &["-N3", "-r"]),
     ("failures", &["-N2"]),
     ("leak", &["-N4", "-r"]),
@@ -58,6 +58,7 @@ const SUITES: [(&str, &[&str]); 8] = [
     ("layertraps", &["-N2", "-r"]),
     ("hostile", &["-N2", "-r"]),
     ("sdkforms", &["-N3", "-r"]),
+    ("snapshots", &["-N2"]),
 ];
 
 #[test]

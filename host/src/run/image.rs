@@ -247,7 +247,7 @@ impl InitImage {
     fn set_globals_and_world(&self, store: &mut Store<GuestState>, instance: &Instance) -> Result<(), String> {
         for (name, value) in &self.globals {
             let global = instance.get_global(&mut *store, name).ok_or_else(|| format!("no export {name}"))?;
-            global.set(&mut *store, value.clone()).map_err(|e| format!("{name}: {e:#}"))?;
+            global.set(&mut *store, *value).map_err(|e| format!("{name}: {e:#}"))?;
         }
         if let Some(world) = &self.world {
             store.data_mut().restore_world(world);

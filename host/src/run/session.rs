@@ -116,7 +116,7 @@ impl<'e> Session<'e> {
             let fresh = match &self.fresh {
                 Fresh::Snapshot { image, status_addr } => {
                     let (image, status_addr) = (image.clone(), *status_addr);
-                    self.from_snapshot(&image, status_addr)?
+                    self.fresh_from_snapshot(&image, status_addr)?
                 }
                 Fresh::StartUp { manifest_hash } => {
                     let mut fresh =
@@ -139,7 +139,7 @@ impl<'e> Session<'e> {
 
     /// A fresh instance in the snapshot's state: the spare one reset in place when it
     /// can be, else a new one.
-    fn from_snapshot(&mut self, image: &InitImage, status_addr: u32) -> Result<GuestInstance, RunError> {
+    fn fresh_from_snapshot(&mut self, image: &InitImage, status_addr: u32) -> Result<GuestInstance, RunError> {
         if let Some(mut spare) = self.spare.take() {
             if spare.reset(&self.policy, &self.capture, image).map_err(RunError::Instance)? {
                 return Ok(spare);

@@ -88,8 +88,10 @@ pub struct Suite {
     pub module: Module,
     /// Whether it is a reactor with `_initialize`, to be called once per instance.
     pub has_initialize: bool,
-    /// Whether fresh instances may start from a snapshot (`run::image`).
-    pub snapshottable: bool,
+    /// The bytes `module` was compiled from (with the snapshot's exports, `run::image`).
+    pub wasm: std::sync::Arc<Vec<u8>>,
+    /// Whether every mutable global is exported, so fresh instances may start from a snapshot.
+    pub globals_exported: bool,
     /// Whether it was compiled now or loaded from the cache.
     pub compilation: Compilation,
 }
@@ -150,7 +152,7 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Suite
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
     // Exports the mutable globals, so that fresh instances can start from a snapshot.
-    let crate::run::image::Instrumented { bytes, snapshottable } = crate::run::image::instrument(&bytes);
+    let crate::run::image::Instrumented { bytes, globals_exported } = crate::run::image::instrument(&bytes);
     let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
         Some((module, entry)) => (module, Compilation::FromCache(entry)),
         None => {
@@ -177,7 +179,8 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Suite
             });
         }
     }
-    Ok(Suite { path: path.to_path_buf(), module, has_initialize, snapshottable, compilation })
+    let wasm = std::sync::Arc::new(bytes);
+    Ok(Suite { path: path.to_path_buf(), module, has_initialize, wasm, globals_exported, compilation })
 }
 
 /// The required exports and their signatures: (name, params, results).

@@ -376,15 +376,19 @@ impl GuestInstance {
         Ok(fingerprint(self.memory.data(&self.store), addr))
     }
 
-    /// Reads and validates the manifest.
-    pub fn manifest(&mut self) -> Result<Manifest, InstanceError> {
+    /// Reads and validates the manifest, and hashes its bytes (see [`Self::manifest_fingerprint`]).
+    pub fn manifest(&mut self) -> Result<(Manifest, blake3::Hash), InstanceError> {
         self.limits.arm(&mut self.store);
         let addr = self
             .manifest_fn
             .call(&mut self.store, ())
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))?
             as u32;
-        abi::decode_manifest(self.memory.data(&self.store), addr).map_err(InstanceError::Abi)
+        let memory = self.memory.data(&self.store);
+        let manifest = abi::decode_manifest(memory, addr).map_err(InstanceError::Abi)?;
+        // Every record decode_manifest read is in bounds, so the hash exists.
+        let hash = fingerprint(memory, addr).ok_or(InstanceError::ManifestChanged)?;
+        Ok((manifest, hash))
     }
 
     /// Runs test `index`; an error means the guest broke the ABI, not that the test failed.

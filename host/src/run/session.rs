@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use wasmtime::{Engine, InstancePre};
 
-use super::image::{InitImage, NO_SNAPSHOT_ENV};
+use std::sync::OnceLock;
+
+use super::image::{self, InitImage, NO_SNAPSHOT_ENV};
 use super::instance::GuestInstance;
 use super::{CallResult, InstanceError, Outcome, RunError};
 use crate::abi::{hook, Manifest};
@@ -23,7 +25,7 @@ pub struct Session<'e> {
     capture: Capture,
     manifest: Manifest,
     /// How fresh instances start: from a snapshot, or by running start-up again.
-    fresh: Fresh,
+    fresh: Arc<Fresh>,
     instance: Option<GuestInstance>,
     /// A dropped instance kept to be reset in place into a fresh one (snapshots only).
     spare: Option<GuestInstance>,
@@ -32,13 +34,31 @@ pub struct Session<'e> {
     instances_started: u64,
 }
 
-/// How a session starts fresh instances.
-#[derive(Clone)]
-enum Fresh {
-    /// From the state of the first instance after its manifest was read.
-    Snapshot { image: Arc<InitImage>, status_addr: u32 },
-    /// By instantiating and running start-up again; the manifest's hash must match.
-    StartUp { manifest_hash: blake3::Hash },
+/// How a session starts fresh instances; shared by its `-j` forks.
+struct Fresh {
+    /// The state of the first instance right after its manifest was read, if the
+    /// policy allows starting from it.
+    snapshot: Option<Start>,
+    /// Whether the module's code allows snapshots, checked when first needed.
+    code_allows: OnceLock<bool>,
+    /// The bytes the module was compiled from, for that check.
+    wasm: Arc<Vec<u8>>,
+    /// The first manifest's hash, which an instance that ran start-up must reproduce.
+    manifest_hash: blake3::Hash,
+}
+
+/// The snapshot fresh instances start from.
+struct Start {
+    image: InitImage,
+    status_addr: u32,
+}
+
+impl Fresh {
+    /// The snapshot to start from, `None` to run start-up again.
+    fn snapshot(&self) -> Option<&Start> {
+        let snapshot = self.snapshot.as_ref()?;
+        self.code_allows.get_or_init(|| image::code_allows_snapshots(&self.wasm)).then_some(snapshot)
+    }
 }
 
 /// Whether `LEAKHOST_NO_SNAPSHOT` asks for every instance to run its own start-up.
@@ -55,20 +75,13 @@ impl<'e> Session<'e> {
         let capture = Capture::new(policy.output_limit);
         let mut instance =
             GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize).map_err(RunError::Instance)?;
-        let manifest = instance.manifest().map_err(RunError::Instance)?;
+        let (manifest, manifest_hash) = instance.manifest().map_err(RunError::Instance)?;
         capture.take();
         // Descriptors opened during start-up and real clocks or randomness are host
         // state a snapshot cannot carry (run::image).
-        let snapshot = suite.snapshottable && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
-        let fresh = if snapshot {
-            Fresh::Snapshot { image: Arc::new(instance.image()), status_addr: instance.status_addr() }
-        } else {
-            let hash = instance.manifest_fingerprint().map_err(RunError::Instance)?;
-            // decode_manifest read the same bytes a moment ago.
-            let manifest_hash = hash.ok_or(RunError::Instance(InstanceError::ManifestChanged))?;
-            capture.take();
-            Fresh::StartUp { manifest_hash }
-        };
+        let allowed = suite.globals_exported && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
+        let snapshot = allowed.then(|| Start { image: instance.image(), status_addr: instance.status_addr() });
+        let fresh = Arc::new(Fresh { snapshot, code_allows: OnceLock::new(), wasm: suite.wasm.clone(), manifest_hash });
         Ok(Session {
             engine,
             pre,
@@ -113,18 +126,15 @@ impl<'e> Session<'e> {
     /// The instance in use, starting a fresh one if there is none.
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
         if self.instance.is_none() {
-            let fresh = match &self.fresh {
-                Fresh::Snapshot { image, status_addr } => {
-                    let (image, status_addr) = (image.clone(), *status_addr);
-                    self.fresh_from_snapshot(&image, status_addr)?
-                }
-                Fresh::StartUp { manifest_hash } => {
+            let fresh = match self.fresh.clone().snapshot() {
+                Some(snapshot) => self.fresh_from_snapshot(snapshot)?,
+                None => {
                     let mut fresh =
                         GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize)
                             .map_err(RunError::Instance)?;
                     // A deterministic module declares the same suite every time; anything
                     // else would make layer and test indexes meaningless.
-                    if fresh.manifest_fingerprint().map_err(RunError::Instance)? != Some(*manifest_hash) {
+                    if fresh.manifest_fingerprint().map_err(RunError::Instance)? != Some(self.fresh.manifest_hash) {
                         return Err(RunError::Instance(InstanceError::ManifestChanged));
                     }
                     fresh
@@ -139,12 +149,13 @@ impl<'e> Session<'e> {
 
     /// A fresh instance in the snapshot's state: the spare one reset in place when it
     /// can be, else a new one.
-    fn fresh_from_snapshot(&mut self, image: &InitImage, status_addr: u32) -> Result<GuestInstance, RunError> {
+    fn fresh_from_snapshot(&mut self, snapshot: &Start) -> Result<GuestInstance, RunError> {
         if let Some(mut spare) = self.spare.take() {
-            if spare.reset(&self.policy, &self.capture, image).map_err(RunError::Instance)? {
+            if spare.reset(&self.policy, &self.capture, &snapshot.image).map_err(RunError::Instance)? {
                 return Ok(spare);
             }
         }
+        let (image, status_addr) = (&snapshot.image, snapshot.status_addr);
         GuestInstance::start_from(self.engine, &self.pre, &self.policy, &self.capture, image, status_addr)
             .map_err(RunError::Instance)
     }
@@ -152,7 +163,7 @@ impl<'e> Session<'e> {
     /// Drops the instance (after a trap, or to lose a layer that cannot be torn down).
     pub(super) fn discard_instance(&mut self) {
         let dropped = self.instance.take();
-        if matches!(self.fresh, Fresh::Snapshot { .. }) && dropped.is_some() {
+        if self.fresh.snapshot.is_some() && dropped.is_some() {
             self.spare = dropped;
         }
     }

@@ -36,9 +36,11 @@ pub struct Session<'e> {
 
 /// How a session starts fresh instances; shared by its `-j` forks.
 struct Fresh {
-    /// The state of the first instance right after its manifest was read, if the
-    /// policy allows starting from it.
-    snapshot: Option<Start>,
+    /// Whether the policy allows snapshots.
+    allowed: bool,
+    /// The state of an instance right after start-up, taken from the first fresh
+    /// instance (which runs start-up itself), so that runs which never need one pay nothing.
+    snapshot: OnceLock<Start>,
     /// Whether the module's code allows snapshots, checked when first needed.
     code_allows: OnceLock<bool>,
     /// The bytes the module was compiled from, for that check.
@@ -54,10 +56,9 @@ struct Start {
 }
 
 impl Fresh {
-    /// The snapshot to start from, `None` to run start-up again.
-    fn snapshot(&self) -> Option<&Start> {
-        let snapshot = self.snapshot.as_ref()?;
-        self.code_allows.get_or_init(|| image::code_allows_snapshots(&self.wasm)).then_some(snapshot)
+    /// Whether fresh instances start from a snapshot.
+    fn snapshots(&self) -> bool {
+        self.allowed && *self.code_allows.get_or_init(|| image::code_allows_snapshots(&self.wasm))
     }
 }
 
@@ -67,8 +68,7 @@ fn snapshots_disabled() -> bool {
 }
 
 impl<'e> Session<'e> {
-    /// Links the suite, starts the first instance, reads its manifest and takes the
-    /// snapshot later instances start from.
+    /// Links the suite, starts the first instance and reads its manifest.
     pub fn start(engine: &'e Engine, suite: &Suite, policy: Policy) -> Result<Self, RunError> {
         let linker = sandbox::linker(engine)?;
         let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
@@ -80,8 +80,8 @@ impl<'e> Session<'e> {
         // Descriptors opened during start-up and real clocks or randomness are host
         // state a snapshot cannot carry (run::image).
         let allowed = suite.globals_exported && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
-        let snapshot = allowed.then(|| Start { image: instance.image(), status_addr: instance.status_addr() });
-        let fresh = Arc::new(Fresh { snapshot, code_allows: OnceLock::new(), wasm: suite.wasm.clone(), manifest_hash });
+        let (snapshot, code_allows, wasm) = (OnceLock::new(), OnceLock::new(), suite.wasm.clone());
+        let fresh = Arc::new(Fresh { allowed, snapshot, code_allows, wasm, manifest_hash });
         Ok(Session {
             engine,
             pre,
@@ -126,25 +126,34 @@ impl<'e> Session<'e> {
     /// The instance in use, starting a fresh one if there is none.
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
         if self.instance.is_none() {
-            let fresh = match self.fresh.clone().snapshot() {
-                Some(snapshot) => self.fresh_from_snapshot(snapshot)?,
-                None => {
-                    let mut fresh =
-                        GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize)
-                            .map_err(RunError::Instance)?;
-                    // A deterministic module declares the same suite every time; anything
-                    // else would make layer and test indexes meaningless.
-                    if fresh.manifest_fingerprint().map_err(RunError::Instance)? != Some(self.fresh.manifest_hash) {
-                        return Err(RunError::Instance(InstanceError::ManifestChanged));
-                    }
-                    fresh
+            let shared = Arc::clone(&self.fresh);
+            let fresh = match (shared.snapshots(), shared.snapshot.get()) {
+                (true, Some(snapshot)) => self.fresh_from_snapshot(snapshot)?,
+                (true, None) => {
+                    let mut first = self.start_up()?;
+                    // Another -j worker may have set it meanwhile; both are the same state.
+                    let _ = shared.snapshot.set(Start { image: first.image(), status_addr: first.status_addr() });
+                    first
                 }
+                (false, _) => self.start_up()?,
             };
             self.capture.take();
             self.instance = Some(fresh);
             self.instances_started += 1;
         }
         Ok(self.instance.as_mut().expect("instance was just started"))
+    }
+
+    /// A fresh instance that ran start-up itself and declared the first manifest.
+    fn start_up(&mut self) -> Result<GuestInstance, RunError> {
+        let mut fresh = GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize)
+            .map_err(RunError::Instance)?;
+        // A deterministic module declares the same suite every time; anything else would
+        // make layer and test indexes meaningless.
+        if fresh.manifest_fingerprint().map_err(RunError::Instance)? != Some(self.fresh.manifest_hash) {
+            return Err(RunError::Instance(InstanceError::ManifestChanged));
+        }
+        Ok(fresh)
     }
 
     /// A fresh instance in the snapshot's state: the spare one reset in place when it
@@ -163,7 +172,7 @@ impl<'e> Session<'e> {
     /// Drops the instance (after a trap, or to lose a layer that cannot be torn down).
     pub(super) fn discard_instance(&mut self) {
         let dropped = self.instance.take();
-        if self.fresh.snapshot.is_some() && dropped.is_some() {
+        if self.fresh.snapshot.get().is_some() && dropped.is_some() {
             self.spare = dropped;
         }
     }

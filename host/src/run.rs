@@ -7,6 +7,7 @@
 
 pub mod conformance;
 mod event;
+pub(crate) mod image;
 mod instance;
 mod layer_run;
 mod layers;
@@ -159,7 +160,7 @@ pub fn run(
             tests: suite.plan.test_count(),
         });
         let scope = layers::Scope { suite: id, plan: suite.plan };
-        match run_suite(suite.session, scope, &suite.path, &options, sink) {
+        match run_suite(suite.session, scope, &options, sink) {
             Ok(summary) => {
                 sink.emit(&Event::SuiteFinished { suite: id, summary: summary.clone() });
                 let stopped = options.stop_on_error && !summary.ok();
@@ -184,7 +185,6 @@ pub fn run(
 fn run_suite(
     session: &mut Session<'_>,
     cx: layers::Scope<'_>,
-    module_path: &str,
     options: &RunOptions,
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
@@ -197,7 +197,7 @@ fn run_suite(
         layers::drive(cx, options, &mut serial::SessionDriver { session, cx, options }, sink)?
     };
     if options.measure && options.stacks {
-        trace::emit_stacks(session, cx, module_path, options, &mut tap);
+        trace::emit_stacks(session, cx, options, &mut tap);
     }
     summary.elapsed = started.elapsed();
     Ok(summary)

@@ -223,6 +223,8 @@ pub struct GuestState {
     limiter: Limiter,
     /// The deterministic clock, or `None` with `--real-world`.
     fake_time: Option<FakeTime>,
+    /// Where the deterministic random streams are, or `None` with `--real-world`.
+    streams: Option<[SeededStream; 2]>,
     /// The per-call time limit, which a real sleep may not exceed.
     timeout: Option<Duration>,
     /// When the current call into the guest started: real sleeps count against its limit.
@@ -265,6 +267,34 @@ pub trait AllocTracer: Send + Sync {
     fn record(&self, call: AllocCall, backtrace: &mut dyn FnMut() -> wasmtime::WasmBacktrace);
 }
 
+/// The parts of an instance's WASI state that guest calls change and that a fresh
+/// instance started from a snapshot must take over: the fake clock's reading and the
+/// positions in the seeded random streams. (Output capture is cleared separately;
+/// descriptors are never opened before a snapshot is taken, see `run::image`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorldState {
+    clock: u64,
+    random: [u64; 2],
+}
+
+impl GuestState {
+    /// The deterministic world's state, `None` with `--real-world`.
+    pub fn world(&self) -> Option<WorldState> {
+        let (time, streams) = (self.fake_time.as_ref()?, self.streams.as_ref()?);
+        Some(WorldState { clock: time.get(), random: [streams[0].position(), streams[1].position()] })
+    }
+
+    /// Puts the deterministic world where `state` says, as if this instance had made
+    /// the same calls as the one `state` was read from.
+    pub fn restore_world(&mut self, state: &WorldState) {
+        if let (Some(time), Some(streams)) = (&self.fake_time, &self.streams) {
+            time.set(state.clock);
+            streams[0].seek(state.random[0]);
+            streams[1].seek(state.random[1]);
+        }
+    }
+}
+
 /// Builds the linker with WASI preview1 and the `leakhost` tracing import of ABI v2.
 pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     let mut linker = Linker::new(engine);
@@ -294,14 +324,23 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
 
 /// Creates a store for one instance under `policy`, its output going to `capture`.
 pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Store<GuestState>, SandboxError> {
+    let mut store = Store::new(engine, state(policy, capture)?);
+    store.limiter(|state| &mut state.limiter);
+    Ok(store)
+}
+
+/// The host state of an instance that has not made any call yet.
+pub fn state(policy: &Policy, capture: &Capture) -> Result<GuestState, SandboxError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(capture.clone()).stderr(capture.clone());
     let fake_time = (!policy.real_world).then(FakeTime::default);
-    if let Some(time) = &fake_time {
+    let streams = (!policy.real_world)
+        .then(|| [SeededStream::new(seeded_bytes(policy.seed)), SeededStream::new(seeded_bytes(policy.seed ^ 0x5eed))]);
+    if let (Some(time), Some([secure, insecure])) = (&fake_time, &streams) {
         wasi.wall_clock(time.clone())
             .monotonic_clock(time.clone())
-            .secure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(policy.seed)))
-            .insecure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(policy.seed ^ 0x5eed)))
+            .secure_random(secure.clone())
+            .insecure_random(insecure.clone())
             .insecure_random_seed(policy.seed as u128);
     }
     for (name, value) in &policy.env {
@@ -317,18 +356,16 @@ pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Stor
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     let mut wasi = wasi.build_p1();
     files::cap_resource_table(&mut wasi);
-    let state = GuestState {
+    Ok(GuestState {
         wasi,
         limiter,
         fake_time,
+        streams,
         timeout: policy.timeout,
         open_files: 0,
         call_started: std::time::Instant::now(),
         tracer: None,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
-    Ok(store)
+    })
 }
 
 /// Marks the start of a call into the guest, so that a real sleep can be held to what
@@ -351,6 +388,55 @@ fn seeded_bytes(seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A deterministic random stream: `bytes` repeated forever, read from a position the
+/// host can see and set (a fresh instance started from a snapshot continues where the
+/// snapshot's instance was). The bytes and the way words are made from them are those
+/// of `wasmtime_wasi::Deterministic`, so the guest sees the same values.
+#[derive(Clone)]
+pub struct SeededStream {
+    bytes: Arc<[u8]>,
+    position: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SeededStream {
+    fn new(bytes: Vec<u8>) -> Self {
+        SeededStream { bytes: bytes.into(), position: Arc::default() }
+    }
+
+    fn position(&self) -> u64 {
+        self.position.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn seek(&self, position: u64) {
+        self.position.store(position, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn next_byte(&self) -> u8 {
+        let at = self.position.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // seeded_bytes is never empty.
+        self.bytes[(at % self.bytes.len() as u64) as usize]
+    }
+}
+
+impl rand_core::TryRng for SeededStream {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let [b0, b1, b2, b3] = [(); 4].map(|()| self.next_byte());
+        Ok(u32::from_be_bytes([b0, b1, b2, b3]))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let high = self.try_next_u32()?;
+        Ok((u64::from(high) << 32) | u64::from(self.try_next_u32()?))
+    }
+
+    fn try_fill_bytes(&mut self, buf: &mut [u8]) -> Result<(), Self::Error> {
+        buf.iter_mut().for_each(|b| *b = self.next_byte());
+        Ok(())
+    }
+}
+
 /// The deterministic clock of one instance: nanoseconds since a fixed start, moved
 /// forward one microsecond by every reading and by exactly the requested time by every
 /// sleep, so time passes for the guest but never differs between runs.
@@ -364,6 +450,14 @@ impl FakeTime {
     /// Reads the clock (and moves it on by 1 µs).
     pub fn read(&self) -> u64 {
         self.advance(1_000)
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set(&self, nanos: u64) {
+        self.0.store(nanos, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Lets `nanos` pass at once: a guest's sleep. The clock stops at its end (in the
@@ -548,6 +642,23 @@ mod tests {
         assert_eq!(seeded_bytes(7), seeded_bytes(7));
         assert_ne!(seeded_bytes(7), seeded_bytes(8));
         assert_eq!(seeded_bytes(7).len(), 4096);
+    }
+
+    #[test]
+    fn seeded_streams_match_wasmtime_wasi_deterministic_and_can_seek() {
+        use rand_core::Rng;
+        let mut ours = SeededStream::new(seeded_bytes(3));
+        let mut theirs = wasmtime_wasi::Deterministic::new(seeded_bytes(3));
+        let (mut a, mut b) = ([0u8; 5000], [0u8; 5000]);
+        assert_eq!(ours.next_u32(), theirs.next_u32());
+        assert_eq!(ours.next_u64(), theirs.next_u64());
+        ours.fill_bytes(&mut a);
+        theirs.fill_bytes(&mut b);
+        assert_eq!(a, b);
+        let at = ours.position();
+        let next = ours.next_u64();
+        ours.seek(at);
+        assert_eq!(ours.next_u64(), next);
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub struct Suite {
     pub module: Module,
     /// Whether it is a reactor with `_initialize`, to be called once per instance.
     pub has_initialize: bool,
+    /// The bytes `module` was compiled from (with the snapshot's exports, `run::image`).
+    pub wasm: std::sync::Arc<Vec<u8>>,
+    /// Whether every mutable global is exported, so fresh instances may start from a snapshot.
+    pub globals_exported: bool,
     /// Whether it was compiled now or loaded from the cache.
     pub compilation: Compilation,
 }
@@ -191,6 +195,8 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
     if let Some(why) = not_wasm_reason(&bytes) {
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
+    // Exports the mutable globals, so that fresh instances can start from a snapshot.
+    let crate::run::image::Instrumented { bytes, globals_exported } = crate::run::image::instrument(&bytes);
     let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
         Some((module, entry)) => (module, Compilation::FromCache(entry)),
         None => {
@@ -224,7 +230,8 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
             });
         }
     }
-    Ok(Suite { path: path.to_path_buf(), module, has_initialize, compilation })
+    let wasm = std::sync::Arc::new(bytes);
+    Ok(Suite { path: path.to_path_buf(), module, has_initialize, wasm, globals_exported, compilation })
 }
 
 /// The required exports and their signatures: (name, params, results).

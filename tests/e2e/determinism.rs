@@ -49,7 +49,7 @@ fn report(name: &str, flags: &[&str], json: &Path, env: &[(&str, &Path)]) -> Rep
 
 /// Every sample suite, with flags that exercise repeats and leak reports where the suite has them.
 /// The faults suite's endless loop ends on fuel, the deterministic limit; `--timeout` would not be.
-const SUITES: [(&str, &[&str]); 10] = [
+const SUITES: [(&str, &[&str]); 11] = [
     ("samplelayers", &["-N3", "-r"]),
     ("failures", &["-N2"]),
     ("leak", &["-N4", "-r"]),
@@ -60,6 +60,7 @@ const SUITES: [(&str, &[&str]); 10] = [
     ("sdkforms", &["-N3", "-r"]),
     ("verdicts", &["-N4", "-r"]),
     ("leakstacks", &["-N4", "-r"]),
+    ("snapshots", &["-N2"]),
 ];
 
 #[test]

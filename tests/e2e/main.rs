@@ -21,5 +21,6 @@ mod policy;
 mod reporting;
 mod samplelayers;
 mod sdk;
+mod snapshots;
 mod stacks;
 mod verdicts;

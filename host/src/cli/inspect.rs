@@ -131,7 +131,9 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, Cl
         let _ = writeln!(out, "Layers without tests (bases only): {}", without_tests.join(", "));
     }
     let _ = writeln!(out, "Exports:");
-    for export in loaded.suite.module.exports() {
+    // The snapshot's global exports are leakhost's, not the suite's.
+    let own = |e: &wasmtime::ExportType<'_>| !e.name().starts_with(crate::run::image::GLOBAL_EXPORT_PREFIX);
+    for export in loaded.suite.module.exports().filter(own) {
         let name = GuestText::from(export.name());
         let _ = writeln!(out, "  {}: {}", name.line(), describe_extern(&export.ty()));
     }

@@ -8,6 +8,7 @@ use leakhost_guest::abi::export;
 use serde::Serialize;
 use wasmtime::{Engine, InstancePre, Memory, Store, TypedFunc};
 
+use super::image::InitImage;
 use crate::abi::{self, outcome, AbiError, Counters, Manifest};
 use crate::sandbox::{self, human_bytes, AllocTracer, Capture, GuestState, LimitExceeded, Policy, SandboxError};
 use crate::text::GuestText;
@@ -64,6 +65,8 @@ pub enum InstanceError {
     Version(u32),
     /// A fresh instance declared a different manifest than the first one.
     ManifestChanged,
+    /// A fresh instance could not be given the snapshot's state.
+    Restore(String),
 }
 
 impl fmt::Display for InstanceError {
@@ -75,7 +78,14 @@ impl fmt::Display for InstanceError {
             InstanceError::Version(v) => {
                 write!(f, "ABI version {v} is not supported (this leakhost speaks versions 1 and {})", abi::ABI_VERSION)
             }
-            InstanceError::ManifestChanged => write!(f, "a fresh instance declared a different manifest"),
+            InstanceError::ManifestChanged => write!(
+                f,
+                "a fresh instance declared a different manifest than the first one; a suite must declare the same layers and tests in every instance (no randomness or clock in its declare function)"
+            ),
+            InstanceError::Restore(why) => write!(
+                f,
+                "cannot start a fresh instance from the snapshot: {why} (set LEAKHOST_NO_SNAPSHOT=1 to run start-up in every instance)"
+            ),
         }
     }
 }
@@ -83,6 +93,7 @@ impl fmt::Display for InstanceError {
 /// A started instance.
 pub struct GuestInstance {
     store: Store<GuestState>,
+    instance: wasmtime::Instance,
     memory: Memory,
     manifest_fn: TypedFunc<(), i32>,
     run_test: TypedFunc<i32, i32>,
@@ -210,6 +221,44 @@ fn trim_backtrace(detail: &str, max: usize) -> String {
     kept.join("\n")
 }
 
+/// Starts a store for one instance and instantiates the module in it.
+fn instantiate(
+    engine: &Engine,
+    pre: &InstancePre<GuestState>,
+    policy: &Policy,
+    capture: &Capture,
+) -> Result<(Store<GuestState>, wasmtime::Instance, Limits), InstanceError> {
+    let limits = Limits::new(policy);
+    let mut store = sandbox::store(engine, policy, capture).map_err(InstanceError::Sandbox)?;
+    limits.arm(&mut store);
+    let instance = pre.instantiate(&mut store).map_err(|e| InstanceError::Start(limits.describe(&e)))?;
+    Ok((store, instance, limits))
+}
+
+/// Hashes the manifest record at `addr` and everything it points to, in the layout
+/// `abi::decode_manifest` reads.
+fn fingerprint(memory: &[u8], addr: u32) -> Option<blake3::Hash> {
+    let bytes = |ptr: u32, len: u64| memory.get(ptr as usize..(ptr as u64).checked_add(len)? as usize);
+    let word = |at: &[u8], i: usize| Some(u32::from_le_bytes(at.get(4 * i..4 * i + 4)?.try_into().ok()?));
+    let mut hasher = blake3::Hasher::new();
+    let header = bytes(addr, 16)?;
+    hasher.update(header);
+    let (layers_ptr, layers_len) = (word(header, 0)?, word(header, 1)?);
+    let (tests_ptr, tests_len) = (word(header, 2)?, word(header, 3)?);
+    let layers = bytes(layers_ptr, u64::from(layers_len) * u64::from(leakhost_guest::abi::LAYER_SIZE))?;
+    let tests = bytes(tests_ptr, u64::from(tests_len) * u64::from(leakhost_guest::abi::TEST_SIZE))?;
+    hasher.update(layers);
+    hasher.update(tests);
+    for layer in layers.chunks_exact(leakhost_guest::abi::LAYER_SIZE as usize) {
+        hasher.update(bytes(word(layer, 0)?, u64::from(word(layer, 1)?))?);
+        hasher.update(bytes(word(layer, 2)?, 4 * u64::from(word(layer, 3)?))?);
+    }
+    for test in tests.chunks_exact(leakhost_guest::abi::TEST_SIZE as usize) {
+        hasher.update(bytes(word(test, 0)?, u64::from(word(test, 1)?))?);
+    }
+    Some(hasher.finalize())
+}
+
 fn typed<P, R>(
     store: &mut Store<GuestState>,
     instance: &wasmtime::Instance,
@@ -233,10 +282,7 @@ impl GuestInstance {
         has_initialize: bool,
         tracer: Option<Arc<dyn AllocTracer>>,
     ) -> Result<Self, InstanceError> {
-        let limits = Limits::new(policy);
-        let mut store = sandbox::store(engine, policy, capture).map_err(InstanceError::Sandbox)?;
-        limits.arm(&mut store);
-        let instance = pre.instantiate(&mut store).map_err(|e| InstanceError::Start(limits.describe(&e)))?;
+        let (mut store, instance, limits) = instantiate(engine, pre, policy, capture)?;
         if has_initialize {
             let init = typed::<(), ()>(&mut store, &instance, export::INITIALIZE)?;
             limits.arm(&mut store);
@@ -251,30 +297,17 @@ impl GuestInstance {
         if !abi::SUPPORTED_VERSIONS.contains(&version) {
             return Err(InstanceError::Version(version));
         }
-        let memory = instance
-            .get_memory(&mut store, export::MEMORY)
-            .ok_or_else(|| InstanceError::Start("no memory export".into()))?;
         limits.arm(&mut store);
         let status_addr = typed::<(), i32>(&mut store, &instance, export::STATUS)?
             .call(&mut store, ())
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::STATUS, limits.describe(&e))))?
             as u32;
-        let guest = GuestInstance {
-            manifest_fn: typed(&mut store, &instance, export::MANIFEST)?,
-            run_test: typed(&mut store, &instance, export::RUN_TEST)?,
-            layer_hook: typed(&mut store, &instance, export::LAYER_HOOK)?,
-            counters: typed(&mut store, &instance, export::COUNTERS)?,
-            store,
-            memory,
-            status_addr,
-            limits,
-            version,
-        };
+        let guest = GuestInstance::assemble(store, instance, limits, status_addr, version)?;
         // Validate the status address now, so a bad one is a module error, not a test error.
         abi::decode_status(guest.memory.data(&guest.store), status_addr).map_err(InstanceError::Abi)?;
         let mut guest = guest;
         if let Some(tracer) = tracer.filter(|_| version >= abi::TRACING_VERSION) {
-            guest.trace(&instance, tracer)?;
+            guest.trace(tracer)?;
         }
         Ok(guest)
     }
@@ -286,8 +319,9 @@ impl GuestInstance {
 
     /// Turns allocation tracing on: installs `tracer` and sets the guest's trace flag
     /// after initialisation, so only what the host calls afterwards is traced.
-    fn trace(&mut self, instance: &wasmtime::Instance, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
-        let flag_fn = typed::<(), i32>(&mut self.store, instance, export::TRACE_FLAG)?;
+    fn trace(&mut self, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
+        let instance = self.instance;
+        let flag_fn = typed::<(), i32>(&mut self.store, &instance, export::TRACE_FLAG)?;
         self.limits.arm(&mut self.store);
         let addr = flag_fn
             .call(&mut self.store, ())
@@ -302,15 +336,94 @@ impl GuestInstance {
         Ok(())
     }
 
-    /// Reads and validates the manifest.
-    pub fn manifest(&mut self) -> Result<Manifest, InstanceError> {
+    /// Instantiates without calling into the guest and gives the instance the state of
+    /// `image` (taken from an instance whose status record was at `status_addr`).
+    pub fn start_from(
+        engine: &Engine,
+        pre: &InstancePre<GuestState>,
+        policy: &Policy,
+        capture: &Capture,
+        image: &InitImage,
+        status_addr: u32,
+        version: u32,
+    ) -> Result<Self, InstanceError> {
+        let (mut store, instance, limits) = instantiate(engine, pre, policy, capture)?;
+        let memory = instance
+            .get_memory(&mut store, export::MEMORY)
+            .ok_or_else(|| InstanceError::Start("no memory export".into()))?;
+        image.restore(&mut store, &instance, memory).map_err(InstanceError::Restore)?;
+        GuestInstance::assemble(store, instance, limits, status_addr, version)
+    }
+
+    fn assemble(
+        mut store: Store<GuestState>,
+        instance: wasmtime::Instance,
+        limits: Limits,
+        status_addr: u32,
+        version: u32,
+    ) -> Result<Self, InstanceError> {
+        let memory = instance
+            .get_memory(&mut store, export::MEMORY)
+            .ok_or_else(|| InstanceError::Start("no memory export".into()))?;
+        Ok(GuestInstance {
+            manifest_fn: typed(&mut store, &instance, export::MANIFEST)?,
+            run_test: typed(&mut store, &instance, export::RUN_TEST)?,
+            layer_hook: typed(&mut store, &instance, export::LAYER_HOOK)?,
+            counters: typed(&mut store, &instance, export::COUNTERS)?,
+            store,
+            instance,
+            memory,
+            status_addr,
+            limits,
+            version,
+        })
+    }
+
+    /// Makes this instance a fresh one again, in place: the host state of one that has
+    /// made no call, then `image`'s state. `false` when that is impossible (its memory
+    /// grew), and a new instance must be started instead.
+    pub fn reset(&mut self, policy: &Policy, capture: &Capture, image: &InitImage) -> Result<bool, InstanceError> {
+        // Descriptors the guest closed or renumbered come back with a new WASI context.
+        *self.store.data_mut() = sandbox::state(policy, capture).map_err(InstanceError::Sandbox)?;
+        image.reset(&mut self.store, &self.instance, self.memory).map_err(InstanceError::Restore)
+    }
+
+    /// A snapshot of this instance's state, for fresh instances to start from.
+    pub fn image(&mut self) -> InitImage {
+        InitImage::capture(&mut self.store, &self.instance, self.memory)
+    }
+
+    /// Where the guest's status record is.
+    pub fn status_addr(&self) -> u32 {
+        self.status_addr
+    }
+
+    /// A hash of the manifest's bytes (records, names and base lists), cheaper than
+    /// decoding it; `None` when it points outside memory (it then cannot be the one
+    /// that was validated).
+    pub fn manifest_fingerprint(&mut self) -> Result<Option<blake3::Hash>, InstanceError> {
         self.limits.arm(&mut self.store);
         let addr = self
             .manifest_fn
             .call(&mut self.store, ())
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))?
             as u32;
-        abi::decode_manifest(self.memory.data(&self.store), addr).map_err(InstanceError::Abi)
+        Ok(fingerprint(self.memory.data(&self.store), addr))
+    }
+
+    /// Reads and validates the manifest, and hashes its bytes (see [`Self::manifest_fingerprint`]).
+    pub fn manifest(&mut self) -> Result<(Manifest, blake3::Hash), InstanceError> {
+        self.limits.arm(&mut self.store);
+        let addr = self
+            .manifest_fn
+            .call(&mut self.store, ())
+            .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))?
+            as u32;
+        let memory = self.memory.data(&self.store);
+        let manifest = abi::decode_manifest(memory, addr).map_err(InstanceError::Abi)?;
+        // Every record decode_manifest read is in bounds, so the hash exists.
+        let hash = fingerprint(memory, addr).ok_or(InstanceError::ManifestChanged)?;
+        Ok((manifest, hash))
     }
 
     /// Runs test `index`; an error means the guest broke the ABI, not that the test failed.

@@ -99,7 +99,11 @@ pub(super) fn record_layer(
     let mut logging = Logging { inner: &mut driver, log: Vec::new() };
     let set_up_ok = stack.set_up(cx, layer, false, &mut logging, &mut Discard, &mut Summary::default())?;
     let set_up = std::mem::take(&mut logging.log);
-    let (mut body, mut summary) = (Tee { record: Recorder::default(), observer }, Summary::default());
+    // Growing the record by doubling copied every event about once more (7% of a -j2 run's
+    // instructions on bigsuite); a layer emits a few events per test and iteration.
+    let expected = cx.plan.layers[position].tests.len() * options.repeat as usize * 3 + 16;
+    let record = Recorder(Vec::with_capacity(expected));
+    let (mut body, mut summary) = (Tee { record, observer }, Summary::default());
     let generation = logging.inner.session.generation();
     let flow = match set_up_ok {
         true => logging.run_layer(position, &mut stack, &mut body, &mut summary)?,

@@ -1,10 +1,11 @@
 //! A suite ready to run: the linked template for fresh instances, the validated
-//! manifest, and the instance currently in use.
+//! manifest, the snapshot fresh instances start from, and the instance currently in use.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::{Engine, InstancePre};
 
+use super::image::{self, InitImage, NO_SNAPSHOT_ENV};
 use super::instance::GuestInstance;
 use super::{CallResult, InstanceError, Outcome, RunError};
 use crate::abi::{hook, Manifest};
@@ -21,7 +22,11 @@ pub struct Session<'e> {
     policy: Policy,
     capture: Capture,
     manifest: Manifest,
+    /// How fresh instances start: from a snapshot, or by running start-up again.
+    fresh: Arc<Fresh>,
     instance: Option<GuestInstance>,
+    /// A dropped instance kept to be reset in place into a fresh one (snapshots only).
+    spare: Option<GuestInstance>,
     /// How many instances this session has started; a change within an iteration
     /// means its measurements span two heaps.
     instances_started: u64,
@@ -29,6 +34,39 @@ pub struct Session<'e> {
     abi_version: u32,
     /// Where the allocator calls of this session's instances go, when it traces them.
     tracer: Option<Arc<dyn AllocTracer>>,
+}
+
+/// How a session starts fresh instances; shared by its `-j` forks.
+struct Fresh {
+    /// Whether the policy allows snapshots.
+    allowed: bool,
+    /// The state of an instance right after start-up: the first instance's, taken as
+    /// soon as its manifest was read (or, failing that, the first fresh instance's).
+    snapshot: OnceLock<Start>,
+    /// Whether the module's code allows snapshots, checked when first needed.
+    code_allows: OnceLock<bool>,
+    /// The bytes the module was compiled from, for that check.
+    wasm: Arc<Vec<u8>>,
+    /// The first manifest's hash, which an instance that ran start-up must reproduce.
+    manifest_hash: blake3::Hash,
+}
+
+/// The snapshot fresh instances start from.
+struct Start {
+    image: InitImage,
+    status_addr: u32,
+}
+
+impl Fresh {
+    /// Whether fresh instances start from a snapshot.
+    fn snapshots(&self) -> bool {
+        self.allowed && *self.code_allows.get_or_init(|| image::code_allows_snapshots(&self.wasm))
+    }
+}
+
+/// Whether `LEAKHOST_NO_SNAPSHOT` asks for every instance to run its own start-up.
+fn snapshots_disabled() -> bool {
+    std::env::var_os(NO_SNAPSHOT_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 impl<'e> Session<'e> {
@@ -40,8 +78,18 @@ impl<'e> Session<'e> {
         let mut instance = GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize, None)
             .map_err(RunError::Instance)?;
         let abi_version = instance.version();
-        let manifest = instance.manifest().map_err(RunError::Instance)?;
+        let (manifest, manifest_hash) = instance.manifest().map_err(RunError::Instance)?;
         capture.take();
+        // Descriptors opened during start-up and real clocks or randomness are host
+        // state a snapshot cannot carry (run::image).
+        let allowed = suite.globals_exported && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
+        let (snapshot, code_allows, wasm) = (OnceLock::new(), OnceLock::new(), suite.wasm.clone());
+        if allowed {
+            // Copying the memory now (about 0.1 ms per MB) is far cheaper than running
+            // start-up again in the first fresh instance.
+            let _ = snapshot.set(Start { image: instance.image(), status_addr: instance.status_addr() });
+        }
+        let fresh = Arc::new(Fresh { allowed, snapshot, code_allows, wasm, manifest_hash });
         Ok(Session {
             engine,
             pre,
@@ -49,7 +97,9 @@ impl<'e> Session<'e> {
             policy,
             capture,
             manifest,
+            fresh,
             instance: Some(instance),
+            spare: None,
             instances_started: 1,
             abi_version,
             tracer: None,
@@ -71,11 +121,18 @@ impl<'e> Session<'e> {
             policy: self.policy.clone(),
             capture: Capture::new(self.policy.output_limit),
             manifest: self.manifest.clone(),
+            fresh: self.fresh.clone(),
             instance: None,
+            spare: None,
             instances_started: 0,
             abi_version: self.abi_version,
             tracer: None,
         }
+    }
+
+    /// The bytes the module was compiled from.
+    pub(super) fn module_bytes(&self) -> &[u8] {
+        &self.fresh.wasm
     }
 
     /// The ABI version the suite speaks.
@@ -97,20 +154,20 @@ impl<'e> Session<'e> {
     /// The instance in use, starting a fresh one if there is none.
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
         if self.instance.is_none() {
-            let mut fresh = GuestInstance::start(
-                self.engine,
-                &self.pre,
-                &self.policy,
-                &self.capture,
-                self.has_initialize,
-                self.tracer.clone(),
-            )
-            .map_err(RunError::Instance)?;
-            // A deterministic module declares the same suite every time; anything else
-            // would make layer and test indexes meaningless.
-            if fresh.manifest().map_err(RunError::Instance)? != self.manifest {
-                return Err(RunError::Instance(InstanceError::ManifestChanged));
-            }
+            let shared = Arc::clone(&self.fresh);
+            // A traced replay starts every instance up: its trace flag is set after
+            // start-up, which a snapshot would undo.
+            let snapshots = shared.snapshots() && self.tracer.is_none();
+            let fresh = match (snapshots, shared.snapshot.get()) {
+                (true, Some(snapshot)) => self.fresh_from_snapshot(snapshot)?,
+                (true, None) => {
+                    let mut first = self.start_up()?;
+                    // Another -j worker may have set it meanwhile; both are the same state.
+                    let _ = shared.snapshot.set(Start { image: first.image(), status_addr: first.status_addr() });
+                    first
+                }
+                (false, _) => self.start_up()?,
+            };
             self.capture.take();
             self.instance = Some(fresh);
             self.instances_started += 1;
@@ -118,9 +175,45 @@ impl<'e> Session<'e> {
         Ok(self.instance.as_mut().expect("instance was just started"))
     }
 
+    /// A fresh instance that ran start-up itself and declared the first manifest.
+    fn start_up(&mut self) -> Result<GuestInstance, RunError> {
+        let mut fresh = GuestInstance::start(
+            self.engine,
+            &self.pre,
+            &self.policy,
+            &self.capture,
+            self.has_initialize,
+            self.tracer.clone(),
+        )
+        .map_err(RunError::Instance)?;
+        // A deterministic module declares the same suite every time; anything else would
+        // make layer and test indexes meaningless.
+        if fresh.manifest_fingerprint().map_err(RunError::Instance)? != Some(self.fresh.manifest_hash) {
+            return Err(RunError::Instance(InstanceError::ManifestChanged));
+        }
+        Ok(fresh)
+    }
+
+    /// A fresh instance in the snapshot's state: the spare one reset in place when it
+    /// can be, else a new one.
+    fn fresh_from_snapshot(&mut self, snapshot: &Start) -> Result<GuestInstance, RunError> {
+        if let Some(mut spare) = self.spare.take() {
+            if spare.reset(&self.policy, &self.capture, &snapshot.image).map_err(RunError::Instance)? {
+                return Ok(spare);
+            }
+        }
+        let (image, status_addr) = (&snapshot.image, snapshot.status_addr);
+        let version = self.abi_version;
+        GuestInstance::start_from(self.engine, &self.pre, &self.policy, &self.capture, image, status_addr, version)
+            .map_err(RunError::Instance)
+    }
+
     /// Drops the instance (after a trap, or to lose a layer that cannot be torn down).
     pub(super) fn discard_instance(&mut self) {
-        self.instance = None;
+        let dropped = self.instance.take();
+        if self.fresh.snapshot.get().is_some() && dropped.is_some() {
+            self.spare = dropped;
+        }
     }
 
     /// A count that changes whenever a fresh instance starts or the current one is dropped.

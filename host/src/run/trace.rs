@@ -63,19 +63,13 @@ impl EventSink for Tap<'_> {
 
 /// Emits a [`Event::LeakStacks`] for every layer of the suite whose verdict leaked; a
 /// replay that fails gives a note instead of stacks, never a failed run.
-pub(super) fn emit_stacks(
-    session: &Session<'_>,
-    cx: Scope<'_>,
-    module_path: &str,
-    options: &RunOptions,
-    tap: &mut Tap<'_>,
-) {
+pub(super) fn emit_stacks(session: &Session<'_>, cx: Scope<'_>, options: &RunOptions, tap: &mut Tap<'_>) {
     if tap.leaking.is_empty() {
         return;
     }
-    // Read once for the whole suite; without it (moved, unreadable) frames keep their names.
-    let wasm = std::fs::read(module_path).unwrap_or_default();
-    let symbolizer = Symbolizer::new(&wasm);
+    // The bytes the module was compiled from (with the exports snapshots add), so that
+    // module offsets in backtraces and the DWARF's code section agree; read once per suite.
+    let symbolizer = Symbolizer::new(session.module_bytes());
     for layer in std::mem::take(&mut tap.leaking) {
         let first = tap.deltas.remove(&layer.id).unwrap_or_default();
         let stacks = match session.abi_version() {

@@ -150,6 +150,31 @@ pub(crate) fn layer_of<T: LayerState>(bases: &[LayerId]) -> Layer {
         .test_tear_down(|| with_state::<T>(T::test_tear_down))
 }
 
+// Declared here, beside what it builds on, so that the builder itself knows nothing of state.
+impl Suite {
+    /// The layer of state type `T`, registered (with its bases) on first use; tests in it borrow
+    /// the state with [`with_state`](crate::with_state) or as parameters of an attribute test.
+    ///
+    /// # Panics
+    ///
+    /// If `T` is among its own bases: the suite's initialisation then fails with that message.
+    pub fn state_layer<T: LayerState>(&mut self) -> LayerId {
+        let key = TypeId::of::<T>();
+        match self.state_layers.iter().find(|(id, _)| *id == key) {
+            Some((_, Some(layer))) => return *layer,
+            Some((_, None)) => panic!("layer {} is among its own bases", T::NAME),
+            None => {}
+        }
+        self.state_layers.push((key, None));
+        let bases = <T::Bases as Bases>::register(self);
+        let id = self.layer(layer_of::<T>(&bases));
+        if let Some(entry) = self.state_layers.iter_mut().find(|(id, _)| *id == key) {
+            entry.1 = Some(id);
+        }
+        id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

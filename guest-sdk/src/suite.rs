@@ -3,7 +3,6 @@
 use std::any::TypeId;
 
 use crate::outcome::{IntoTestResult, TestResult};
-use crate::state::LayerState;
 
 pub(crate) type Body = Box<dyn Fn() -> TestResult>;
 
@@ -92,7 +91,7 @@ pub struct Suite {
     pub(crate) layers: Vec<Layer>,
     pub(crate) tests: Vec<TestCase>,
     /// Layers registered for a [`LayerState`] type; `None` while its bases are being registered.
-    state_layers: Vec<(TypeId, Option<LayerId>)>,
+    pub(crate) state_layers: Vec<(TypeId, Option<LayerId>)>,
 }
 
 impl Suite {
@@ -115,28 +114,6 @@ impl Suite {
         body: impl Fn() -> R + 'static,
     ) {
         self.push_test(name.into(), Some(layer), body);
-    }
-
-    /// The layer of state type `T`, registered (with its bases) on first use; tests in it borrow
-    /// the state with [`with_state`](crate::with_state) or as parameters of an attribute test.
-    ///
-    /// # Panics
-    ///
-    /// If `T` is among its own bases: the suite's initialisation then fails with that message.
-    pub fn state_layer<T: LayerState>(&mut self) -> LayerId {
-        let key = TypeId::of::<T>();
-        match self.state_layers.iter().find(|(id, _)| *id == key) {
-            Some((_, Some(layer))) => return *layer,
-            Some((_, None)) => panic!("layer {} is among its own bases", T::NAME),
-            None => {}
-        }
-        self.state_layers.push((key, None));
-        let bases = <T::Bases as crate::state::Bases>::register(self);
-        let id = self.layer(crate::state::layer_of::<T>(&bases));
-        if let Some(entry) = self.state_layers.iter_mut().find(|(id, _)| *id == key) {
-            entry.1 = Some(id);
-        }
-        id
     }
 
     pub(crate) fn push_test<R: IntoTestResult>(

@@ -12,7 +12,6 @@ mod instance;
 mod layer_run;
 mod layers;
 mod parallel;
-mod serial;
 mod session;
 mod trace;
 
@@ -194,7 +193,7 @@ fn run_suite(
     let mut summary = if options.jobs > 1 && cx.plan.layers.len() > 1 {
         parallel::run(session, cx, options, sink)?
     } else {
-        layers::drive(cx, options, &mut serial::SessionDriver { session, cx, options }, sink)?
+        layers::drive(cx, options, &mut layer_run::SessionDriver { session, cx, options }, sink)?
     };
     if options.measure && options.stacks {
         trace::emit_stacks(session, cx, options, &mut tap);

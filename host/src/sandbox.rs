@@ -7,11 +7,13 @@
 mod engine;
 mod files;
 mod limiter;
+mod module_limits;
 mod poll;
 
 pub use files::MAX_OPEN_FILES;
 use limiter::Limiter;
 pub use limiter::TABLE_ELEMENT_BYTES;
+pub use module_limits::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
 
 use std::io;
 use std::path::PathBuf;
@@ -111,7 +113,7 @@ pub struct Policy {
     /// How the suite's code is executed.
     pub engine: EngineKind,
     /// What a module may be before it is compiled (size, functions, nesting).
-    pub module_limits: crate::suite::ModuleLimits,
+    pub module_limits: ModuleLimits,
 }
 
 /// Default wall-time limit per call.
@@ -134,7 +136,7 @@ impl Default for Policy {
             dirs: Vec::new(),
             env: Vec::new(),
             engine: EngineKind::default(),
-            module_limits: crate::suite::ModuleLimits::default(),
+            module_limits: ModuleLimits::default(),
         }
     }
 }

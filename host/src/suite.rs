@@ -3,6 +3,7 @@
 mod build;
 pub mod build_c;
 mod cache;
+pub mod instrument;
 mod limits;
 pub mod symbols;
 
@@ -196,7 +197,7 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
     // Exports the mutable globals, so that fresh instances can start from a snapshot.
-    let crate::run::image::Instrumented { bytes, globals_exported } = crate::run::image::instrument(&bytes);
+    let instrument::Instrumented { bytes, globals_exported } = instrument::instrument(&bytes);
     let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
         Some((module, entry)) => (module, Compilation::FromCache(entry)),
         None => {

@@ -132,7 +132,7 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, Cl
     }
     let _ = writeln!(out, "Exports:");
     // The snapshot's global exports are leakhost's, not the suite's.
-    let own = |e: &wasmtime::ExportType<'_>| !e.name().starts_with(crate::run::image::GLOBAL_EXPORT_PREFIX);
+    let own = |e: &wasmtime::ExportType<'_>| !e.name().starts_with(crate::suite::instrument::GLOBAL_EXPORT_PREFIX);
     for export in loaded.suite.module.exports().filter(own) {
         let name = GuestText::from(export.name());
         let _ = writeln!(out, "  {}: {}", name.line(), describe_extern(&export.ty()));

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use super::event::{Discard, Event, Recorder};
+use super::layer_run::SessionDriver;
 use super::layers::{drive, Flow, HookCall, LayerDriver, LayerHook, LayerStack, Scope};
-use super::serial::SessionDriver;
 use super::{EventSink, RunError, RunOptions, Session, Summary};
 
 /// The hook calls a worker made, in order.

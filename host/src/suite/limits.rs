@@ -8,33 +8,7 @@
 
 use wasmparser::{Operator, Parser, Payload};
 
-/// Default `--max-module-size`.
-pub const DEFAULT_MAX_MODULE_SIZE: usize = 64 * 1024 * 1024;
-/// Default `--max-functions`.
-pub const DEFAULT_MAX_FUNCTIONS: u32 = 100_000;
-/// Default `--max-nesting`.
-pub const DEFAULT_MAX_NESTING: u32 = 1_000;
-
-/// What a module may be, before it is compiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ModuleLimits {
-    /// Bytes of the module file.
-    pub max_size: usize,
-    /// Functions defined in the module.
-    pub max_functions: u32,
-    /// Depth of nested blocks, loops, ifs and try blocks in any function.
-    pub max_nesting: u32,
-}
-
-impl Default for ModuleLimits {
-    fn default() -> Self {
-        ModuleLimits {
-            max_size: DEFAULT_MAX_MODULE_SIZE,
-            max_functions: DEFAULT_MAX_FUNCTIONS,
-            max_nesting: DEFAULT_MAX_NESTING,
-        }
-    }
-}
+pub use crate::sandbox::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
 
 /// A limit a module exceeds.
 #[derive(Debug, Clone, PartialEq, Eq)]

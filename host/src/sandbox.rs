@@ -4,6 +4,7 @@
 //! network. Clocks and randomness are deterministic unless the caller asks for
 //! real ones, so two runs of the same module see the same world.
 
+mod capture;
 mod engine;
 mod files;
 mod limiter;
@@ -15,22 +16,16 @@ use limiter::Limiter;
 pub use limiter::TABLE_ELEMENT_BYTES;
 pub use module_limits::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
 
-use std::io;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use thiserror::Error;
 use wasmtime::{Engine, Linker, Store};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
-use crate::text::GuestText;
+pub use capture::{Capture, CapturedOutput};
 pub use engine::{engine, EngineKind};
 
 /// Default cap on captured guest output per test; the rest is dropped and counted.
@@ -491,113 +486,6 @@ impl HostMonotonicClock for FakeTime {
     }
     fn now(&self) -> u64 {
         self.read()
-    }
-}
-
-/// The guest's stdout and stderr, interleaved as written, kept up to a limit.
-#[derive(Clone)]
-pub struct Capture {
-    inner: Arc<Mutex<CaptureState>>,
-}
-
-struct CaptureState {
-    data: Vec<u8>,
-    limit: usize,
-    dropped: u64,
-}
-
-/// What one test wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CapturedOutput {
-    /// The text (invalid UTF-8 replaced).
-    pub text: GuestText,
-    /// Bytes written beyond the limit and dropped.
-    pub dropped: u64,
-}
-
-impl CapturedOutput {
-    /// Whether nothing was written.
-    pub fn is_empty(&self) -> bool {
-        self.text.is_empty() && self.dropped == 0
-    }
-}
-
-impl Capture {
-    /// An empty capture that keeps at most `limit` bytes until taken.
-    pub fn new(limit: usize) -> Self {
-        Capture { inner: Arc::new(Mutex::new(CaptureState { data: Vec::new(), limit, dropped: 0 })) }
-    }
-
-    /// Takes everything written since the last take.
-    pub fn take(&self) -> CapturedOutput {
-        let mut state = self.lock();
-        let dropped = std::mem::take(&mut state.dropped);
-        if state.data.is_empty() {
-            return CapturedOutput { text: GuestText::default(), dropped };
-        }
-        let text = GuestText::from_utf8_lossy(&state.data);
-        state.data.clear();
-        CapturedOutput { text, dropped }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CaptureState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self, bytes: &[u8]) {
-        let mut state = self.lock();
-        let room = state.limit.saturating_sub(state.data.len());
-        let keep = bytes.len().min(room);
-        state.data.extend_from_slice(&bytes[..keep]);
-        state.dropped += (bytes.len() - keep) as u64;
-    }
-}
-
-impl IsTerminal for Capture {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for Capture {
-    fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.clone())
-    }
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-// Output past the limit is accepted and dropped, never refused: a guest that
-// fails to print would otherwise panic and turn a noisy test into an error.
-#[wasmtime_wasi::async_trait]
-impl Pollable for Capture {
-    async fn ready(&mut self) {}
-}
-
-impl OutputStream for Capture {
-    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        Capture::write(self, &bytes);
-        Ok(())
-    }
-    fn flush(&mut self) -> StreamResult<()> {
-        Ok(())
-    }
-    fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(64 * 1024)
-    }
-}
-
-impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Capture::write(&self, buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
     }
 }
 

@@ -224,6 +224,12 @@ impl Series {
         let broken: Vec<bool> = self.iterations.iter().map(|p| p.broken).collect();
         counted_iterations(self.iterations.len(), self.warmup, &broken)
     }
+
+    /// Whether the layer grew in some counted iteration so far.
+    pub fn grew_yet(&self) -> bool {
+        let counted = self.counted();
+        self.iterations.iter().zip(&counted).any(|(p, &c)| c && p.delta.as_ref().is_some_and(Delta::grows_anything))
+    }
 }
 
 /// A way to decide, from a layer's whole series, whether it leaks and what causes it.
@@ -243,9 +249,9 @@ pub struct WholeSeries;
 impl Rule for WholeSeries {
     fn judge(&self, layer: &GuestText, series: &Series) -> Verdict {
         let counted = series.counted();
-        let pick = |deltas: &[Option<Delta>]| -> Vec<Option<Delta>> {
-            // Every counted iteration measures every cause; a gap would be a broken iteration.
-            deltas.iter().zip(&counted).filter(|(_, &c)| c).map(|(d, _)| Some(d.clone().unwrap_or_default())).collect()
+        // A cause is judged on the counted iterations in which it was measured.
+        let pick = |deltas: &'_ [Option<Delta>]| -> Vec<Option<Delta>> {
+            deltas.iter().zip(&counted).filter(|(_, &c)| c).map(|(d, _)| d.clone()).collect()
         };
         let layer_deltas: Vec<Option<&Delta>> =
             series.iterations.iter().zip(&counted).filter(|(_, &c)| c).map(|(p, _)| p.delta.as_ref()).collect();
@@ -270,8 +276,10 @@ impl Rule for WholeSeries {
     }
 
     fn needs_causes(&self, series: &Series) -> bool {
-        // A periodic leak's first growth cannot be foreseen, so every counted iteration
-        // measures every cause; warm-up iterations never count.
-        series.next_counts()
+        // The first counted iteration measures every cause; after it, only once the layer
+        // has grown in a counted iteration: until then every cause was flat too, and a
+        // clean layer pays for no per-test snapshot. A growth that came unmeasured is
+        // made up for by more iterations, until a cause is named.
+        series.next_counts() && (!series.counted().contains(&true) || series.grew_yet())
     }
 }

@@ -72,6 +72,8 @@ pub(super) struct LayerRun<'p> {
     hook_causes: [bool; 2],
     /// This iteration's changes by the testSetUp and the testTearDown hooks, summed over tests.
     hook_deltas: [Option<Delta>; 2],
+    /// Whether this iteration measures the per-test hooks apart from the test bodies.
+    split_phases: bool,
     rule: WholeSeries,
     series: Series,
 }
@@ -119,6 +121,7 @@ impl<'p> LayerRun<'p> {
             test_hooks,
             hook_causes,
             hook_deltas: [None, None],
+            split_phases: false,
             rule: WholeSeries,
             series: Series::new(options.warmup, causes),
         }
@@ -133,10 +136,16 @@ impl<'p> LayerRun<'p> {
     /// lives. Past `-N`, iterations are added while the verdict is undecided, up to
     /// `--max-iterations`.
     fn another(&self, done: u32) -> bool {
-        done < self.planned_iterations()
-            || (self.options.measure
-                && done < self.options.max_iterations
-                && self.rule.judge(&self.layer.name, &self.series).undecided())
+        if done < self.planned_iterations() {
+            return true;
+        }
+        if !self.options.measure || done >= self.options.max_iterations {
+            return false;
+        }
+        let verdict = self.rule.judge(&self.layer.name, &self.series);
+        // A leak whose growth came while its causes went unmeasured (or unsplit) is
+        // iterated on until a cause can be named.
+        verdict.undecided() || (verdict.leaks() && verdict.tests.is_empty())
     }
 
     /// Runs the iterations, then gives the verdict when measuring.
@@ -183,6 +192,9 @@ impl<'p> LayerRun<'p> {
         let generation = io.driver.session.generation();
         let mut counts = Counts::default();
         let measure = self.options.measure && (self.options.every_test_delta || self.rule.needs_causes(&self.series));
+        // Splitting a test's change by phase costs two snapshots more; it is only needed to
+        // blame a hook, so only once the layer has grown (or a report shows every change).
+        self.split_phases = measure && (self.options.every_test_delta || self.series.grew_yet());
         self.hook_deltas = [None, None];
         for (position, &test) in self.planned.tests.iter().enumerate() {
             let (state, delta) = self.test(test, iteration, measure, io, &mut counts)?;
@@ -255,7 +267,7 @@ impl<'p> LayerRun<'p> {
         };
         io.sink.emit(&Event::TestStarted { suite, layer: self.layer.id, test: cx.test(test), iteration });
         let started = Instant::now();
-        let split = measure && !self.test_hooks.is_empty();
+        let split = measure && self.split_phases && !self.test_hooks.is_empty();
         let session = &mut *io.driver.session;
         let (mut outcome, mut trapped, entered) = self.test_set_ups(session)?;
         let after_set_up = if split && !trapped { Some(session.snapshot()?) } else { None };

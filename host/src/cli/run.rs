@@ -266,63 +266,21 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     }
     let policy = LeakPolicy::load(args.report_leaks, args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?;
     let run_key = run_key(args, loaded.iter().map(|l| l.suite.display_name()).collect());
-    let json_file = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
-    let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
-    let events_file = match &args.events {
-        Some(path) if !events_to_stdout => Some(ReportFile::create(path, "events")?),
-        _ => None,
-    };
-    let junit_file = args.junit.as_deref().map(|p| ReportFile::create(p, "JUnit")).transpose()?;
-    let html_file = args.html.as_deref().map(|p| ReportFile::create(p, "HTML")).transpose()?;
+    let mut reports = Reports::open(args, &policy, &run_key)?;
     if let Some(seed) = selection.shuffle {
         println!("Tests shuffled with seed {seed}.");
     }
-
-    let options = RunOptions {
-        repeat: args.repeat,
-        max_iterations: args.max_iterations,
-        measure: args.report_leaks,
-        warmup: args.warmup,
-        stop_on_error: args.stop_on_error,
-        jobs: args.jobs as usize,
-        every_test_delta: false,
-        engine: args.sandbox.engine.name(),
-        seed: args.seed,
-        stacks: !args.no_stacks,
-    };
     let human_out: Box<dyn Write> =
-        if events_to_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+        if reports.events_to_stdout { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
     let human = HumanReporter::new(human_out, if args.quiet { 0 } else { args.verbose })
         .quiet(args.quiet)
         .show_output(args.sandbox.show_output)
         .several_suites(loaded.len() > 1);
     let total_tests = plans.iter().map(Plan::test_count).sum::<usize>() * args.repeat as usize;
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
-    let mut json = json_file.as_ref().map(|_| JsonReporter::new(!args.no_timings));
-    let mut junit =
-        junit_file.as_ref().map(|_| policy.excusing(JunitReporter::new(args.fail_on_leak, !args.no_timings), &run_key));
-    let mut html = html_file.as_ref().map(|_| HtmlReporter::new());
-    let events_out: Option<Box<dyn Write>> = match (&events_file, events_to_stdout) {
-        (Some(file), _) => Some(Box::new(file.file.try_clone().map_err(|source| file.error(source))?)),
-        (None, true) => Some(Box::new(std::io::stdout())),
-        (None, false) => None,
-    };
-    let mut events = events_out.map(|out| EventsWriter::new(out, !args.no_timings));
-
     let result = {
         let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
-        if let Some(json) = json.as_mut() {
-            sinks.push(json);
-        }
-        if let Some(junit) = junit.as_mut() {
-            sinks.push(junit);
-        }
-        if let Some(events) = events.as_mut() {
-            sinks.push(events);
-        }
-        if let Some(html) = html.as_mut() {
-            sinks.push(html);
-        }
+        sinks.extend(reports.sinks());
         let mut suites: Vec<SuiteRun<'_, '_>> = loaded
             .iter_mut()
             .zip(&plans)
@@ -333,26 +291,12 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
                 plan,
             })
             .collect();
-        crate::run::run(&mut suites, &options, &mut Fanout(sinks))
+        crate::run::run(&mut suites, &run_options(args), &mut Fanout(sinks))
     };
     drop(human);
-    if let Some(events) = events {
-        let written = events.finish();
-        match events_file {
-            Some(file) => written.map_err(|source| file.error(source))?,
-            None => written.map_err(|source| CliError::Report { path: "-".into(), what: "events", source })?,
-        }
-    }
+    let events_to_stdout = reports.events_to_stdout;
     // Reports are written whatever happened: an aborted run's report says why it stopped.
-    if let (Some(file), Some(json)) = (json_file, json) {
-        file.write(Ok(json.to_json()))?;
-    }
-    if let (Some(file), Some(junit)) = (junit_file, junit) {
-        file.write(junit.to_xml())?;
-    }
-    if let (Some(file), Some(html)) = (html_file, html) {
-        file.write(Ok(html.to_html()))?;
-    }
+    reports.write()?;
     let summary = result?;
     let failing_leaks = policy.apply_after_run(&run_key, &summary.leaks, events_to_stdout);
     Ok(ExitCode::from(if !summary.ok() {
@@ -364,4 +308,96 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     } else {
         EXIT_OK
     }))
+}
+
+fn run_options(args: &RunArgs) -> RunOptions {
+    RunOptions {
+        repeat: args.repeat,
+        max_iterations: args.max_iterations,
+        measure: args.report_leaks,
+        warmup: args.warmup,
+        stop_on_error: args.stop_on_error,
+        jobs: args.jobs as usize,
+        every_test_delta: false,
+        engine: args.sandbox.engine.name(),
+        seed: args.seed,
+        stacks: !args.no_stacks,
+    }
+}
+
+/// The event stream, and the file it goes to (`None`: stdout).
+type EventStream = (Option<ReportFile>, EventsWriter<Box<dyn Write>>);
+
+/// The report files a run writes, opened before it starts, with their reporters.
+struct Reports {
+    json: Option<(ReportFile, JsonReporter)>,
+    junit: Option<(ReportFile, JunitReporter)>,
+    html: Option<(ReportFile, HtmlReporter)>,
+    events: Option<EventStream>,
+    events_to_stdout: bool,
+}
+
+impl Reports {
+    fn open(args: &RunArgs, policy: &LeakPolicy, run_key: &RunKey) -> Result<Self, CliError> {
+        let timings = !args.no_timings;
+        let json = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
+        let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
+        let events = match &args.events {
+            Some(_) if events_to_stdout => {
+                Some((None, EventsWriter::new(Box::new(std::io::stdout()) as Box<dyn Write>, timings)))
+            }
+            Some(path) => {
+                let file = ReportFile::create(path, "events")?;
+                let out: Box<dyn Write> = Box::new(file.file.try_clone().map_err(|source| file.error(source))?);
+                Some((Some(file), EventsWriter::new(out, timings)))
+            }
+            None => None,
+        };
+        let junit = args.junit.as_deref().map(|p| ReportFile::create(p, "JUnit")).transpose()?;
+        let html = args.html.as_deref().map(|p| ReportFile::create(p, "HTML")).transpose()?;
+        Ok(Reports {
+            json: json.map(|f| (f, JsonReporter::new(timings))),
+            junit: junit.map(|f| (f, policy.excusing(JunitReporter::new(args.fail_on_leak, timings), run_key))),
+            html: html.map(|f| (f, HtmlReporter::new())),
+            events,
+            events_to_stdout,
+        })
+    }
+
+    fn sinks(&mut self) -> Vec<&mut dyn EventSink> {
+        let mut sinks: Vec<&mut dyn EventSink> = Vec::new();
+        if let Some((_, json)) = self.json.as_mut() {
+            sinks.push(json);
+        }
+        if let Some((_, junit)) = self.junit.as_mut() {
+            sinks.push(junit);
+        }
+        if let Some((_, events)) = self.events.as_mut() {
+            sinks.push(events);
+        }
+        if let Some((_, html)) = self.html.as_mut() {
+            sinks.push(html);
+        }
+        sinks
+    }
+
+    fn write(self) -> Result<(), CliError> {
+        if let Some((file, events)) = self.events {
+            let written = events.finish();
+            match file {
+                Some(file) => written.map_err(|source| file.error(source))?,
+                None => written.map_err(|source| CliError::Report { path: "-".into(), what: "events", source })?,
+            }
+        }
+        if let Some((file, json)) = self.json {
+            file.write(Ok(json.to_json()))?;
+        }
+        if let Some((file, junit)) = self.junit {
+            file.write(junit.to_xml())?;
+        }
+        if let Some((file, html)) = self.html {
+            file.write(Ok(html.to_html()))?;
+        }
+        Ok(())
+    }
 }

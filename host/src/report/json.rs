@@ -238,6 +238,61 @@ impl JsonReporter {
     }
 }
 
+impl JsonReporter {
+    fn test_finished(
+        &mut self,
+        name: &GuestText,
+        outcome: &Outcome,
+        output: &CapturedOutput,
+        elapsed: Duration,
+        delta: &Option<Delta>,
+        phases: &Option<Box<Phases>>,
+    ) {
+        let kind = match outcome {
+            Outcome::Pass => "pass",
+            Outcome::Failure(_) => "failure",
+            Outcome::Error(_) => "error",
+            Outcome::Skip(_) => "skip",
+        };
+        let elapsed_s = self.secs(elapsed);
+        self.pending.push(TestReport {
+            name: name.clone(),
+            outcome: kind,
+            message: outcome.message().cloned(),
+            output: output.into(),
+            delta: delta.clone(),
+            phases: phases.as_deref().cloned(),
+            elapsed_s,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn iteration_finished(
+        &mut self,
+        iteration: u32,
+        added: bool,
+        counts: Counts,
+        elapsed: Duration,
+        snapshot: &Option<Snapshot>,
+        delta: &Option<Delta>,
+        broken: bool,
+    ) {
+        let iteration = IterationReport {
+            iteration,
+            added,
+            counts,
+            tests: std::mem::take(&mut self.pending),
+            snapshot: snapshot.clone(),
+            delta: delta.clone(),
+            broken,
+            elapsed_s: self.secs(elapsed),
+        };
+        if let Some(layer) = self.layer() {
+            layer.iterations.push(iteration);
+        }
+    }
+}
+
 impl EventSink for JsonReporter {
     fn wants_every_test_delta(&self) -> bool {
         true
@@ -292,37 +347,10 @@ impl EventSink for JsonReporter {
             }
             Event::IterationStarted { .. } | Event::TestStarted { .. } | Event::SuiteFinished { .. } => {}
             Event::TestFinished { test, outcome, output, elapsed, delta, phases, .. } => {
-                let name = match outcome {
-                    Outcome::Pass => "pass",
-                    Outcome::Failure(_) => "failure",
-                    Outcome::Error(_) => "error",
-                    Outcome::Skip(_) => "skip",
-                };
-                let elapsed_s = self.secs(*elapsed);
-                self.pending.push(TestReport {
-                    name: test.name.clone(),
-                    outcome: name,
-                    message: outcome.message().cloned(),
-                    output: output.into(),
-                    delta: delta.clone(),
-                    phases: phases.as_deref().cloned(),
-                    elapsed_s,
-                });
+                self.test_finished(&test.name, outcome, output, *elapsed, delta, phases)
             }
             Event::IterationFinished { iteration, planned, counts, elapsed, snapshot, delta, broken, .. } => {
-                let iteration = IterationReport {
-                    iteration: *iteration,
-                    added: iteration > planned,
-                    counts: *counts,
-                    tests: std::mem::take(&mut self.pending),
-                    snapshot: snapshot.clone(),
-                    delta: delta.clone(),
-                    broken: *broken,
-                    elapsed_s: self.secs(*elapsed),
-                };
-                if let Some(layer) = self.layer() {
-                    layer.iterations.push(iteration);
-                }
+                self.iteration_finished(*iteration, iteration > planned, *counts, *elapsed, snapshot, delta, *broken)
             }
             Event::Verdict { verdict, .. } => {
                 if let Some(layer) = self.layer() {

@@ -5,13 +5,21 @@
 //! every name is checked for UTF-8, and the manifest is validated as a whole.
 //! See docs/abi.md.
 
+mod fingerprint;
 mod names;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use leakhost_guest::abi as v1;
 use thiserror::Error;
 
+use crate::text::GuestText;
+
+/// The hasher of the manifest's name checks: names are hashed once each, with a seed
+/// per process (a suite cannot pick names that collide on every machine).
+type FastHash = foldhash::fast::RandomState;
+
+pub use fingerprint::manifest_fingerprint;
 pub use names::{InternError, Name, NameInterner, MAX_DISTINCT_NAMES, MAX_DISTINCT_NAME_BYTES};
 pub use v1::{hook, outcome, ABI_VERSION};
 
@@ -189,8 +197,8 @@ impl LayerFlags {
 /// A layer as the guest declared it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerDecl {
-    /// Its dotted name.
-    pub name: String,
+    /// Its dotted name (shared with the plan and every event that names the layer).
+    pub name: GuestText,
     /// Indexes of its bases, in declared order.
     pub bases: Vec<usize>,
     /// Its hooks.
@@ -200,8 +208,8 @@ pub struct LayerDecl {
 /// A test as the guest declared it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestDecl {
-    /// Its name, unique within its layer.
-    pub name: String,
+    /// Its name, unique within its layer (shared with the plan and every event that names the test).
+    pub name: GuestText,
     /// Its layer's index, or `None` for the default unit-test layer.
     pub layer: Option<usize>,
 }
@@ -357,7 +365,7 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
             }
             bases.push(index as usize);
         }
-        layers.push(LayerDecl { name, bases, flags: LayerFlags::from_bits(bits) });
+        layers.push(LayerDecl { name: name.into(), bases, flags: LayerFlags::from_bits(bits) });
     }
 
     let mut tests = Vec::with_capacity(tests_len as usize);
@@ -369,7 +377,7 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
             index if index < layers_len => Some(index as usize),
             index => return Err(AbiError::UnknownTestLayer { test: name, index, count: layers.len() }),
         };
-        tests.push(TestDecl { name, layer });
+        tests.push(TestDecl { name: name.into(), layer });
     }
 
     let manifest = Manifest { layers, tests };
@@ -379,27 +387,28 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
 
 /// Checks what a well-formed manifest can still get wrong: names and base graph.
 fn validate(manifest: &Manifest) -> Result<(), AbiError> {
-    let mut names = HashSet::new();
+    let mut names = HashSet::with_capacity_and_hasher(manifest.layers.len(), FastHash::default());
     for layer in &manifest.layers {
-        if !names.insert(layer.name.as_str()) {
-            return Err(AbiError::DuplicateLayer(layer.name.clone()));
+        if !names.insert(layer.name.raw()) {
+            return Err(AbiError::DuplicateLayer(layer.name.raw().to_string()));
         }
         let mut seen = HashSet::new();
         for &base in &layer.bases {
             if !seen.insert(base) {
                 let base = manifest.layers[base].name.clone();
-                return Err(AbiError::DuplicateBase { layer: layer.name.clone(), base });
+                return Err(AbiError::DuplicateBase { layer: layer.name.raw().to_string(), base: base.raw().to_string() });
             }
         }
     }
     if let Some(cycle) = find_cycle(&manifest.layers) {
         return Err(AbiError::CyclicBases { cycle });
     }
-    let mut tests: HashMap<Option<usize>, HashSet<&str>> = HashMap::new();
+    // One set of (layer, name) pairs: a suite of a million tests is checked in one pass.
+    let mut tests = HashSet::with_capacity_and_hasher(manifest.tests.len(), FastHash::default());
     for test in &manifest.tests {
-        if !tests.entry(test.layer).or_default().insert(&test.name) {
-            let layer = test.layer.map_or(UNIT_LAYER_NAME, |l| &manifest.layers[l].name).to_string();
-            return Err(AbiError::DuplicateTest { layer, test: test.name.clone() });
+        if !tests.insert((test.layer, test.name.raw())) {
+            let layer = test.layer.map_or(UNIT_LAYER_NAME, |l| manifest.layers[l].name.raw()).to_string();
+            return Err(AbiError::DuplicateTest { layer, test: test.name.raw().to_string() });
         }
     }
     Ok(())
@@ -432,8 +441,8 @@ fn find_cycle(layers: &[LayerDecl]) -> Option<Vec<String>> {
                     Mark::Active => {
                         let from = stack.iter().position(|&(l, _)| l == base).unwrap();
                         let mut cycle: Vec<String> =
-                            stack[from..].iter().map(|&(l, _)| layers[l].name.clone()).collect();
-                        cycle.push(layers[base].name.clone());
+                            stack[from..].iter().map(|&(l, _)| layers[l].name.raw().to_string()).collect();
+                        cycle.push(layers[base].name.raw().to_string());
                         return Some(cycle);
                     }
                     Mark::Done => {}

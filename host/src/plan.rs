@@ -146,7 +146,7 @@ impl Plan {
         let mut by_layer: Vec<Vec<u32>> = vec![Vec::new(); graph.layers.len()];
         for (index, test) in manifest.tests.iter().enumerate() {
             let layer = graph.layer_of(test.layer);
-            if layer_selected(layer) && any_selects(&selection.tests, &test.name) {
+            if layer_selected(layer) && any_selects(&selection.tests, test.name.raw()) {
                 by_layer[layer].push(index as u32);
             }
         }
@@ -175,7 +175,7 @@ impl Plan {
             }
             layers.retain(|planned| !planned.tests.is_empty());
         }
-        let test_names = manifest.tests.iter().map(|t| t.name.as_str().into()).collect();
+        let test_names = manifest.tests.iter().map(|t| t.name.clone()).collect();
         Plan { graph, test_names, layers }
     }
 

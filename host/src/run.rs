@@ -188,16 +188,30 @@ fn run_suite(
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let mut tap = trace::Tap::new(sink);
-    let sink: &mut dyn EventSink = &mut tap;
-    let mut summary = if options.jobs > 1 && cx.plan.layers.len() > 1 {
-        parallel::run(session, cx, options, sink)?
-    } else {
-        layers::drive(cx, options, &mut layer_run::SessionDriver { session, cx, options }, sink)?
-    };
-    if options.measure && options.stacks {
+    let tracing = options.measure && options.stacks;
+    let mut summary = if tracing {
+        // Only a run that may print stacks pays for the tap in front of every event.
+        let mut tap = trace::Tap::new(sink);
+        let summary = run_layers(session, cx, options, &mut tap)?;
         trace::emit_stacks(session, cx, options, &mut tap);
-    }
+        summary
+    } else {
+        run_layers(session, cx, options, sink)?
+    };
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Runs every planned layer, serially or with `-j` workers.
+fn run_layers(
+    session: &mut Session<'_>,
+    cx: layers::Scope<'_>,
+    options: &RunOptions,
+    sink: &mut dyn EventSink,
+) -> Result<Summary, RunError> {
+    if options.jobs > 1 && cx.plan.layers.len() > 1 {
+        parallel::run(session, cx, options, sink)
+    } else {
+        layers::drive(cx, options, &mut layer_run::SessionDriver { session, cx, options }, sink)
+    }
 }

@@ -94,9 +94,9 @@ fn assert_manifest_invariants(m: &Manifest) {
         // A String is valid UTF-8 by construction; the decoder must also reject empty,
         // over-long and reserved names.
         assert!(!layer.name.is_empty(), "empty layer name accepted: {m:?}");
-        assert!(layer.name.len() <= MAX_NAME_LEN as usize, "over-long layer name accepted");
-        assert_ne!(layer.name, UNIT_LAYER_NAME, "reserved layer name accepted");
-        assert!(layer_names.insert(layer.name.as_str()), "duplicate layer name {:?} accepted", layer.name);
+        assert!(layer.name.raw().len() <= MAX_NAME_LEN as usize, "over-long layer name accepted");
+        assert_ne!(layer.name.raw(), UNIT_LAYER_NAME, "reserved layer name accepted");
+        assert!(layer_names.insert(layer.name.raw()), "duplicate layer name {:?} accepted", layer.name);
         let mut bases = HashSet::new();
         for &base in &layer.bases {
             assert!(base < n, "layer {:?} has base index {base} of {n} layers", layer.name);
@@ -107,12 +107,12 @@ fn assert_manifest_invariants(m: &Manifest) {
     let mut test_names = HashSet::new();
     for test in &m.tests {
         assert!(!test.name.is_empty(), "empty test name accepted");
-        assert!(test.name.len() <= MAX_NAME_LEN as usize, "over-long test name accepted");
+        assert!(test.name.raw().len() <= MAX_NAME_LEN as usize, "over-long test name accepted");
         if let Some(layer) = test.layer {
             assert!(layer < n, "test {:?} has layer index {layer} of {n} layers", test.name);
         }
         assert!(
-            test_names.insert((test.layer, test.name.as_str())),
+            test_names.insert((test.layer, test.name.raw())),
             "duplicate test {:?} in layer {:?} accepted",
             test.name,
             test.layer
@@ -529,7 +529,7 @@ impl ManifestGen {
             }
             let bits = gen.flags;
             layers.push(LayerDecl {
-                name: String::from_utf8(name).unwrap(),
+                name: String::from_utf8(name).unwrap().into(),
                 bases: bases.iter().map(|&b| b as usize).collect(),
                 flags: LayerFlags {
                     set_up: bits & layer_flags::HAS_SET_UP != 0,
@@ -551,7 +551,7 @@ impl ManifestGen {
             if !name_ok(&name) {
                 return None;
             }
-            tests.push(TestDecl { name: String::from_utf8(name).unwrap(), layer });
+            tests.push(TestDecl { name: String::from_utf8(name).unwrap().into(), layer });
         }
         let names: HashSet<_> = layers.iter().map(|l| &l.name).collect();
         let tests_unique = tests.iter().map(|t| (t.layer, &t.name)).collect::<HashSet<_>>().len() == tests.len();

@@ -183,9 +183,11 @@ struct Point {
 pub struct Series {
     warmup: usize,
     iterations: Vec<Point>,
-    /// By position: a cause's name and its delta in each iteration (`None`: not measured,
-    /// in a warm-up iteration, or lost with its instance, in a broken one).
-    causes: Vec<(GuestText, Vec<Option<Delta>>)>,
+    /// By position: a cause's name and its deltas, each with the index of its iteration.
+    /// An iteration without one did not measure the cause (unmeasured, or lost with its
+    /// instance); most iterations of a clean layer measure nothing, so this stays sparse
+    /// and a run without `-r` allocates nothing per test.
+    causes: Vec<(GuestText, Vec<(usize, Delta)>)>,
 }
 
 impl Series {
@@ -197,7 +199,9 @@ impl Series {
 
     /// Records the change of the cause at `position` in the current iteration.
     pub fn record_cause(&mut self, position: usize, delta: Option<Delta>) {
-        self.causes[position].1.push(delta);
+        if let Some(delta) = delta {
+            self.causes[position].1.push((self.iterations.len(), delta));
+        }
     }
 
     /// Closes an iteration with the layer's change over it.
@@ -250,9 +254,9 @@ impl Rule for WholeSeries {
     fn judge(&self, layer: &GuestText, series: &Series) -> Verdict {
         let counted = series.counted();
         // A cause is judged on the counted iterations in which it was measured.
-        let pick = |deltas: &'_ [Option<Delta>]| -> Vec<Option<Delta>> {
-            deltas.iter().zip(&counted).filter(|(_, &c)| c).map(|(d, _)| d.clone()).collect()
-        };
+        fn pick<'d>(deltas: &'d [(usize, Delta)], counted: &[bool]) -> Vec<Option<&'d Delta>> {
+            deltas.iter().filter(|(i, _)| counted.get(*i) == Some(&true)).map(|(_, d)| Some(d)).collect()
+        }
         let layer_deltas: Vec<Option<&Delta>> =
             series.iterations.iter().zip(&counted).filter(|(_, &c)| c).map(|(p, _)| p.delta.as_ref()).collect();
         let layer_growth = growth(&layer_deltas);
@@ -262,8 +266,7 @@ impl Rule for WholeSeries {
                 .causes
                 .iter()
                 .filter_map(|(cause, deltas)| {
-                    let own = pick(deltas);
-                    let growth: Vec<Growth> = growth(&own.iter().map(Option::as_ref).collect::<Vec<_>>())
+                    let growth: Vec<Growth> = growth(&pick(deltas, &counted))
                         .into_iter()
                         .filter(|g| g.shape == shape)
                         .collect();

@@ -101,7 +101,7 @@ impl LayerGraph {
             .iter()
             .enumerate()
             .map(|(i, l)| LayerNode {
-                name: l.name.as_str().into(),
+                name: l.name.clone(),
                 bases: l.bases.clone(),
                 flags: l.flags,
                 guest_index: Some(i as u32),

@@ -15,11 +15,11 @@ fn samplelayers() -> Manifest {
     };
     let layers = names
         .iter()
-        .map(|n| LayerDecl { name: format!("samplelayers.{n}"), bases: bases(n), flags: LayerFlags::default() })
+        .map(|n| LayerDecl { name: format!("samplelayers.{n}").into(), bases: bases(n), flags: LayerFlags::default() })
         .collect();
     let mut tests = vec![TestDecl { name: "unit".into(), layer: None }];
     for n in names.iter().filter(|&&n| n != "Layerx") {
-        tests.push(TestDecl { name: format!("t{n}"), layer: Some(idx(n)) });
+        tests.push(TestDecl { name: format!("t{n}").into(), layer: Some(idx(n)) });
     }
     Manifest { layers, tests }
 }
@@ -138,7 +138,7 @@ fn layer_patterns_unit_and_non_unit() {
 fn partitions_cover_every_test_exactly_once() {
     let mut m = samplelayers();
     for i in 0..40 {
-        m.tests.push(TestDecl { name: format!("extra{i}"), layer: Some(1) });
+        m.tests.push(TestDecl { name: format!("extra{i}").into(), layer: Some(1) });
     }
     let whole = Plan::new(&m);
     let mut seen: Vec<u32> = Vec::new();
@@ -166,7 +166,7 @@ fn partition_specs_parse() {
 fn shuffle_is_seeded_and_keeps_layers_whole() {
     let mut m = samplelayers();
     for i in 0..30 {
-        m.tests.push(TestDecl { name: format!("u{i}"), layer: None });
+        m.tests.push(TestDecl { name: format!("u{i}").into(), layer: None });
     }
     let a = select(&m, |s| s.shuffle = Some(7));
     let b = select(&m, |s| s.shuffle = Some(7));

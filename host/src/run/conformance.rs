@@ -328,7 +328,7 @@ pub fn check(engine: &Engine, suite: &Suite, policy: &Policy) -> Conformance {
         match Probe::start(engine, &pre, suite, policy) {
             Ok(mut probe) => layer_hooks(&mut probe, &manifest, layer, &mut report),
             Err(why) => {
-                report.rule(&format!("hooks of {}", manifest.layers[layer].name), Err(why));
+                report.rule(&format!("hooks of {}", manifest.layers[layer].name.raw()), Err(why));
             }
         }
     }
@@ -422,7 +422,7 @@ fn invalid_indexes(probe: &mut Probe, manifest: &Manifest, report: &mut Conforma
 
 /// Sets `layer` up (bases first), runs its test hooks once, tears it down, checking every call.
 fn layer_hooks(probe: &mut Probe, manifest: &Manifest, layer: usize, report: &mut Conformance) {
-    let name = &manifest.layers[layer].name;
+    let name = manifest.layers[layer].name.raw();
     let check = format!("hooks of {name} follow the status protocol");
     let order = set_up_order(manifest, layer);
     let mut sequence: Vec<(usize, u32)> = order.iter().map(|&l| (l, hook::SET_UP)).collect();
@@ -435,7 +435,7 @@ fn layer_hooks(probe: &mut Probe, manifest: &Manifest, layer: usize, report: &mu
         if code == hook::TEAR_DOWN && flags.no_tear_down {
             continue; // The host never calls it (§4.7).
         }
-        let what = format!("{} of {}", HOOK_NAMES[code as usize], manifest.layers[l].name);
+        let what = format!("{} of {}", HOOK_NAMES[code as usize], manifest.layers[l].name.raw());
         calls += 1;
         let status = match probe.hook(l as u32, code) {
             Call::Trapped(why) => match probe.status() {

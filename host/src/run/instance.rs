@@ -235,30 +235,6 @@ fn instantiate(
     Ok((store, instance, limits))
 }
 
-/// Hashes the manifest record at `addr` and everything it points to, in the layout
-/// `abi::decode_manifest` reads.
-fn fingerprint(memory: &[u8], addr: u32) -> Option<blake3::Hash> {
-    let bytes = |ptr: u32, len: u64| memory.get(ptr as usize..(ptr as u64).checked_add(len)? as usize);
-    let word = |at: &[u8], i: usize| Some(u32::from_le_bytes(at.get(4 * i..4 * i + 4)?.try_into().ok()?));
-    let mut hasher = blake3::Hasher::new();
-    let header = bytes(addr, 16)?;
-    hasher.update(header);
-    let (layers_ptr, layers_len) = (word(header, 0)?, word(header, 1)?);
-    let (tests_ptr, tests_len) = (word(header, 2)?, word(header, 3)?);
-    let layers = bytes(layers_ptr, u64::from(layers_len) * u64::from(leakhost_guest::abi::LAYER_SIZE))?;
-    let tests = bytes(tests_ptr, u64::from(tests_len) * u64::from(leakhost_guest::abi::TEST_SIZE))?;
-    hasher.update(layers);
-    hasher.update(tests);
-    for layer in layers.chunks_exact(leakhost_guest::abi::LAYER_SIZE as usize) {
-        hasher.update(bytes(word(layer, 0)?, u64::from(word(layer, 1)?))?);
-        hasher.update(bytes(word(layer, 2)?, 4 * u64::from(word(layer, 3)?))?);
-    }
-    for test in tests.chunks_exact(leakhost_guest::abi::TEST_SIZE as usize) {
-        hasher.update(bytes(word(test, 0)?, u64::from(word(test, 1)?))?);
-    }
-    Some(hasher.finalize())
-}
-
 fn typed<P, R>(
     store: &mut Store<GuestState>,
     instance: &wasmtime::Instance,
@@ -408,7 +384,7 @@ impl GuestInstance {
             .call(&mut self.store, ())
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))?
             as u32;
-        Ok(fingerprint(self.memory.data(&self.store), addr))
+        Ok(abi::manifest_fingerprint(self.memory.data(&self.store), addr))
     }
 
     /// Reads and validates the manifest, and hashes its bytes (see [`Self::manifest_fingerprint`]).
@@ -422,7 +398,7 @@ impl GuestInstance {
         let memory = self.memory.data(&self.store);
         let manifest = abi::decode_manifest(memory, addr).map_err(InstanceError::Abi)?;
         // Every record decode_manifest read is in bounds, so the hash exists.
-        let hash = fingerprint(memory, addr).ok_or(InstanceError::ManifestChanged)?;
+        let hash = abi::manifest_fingerprint(memory, addr).ok_or(InstanceError::ManifestChanged)?;
         Ok((manifest, hash))
     }
 

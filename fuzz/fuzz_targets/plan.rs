@@ -29,11 +29,11 @@ fuzz_target!(|data: &[u8]| {
         }
         // Few distinct letters, so sort keys share long prefixes.
         let name = format!("{}{i}", (b'a' + (bytes.next().unwrap_or(0) % 3)) as char);
-        layers.push(LayerDecl { name, bases, flags: LayerFlags::default() });
+        layers.push(LayerDecl { name: name.into(), bases, flags: LayerFlags::default() });
     }
     let tests: Vec<TestDecl> = bytes
         .enumerate()
-        .map(|(i, b)| TestDecl { name: format!("t{i}"), layer: (b as usize % (n + 1)).checked_sub(1) })
+        .map(|(i, b)| TestDecl { name: format!("t{i}").into(), layer: (b as usize % (n + 1)).checked_sub(1) })
         .collect();
     let manifest = Manifest { layers, tests };
     let plan = Plan::new(&manifest);

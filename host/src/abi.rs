@@ -396,7 +396,10 @@ fn validate(manifest: &Manifest) -> Result<(), AbiError> {
         for &base in &layer.bases {
             if !seen.insert(base) {
                 let base = manifest.layers[base].name.clone();
-                return Err(AbiError::DuplicateBase { layer: layer.name.raw().to_string(), base: base.raw().to_string() });
+                return Err(AbiError::DuplicateBase {
+                    layer: layer.name.raw().to_string(),
+                    base: base.raw().to_string(),
+                });
             }
         }
     }

@@ -266,10 +266,8 @@ impl Rule for WholeSeries {
                 .causes
                 .iter()
                 .filter_map(|(cause, deltas)| {
-                    let growth: Vec<Growth> = growth(&pick(deltas, &counted))
-                        .into_iter()
-                        .filter(|g| g.shape == shape)
-                        .collect();
+                    let growth: Vec<Growth> =
+                        growth(&pick(deltas, &counted)).into_iter().filter(|g| g.shape == shape).collect();
                     (!growth.is_empty()).then(|| LeakingTest { test: cause.clone(), growth })
                 })
                 .collect(),

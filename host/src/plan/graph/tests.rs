@@ -156,7 +156,8 @@ fn sort_key_ranks_follow_zopes_key_order() {
 
 /// A manifest of `n` layers where layer i has `bases(i)` and one test.
 fn graph_manifest(n: usize, bases: impl Fn(usize) -> Vec<usize>) -> Manifest {
-    let layers = (0..n).map(|i| LayerDecl { name: format!("L{i:05}").into(), bases: bases(i), flags: LayerFlags::default() });
+    let layers =
+        (0..n).map(|i| LayerDecl { name: format!("L{i:05}").into(), bases: bases(i), flags: LayerFlags::default() });
     let tests = (0..n).map(|i| TestDecl { name: format!("t{i}").into(), layer: Some(i) });
     Manifest { layers: layers.collect(), tests: tests.collect() }
 }

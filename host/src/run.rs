@@ -136,7 +136,7 @@ pub fn run(
 ) -> Result<Summary, RunFailure> {
     let mut options = options.clone();
     options.every_test_delta |= options.measure && sink.wants_every_test_delta();
-    sink.emit(&Event::RunStarted(RunStart {
+    sink.send(Event::RunStarted(RunStart {
         suites: suites.len(),
         layers: suites.iter().map(|s| s.plan.layers.len()).sum(),
         tests: suites.iter().map(|s| s.plan.test_count()).sum(),
@@ -152,7 +152,7 @@ pub fn run(
     let mut total = Summary::default();
     for (index, suite) in suites.iter_mut().enumerate() {
         let id = SuiteId(index as u32);
-        sink.emit(&Event::SuiteStarted {
+        sink.send(Event::SuiteStarted {
             suite: id,
             name: suite.name.clone(),
             layers: suite.plan.layers.len(),
@@ -161,7 +161,7 @@ pub fn run(
         let scope = layers::Scope { suite: id, plan: suite.plan };
         match run_suite(suite.session, scope, &options, sink) {
             Ok(summary) => {
-                sink.emit(&Event::SuiteFinished { suite: id, summary: summary.clone() });
+                sink.send(Event::SuiteFinished { suite: id, summary: summary.clone() });
                 let stopped = options.stop_on_error && !summary.ok();
                 total.absorb(summary);
                 if stopped {
@@ -170,12 +170,12 @@ pub fn run(
             }
             Err(error) => {
                 let failure = RunFailure { suite: suite.path.clone(), error };
-                sink.emit(&Event::RunAborted { reason: GuestText::from(failure.to_string()) });
+                sink.send(Event::RunAborted { reason: GuestText::from(failure.to_string()) });
                 return Err(failure);
             }
         }
     }
-    sink.emit(&Event::RunFinished { summary: total.clone() });
+    sink.send(Event::RunFinished { summary: total.clone() });
     Ok(total)
 }
 

@@ -372,6 +372,12 @@ pub trait EventSink {
     /// Handles one event.
     fn emit(&mut self, event: &Event);
 
+    /// Handles an event its emitter has no more use for: what the runner calls. A sink
+    /// that keeps events overrides it to keep this one without a copy.
+    fn send(&mut self, event: Event) {
+        self.emit(&event);
+    }
+
     /// Whether this sink shows every test's own change in every iteration. Without such
     /// a sink the runner measures only what the verdict needs, which is far cheaper.
     fn wants_every_test_delta(&self) -> bool {
@@ -393,6 +399,10 @@ pub(super) struct Recorder(pub Vec<Event>);
 impl EventSink for Recorder {
     fn emit(&mut self, event: &Event) {
         self.0.push(event.clone());
+    }
+
+    fn send(&mut self, event: Event) {
+        self.0.push(event);
     }
 }
 

@@ -179,14 +179,14 @@ impl<'p> LayerRun<'p> {
             } else if verdict.undecided() {
                 io.summary.undecided.push(verdict.clone());
             }
-            io.sink.emit(&Event::Verdict { suite: self.cx.suite, layer: self.layer.clone(), verdict });
+            io.sink.send(Event::Verdict { suite: self.cx.suite, layer: self.layer.clone(), verdict });
         }
         Ok(Flow::Continue)
     }
 
     fn iteration(&mut self, iteration: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Result<IterationEnd, RunError> {
         let (suite, layer, planned) = (self.cx.suite, self.layer.clone(), self.planned_iterations());
-        io.sink.emit(&Event::IterationStarted { suite, layer: layer.clone(), iteration, planned });
+        io.sink.send(Event::IterationStarted { suite, layer: layer.clone(), iteration, planned });
         let started = Instant::now();
         let start = io.meter.last.clone();
         let generation = io.driver.session.generation();
@@ -201,12 +201,12 @@ impl<'p> LayerRun<'p> {
             self.series.record_cause(position, delta);
             let stop = self.options.stop_on_error && counts.failures + counts.errors > 0;
             if stop {
-                io.sink.emit(&Event::Stopped { suite, after: self.cx.plan.test_names[test as usize].clone() });
+                io.sink.send(Event::Stopped { suite, after: self.cx.plan.test_names[test as usize].clone() });
             }
             if state == LayerState::Lost || stop {
                 // The partial iteration still reports what ran, but measures nothing.
                 let elapsed = started.elapsed();
-                io.sink.emit(&Event::IterationFinished {
+                io.sink.send(Event::IterationFinished {
                     suite,
                     layer,
                     iteration,
@@ -230,7 +230,7 @@ impl<'p> LayerRun<'p> {
             (Some(before), Some(after)) if !broken => Some(leak::diff(before, after)),
             _ => None,
         };
-        io.sink.emit(&Event::IterationFinished {
+        io.sink.send(Event::IterationFinished {
             suite,
             layer,
             iteration,
@@ -265,7 +265,7 @@ impl<'p> LayerRun<'p> {
                 None
             }
         };
-        io.sink.emit(&Event::TestStarted { suite, layer: self.layer.id, test: cx.test(test), iteration });
+        io.sink.send(Event::TestStarted { suite, layer: self.layer.id, test: cx.test(test), iteration });
         let started = Instant::now();
         let split = measure && self.split_phases && !self.test_hooks.is_empty();
         let session = &mut *io.driver.session;
@@ -307,7 +307,7 @@ impl<'p> LayerRun<'p> {
             }
             None => delta.clone(),
         };
-        io.sink.emit(&Event::TestFinished {
+        io.sink.send(Event::TestFinished {
             suite,
             layer: self.layer.id,
             test: cx.test(test),
@@ -324,7 +324,7 @@ impl<'p> LayerRun<'p> {
         io.driver.session.discard_instance();
         io.stack.instance_lost();
         let reason = FreshReason::Trap(cx.plan.test_names[test as usize].clone());
-        io.sink.emit(&Event::FreshInstance { suite, reason });
+        io.sink.send(Event::FreshInstance { suite, reason });
         if !io.stack.set_up(cx, self.planned.layer, true, io.driver, io.sink, io.summary)? {
             return Ok((LayerState::Lost, None));
         }

@@ -144,7 +144,7 @@ impl LayerStack {
                 return Ok(false);
             };
             let failed = call.outcome != HookOutcome::Ok;
-            sink.emit(&Event::SetUp {
+            sink.send(Event::SetUp {
                 suite: cx.suite,
                 layer: cx.layer(l),
                 outcome: call.outcome,
@@ -154,7 +154,7 @@ impl LayerStack {
             });
             if call.trapped {
                 self.lose(driver);
-                sink.emit(&Event::FreshInstance {
+                sink.send(Event::FreshInstance {
                     suite: cx.suite,
                     reason: FreshReason::Trap(cx.plan.graph.name(l).clone()),
                 });
@@ -181,7 +181,7 @@ impl LayerStack {
         let at_end = keep.is_none();
         for l in cx.plan.graph.tear_down_order(&self.set_up, keep) {
             if cx.plan.graph.layers[l].flags.no_tear_down {
-                sink.emit(&Event::TearDown {
+                sink.send(Event::TearDown {
                     suite: cx.suite,
                     layer: cx.layer(l),
                     outcome: HookOutcome::NotSupported,
@@ -195,7 +195,7 @@ impl LayerStack {
                 }
                 self.lose(driver);
                 let reason = FreshReason::NoTearDown(cx.plan.graph.name(l).clone());
-                sink.emit(&Event::FreshInstance { suite: cx.suite, reason });
+                sink.send(Event::FreshInstance { suite: cx.suite, reason });
                 return Ok(());
             }
             let call = driver.call(l, LayerHook::TearDown)?;
@@ -204,7 +204,7 @@ impl LayerStack {
             if call.outcome != HookOutcome::Ok {
                 summary.errors += 1;
             }
-            sink.emit(&Event::TearDown {
+            sink.send(Event::TearDown {
                 suite: cx.suite,
                 layer: cx.layer(l),
                 outcome: call.outcome,
@@ -215,7 +215,7 @@ impl LayerStack {
                 self.lose(driver);
                 if !at_end {
                     let reason = FreshReason::Trap(cx.plan.graph.name(l).clone());
-                    sink.emit(&Event::FreshInstance { suite: cx.suite, reason });
+                    sink.send(Event::FreshInstance { suite: cx.suite, reason });
                 }
                 return Ok(());
             }
@@ -237,12 +237,12 @@ pub(super) fn drive(
     let mut stack = LayerStack::default();
     for (position, planned) in cx.plan.layers.iter().enumerate() {
         driver.begin(position)?;
-        sink.emit(&Event::LayerStarted { suite: cx.suite, layer: cx.layer(planned.layer) });
+        sink.send(Event::LayerStarted { suite: cx.suite, layer: cx.layer(planned.layer) });
         stack.tear_down(cx, Some(planned.layer), driver, sink, &mut summary)?;
         if !stack.set_up(cx, planned.layer, false, driver, sink, &mut summary)? {
             if options.stop_on_error {
                 let after = GuestText::from(format!("Layer: {}.setUp", cx.plan.graph.name(planned.layer).raw()));
-                sink.emit(&Event::Stopped { suite: cx.suite, after });
+                sink.send(Event::Stopped { suite: cx.suite, after });
                 break;
             }
             continue;
@@ -253,7 +253,7 @@ pub(super) fn drive(
         }
     }
     if !stack.layers().is_empty() {
-        sink.emit(&Event::TearingDownLeftOvers { suite: cx.suite });
+        sink.send(Event::TearingDownLeftOvers { suite: cx.suite });
         stack.tear_down(cx, None, driver, sink, &mut summary)?;
     }
     Ok(summary)

@@ -81,6 +81,11 @@ impl EventSink for Tee<'_> {
         self.observer.emit(event);
         self.record.emit(event);
     }
+
+    fn send(&mut self, event: Event) {
+        self.observer.emit(&event);
+        self.record.send(event);
+    }
 }
 
 /// Runs the layer at `position` alone in fresh instances of `worker`; `observer` sees
@@ -176,8 +181,10 @@ impl LayerDriver for Replay {
         summary: &mut Summary,
     ) -> Result<Flow, RunError> {
         let record = self.records[position].as_mut().expect("begin() stored the record");
-        for event in std::mem::take(&mut record.body) {
-            sink.emit(&event);
+        // Replayed by reference: an event moved out of the record is a copy of a few hundred bytes.
+        let body = std::mem::take(&mut record.body);
+        for event in &body {
+            sink.emit(event);
         }
         if let Some(layers) = &record.lost_to {
             stack.adopt(layers);

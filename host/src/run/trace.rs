@@ -83,7 +83,7 @@ pub(super) fn emit_stacks(session: &Session<'_>, cx: Scope<'_>, options: &RunOpt
                 None => continue,
             },
         };
-        tap.inner().emit(&Event::LeakStacks { suite: cx.suite, layer, stacks });
+        tap.inner().send(Event::LeakStacks { suite: cx.suite, layer, stacks });
     }
 }
 

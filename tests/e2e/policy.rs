@@ -3,13 +3,19 @@
 use std::path::{Path, PathBuf};
 
 use crate::harness::{leakhost, suite, temp_file, Run};
+use crate::stacks::marked_line;
 
 /// The leak suite copied into a directory of its own, with `toml` as its `leakhost.toml`.
 fn leak_suite_with(dir: &str, toml: &str) -> PathBuf {
+    suite_with("leak", dir, toml)
+}
+
+/// The sample suite `name` copied into a directory of its own, with `toml` as its `leakhost.toml`.
+fn suite_with(name: &str, dir: &str, toml: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("leakhost-e2e-{}", std::process::id())).join(dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let wasm = dir.join("leak.wasm");
-    std::fs::copy(suite("leak"), &wasm).unwrap();
+    let wasm = dir.join(format!("{name}.wasm"));
+    std::fs::copy(suite(name), &wasm).unwrap();
     std::fs::write(wasm.with_file_name("leakhost.toml"), toml).unwrap();
     wasm
 }
@@ -84,6 +90,94 @@ fn a_malformed_allowance_file_is_a_usage_error_naming_the_line() {
         assert!(run.stderr.starts_with(&format!("leakhost: error: {place}:{line}: {message}")), "{}", run.stderr);
         assert!(!run.stdout.contains("Ran"), "no test runs: {}", run.stdout);
     }
+}
+
+const FRAMES: &str = r#"# Known leaks of leakstacks, by where they are allocated.
+[[allow]]
+frame = "^leakstacks::register_listener$"
+reason = "listeners live as long as the process"
+
+[[allow]]
+frame = "^leakstacks::audit$"
+reason = "the audit log is flushed elsewhere"
+"#;
+
+/// The JUnit testcases of `xml` that fail as leaks.
+fn leak_failures(xml: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    let failing = doc.descendants().filter(|n| n.has_tag_name("failure") && n.attribute("type") == Some("leak"));
+    failing.map(|f| f.parent().unwrap().attribute("name").unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_frame_allowance_excuses_the_layer_whose_every_stack_it_matches() {
+    let wasm = suite_with("leakstacks", "frames", FRAMES);
+    let junit = wasm.with_file_name("junit.xml");
+    let all = run(&wasm, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(all.status, 3, "two layers still leak: {}{}", all.stdout, all.stderr);
+    let place = wasm.with_file_name("leakhost.toml").display().to_string();
+    let section = &all.stdout[all.stdout.find("Allowances (").expect("an allowance section")..];
+    let memo = marked_line("memo");
+    assert_eq!(
+        section.lines().collect::<Vec<_>>(),
+        [
+            format!("Allowances ({place}):"),
+            // audit's entry matches one of UnitTests' eight stacks: not enough.
+            format!(
+                "  UnitTests: not allowed: 7 of its 8 leaking stacks match no frame allowance, the first allocated at \
+                 leakstacks::describe::{{closure#0}}  src/lib.rs:{memo}"
+            ),
+            "  leakstacks.Fixture: allowed: listeners live as long as the process".into(),
+            "  leakstacks.Visits: not allowed: no allowance matches".into(),
+        ]
+    );
+    // JUnit, written as the run goes, judges each leak once its stacks are in.
+    let failures = leak_failures(&std::fs::read_to_string(&junit).unwrap());
+    assert!(!failures.iter().any(|t| t.contains("Fixture")), "{failures:?}");
+    assert!(failures.contains(&"test_visit_a".to_string()) && failures.contains(&"test_audit_log".to_string()));
+
+    // The excused layer alone passes --fail-on-leak, and fails it without the file.
+    let fixture = run(&wasm, &["--layer", "Fixture"]);
+    assert_eq!(fixture.status, 0, "{}{}", fixture.stdout, fixture.stderr);
+    assert!(fixture.stdout.contains("  leakstacks.Fixture: allowed: listeners live as long as the process\n"));
+    let stale = format!("  stale: {place}:6 matched no leak in this run; remove it once the leak is fixed");
+    assert!(fixture.stdout.contains(&stale), "{}", fixture.stdout);
+    let none = temp_file("none.toml", b"");
+    assert_eq!(run(&wasm, &["--layer", "Fixture", "--allow", none.to_str().unwrap()]).status, 3);
+}
+
+#[test]
+fn without_stacks_a_frame_allowance_excuses_nothing_and_says_why() {
+    let wasm = suite_with("leakstacks", "frames-no-stacks", FRAMES);
+    let r = run(&wasm, &["--layer", "Fixture", "--no-stacks"]);
+    assert_eq!(r.status, 3, "{}{}", r.stdout, r.stderr);
+    let place = wasm.with_file_name("leakhost.toml").display().to_string();
+    assert!(
+        r.stdout.contains(
+            "  leakstacks.Fixture: not allowed: frame allowances need allocation stacks: none were recorded \
+             (-r records them unless --no-stacks)\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let unchecked = format!(
+        "  unchecked: {place}:2 has a frame pattern, and the leaks it could excuse have no allocation stacks \
+         (listeners live as long as the process)\n"
+    );
+    assert!(r.stdout.contains(&unchecked), "{unchecked:?} not in\n{}", r.stdout);
+    assert!(!r.stdout.contains("stale"), "an entry not checked is not stale: {}", r.stdout);
+}
+
+#[test]
+fn a_malformed_frame_pattern_is_a_usage_error_naming_the_line() {
+    let toml = "# known\n\n[[allow]]\nreason = 'r'\nframe = 'leakstacks::audit('\n";
+    let wasm = suite_with("leakstacks", "frames-malformed", toml);
+    let r = run(&wasm, &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    let place = wasm.with_file_name("leakhost.toml").display().to_string();
+    let message = format!("leakhost: error: {place}:3: frame: \"leakstacks::audit(\" is not a valid pattern");
+    assert!(r.stderr.starts_with(&message), "{}", r.stderr);
+    assert!(!r.stdout.contains("Ran"), "no test runs: {}", r.stdout);
 }
 
 /// A `--json` report of the leak suite run with `extra`.

@@ -11,7 +11,7 @@ fn run(name: &str, extra: &[&str]) -> crate::harness::Run {
 }
 
 /// The line of `sample-tests/leakstacks/src/lib.rs` that carries `// leak: MARKER`.
-fn marked_line(marker: &str) -> usize {
+pub fn marked_line(marker: &str) -> usize {
     let source = std::fs::read_to_string(repo().join("sample-tests/leakstacks/src/lib.rs")).unwrap();
     let tag = format!("// leak: {marker}");
     let found: Vec<usize> =

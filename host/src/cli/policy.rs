@@ -1,14 +1,17 @@
 //! The leak policy of `leakhost run`: allowances and a baseline, loaded before the run
-//! (so a malformed file stops it before any test runs) and applied to its verdicts after.
+//! (so a malformed file stops it before any test runs) and applied to its verdicts after,
+//! with the allocation stacks recorded for them, both collected from the run's events.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::CliError;
-use crate::leak::allow::Allowances;
+use crate::leak::allow::{Allowances, Leak};
 use crate::leak::baseline::{Baseline, Comparison, RunKey};
+use crate::leak::stacks::LeakStacks;
 use crate::leak::Verdict;
 use crate::report::{allowance_lines, baseline_lines, JunitReporter};
+use crate::run::{Event, EventSink, LayerId, SuiteId};
 use crate::text::GuestText;
 
 /// The allowance file a suite may keep beside itself.
@@ -85,8 +88,9 @@ impl LeakPolicy {
     /// What the policy makes of `leaks`: the lines that say so, and the layers whose
     /// leaks still fail `--fail-on-leak`. Without a policy every leak does; an allowed one
     /// does not; with a baseline that compares, only a new or faster one does.
-    fn decide(&self, key: &RunKey, leaks: &[Verdict]) -> (Vec<String>, Vec<GuestText>) {
-        let mut failing: Vec<GuestText> = leaks.iter().filter(|v| v.leaks()).map(|v| v.layer.clone()).collect();
+    fn decide(&self, key: &RunKey, leaks: &[Leak<'_>]) -> (Vec<String>, Vec<GuestText>) {
+        let verdicts: Vec<Verdict> = leaks.iter().map(|l| l.verdict.clone()).collect();
+        let mut failing: Vec<GuestText> = verdicts.iter().filter(|v| v.leaks()).map(|v| v.layer.clone()).collect();
         let mut lines = Vec::new();
         if let Some((source, allow)) = &self.allow {
             let judgement = allow.judge(leaks);
@@ -95,7 +99,7 @@ impl LeakPolicy {
             failing.retain(|layer| unexcused.contains(&layer));
         }
         if let Some((path, baseline)) = &self.baseline {
-            let comparison = baseline.compare(key, leaks);
+            let comparison = baseline.compare(key, &verdicts);
             lines.extend(baseline_lines(&path.display().to_string(), &comparison));
             if let Comparison::Compared(diff) = &comparison {
                 let worse: Vec<&GuestText> = diff.failing().collect();
@@ -106,7 +110,7 @@ impl LeakPolicy {
     }
 
     /// Prints what the policy makes of the run's `leaks` and returns the layers that still fail.
-    pub(super) fn apply(&self, key: &RunKey, leaks: &[Verdict], out: &mut dyn Write) -> Vec<GuestText> {
+    pub(super) fn apply(&self, key: &RunKey, leaks: &[Leak<'_>], out: &mut dyn Write) -> Vec<GuestText> {
         let (lines, failing) = self.decide(key, leaks);
         for line in lines {
             let _ = writeln!(out, "{line}");
@@ -116,7 +120,7 @@ impl LeakPolicy {
 
     /// Prints [`LeakPolicy::apply`]'s lines where the human output goes: stderr when the
     /// event stream has stdout.
-    pub(super) fn apply_after_run(&self, key: &RunKey, leaks: &[Verdict], to_stderr: bool) -> Vec<GuestText> {
+    pub(super) fn apply_after_run(&self, key: &RunKey, leaks: &[Leak<'_>], to_stderr: bool) -> Vec<GuestText> {
         match to_stderr {
             true => self.apply(key, leaks, &mut std::io::stderr().lock()),
             false => self.apply(key, leaks, &mut std::io::stdout().lock()),
@@ -129,13 +133,49 @@ impl LeakPolicy {
             return junit;
         }
         let (policy, key) = (self.clone(), key.clone());
-        junit.excusing(move |verdict| policy.excuses(&key, verdict))
+        junit.excusing(move |verdict, stacks| policy.excuses(&key, Leak { verdict, stacks }))
     }
 
     /// Whether the policy excuses one leaking verdict, for reports written as the run goes.
     /// A stale allowance is a property of the whole run, so only [`LeakPolicy::apply`] lists it.
-    fn excuses(&self, key: &RunKey, verdict: &Verdict) -> bool {
-        self.decide(key, std::slice::from_ref(verdict)).1.is_empty()
+    fn excuses(&self, key: &RunKey, leak: Leak<'_>) -> bool {
+        self.decide(key, &[leak]).1.is_empty()
+    }
+}
+
+/// One leaking layer of the run, as its events told it.
+struct Recorded {
+    suite: SuiteId,
+    layer: LayerId,
+    verdict: Verdict,
+    stacks: Option<LeakStacks>,
+}
+
+/// The run's leaking verdicts with their allocation stacks, collected from its events
+/// for the policy: stacks (frame allowances) come only as events, after a suite's verdicts.
+#[derive(Default)]
+pub(super) struct LeakRecords(Vec<Recorded>);
+
+impl LeakRecords {
+    /// The leaks in verdict order, as the policy judges them.
+    pub(super) fn leaks(&self) -> Vec<Leak<'_>> {
+        self.0.iter().map(|r| Leak { verdict: &r.verdict, stacks: r.stacks.as_ref() }).collect()
+    }
+}
+
+impl EventSink for LeakRecords {
+    fn emit(&mut self, event: &Event) {
+        match event {
+            Event::Verdict { suite, layer, verdict } if verdict.leaks() => {
+                self.0.push(Recorded { suite: *suite, layer: layer.id, verdict: verdict.clone(), stacks: None })
+            }
+            Event::LeakStacks { suite, layer, stacks } => {
+                if let Some(r) = self.0.iter_mut().rev().find(|r| r.suite == *suite && r.layer == layer.id) {
+                    r.stacks = Some(stacks.clone());
+                }
+            }
+            _ => {}
+        }
     }
 }
 

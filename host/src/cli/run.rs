@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::policy::LeakPolicy;
+use super::policy::{LeakPolicy, LeakRecords};
 use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::leak::baseline::RunKey;
@@ -278,8 +278,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         .several_suites(loaded.len() > 1);
     let total_tests = plans.iter().map(Plan::test_count).sum::<usize>() * args.repeat as usize;
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
+    let mut leaks = LeakRecords::default();
     let result = {
-        let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
+        let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human, &mut leaks];
         sinks.extend(reports.sinks());
         let mut suites: Vec<SuiteRun<'_, '_>> = loaded
             .iter_mut()
@@ -298,7 +299,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     // Reports are written whatever happened: an aborted run's report says why it stopped.
     reports.write()?;
     let summary = result?;
-    let failing_leaks = policy.apply_after_run(&run_key, &summary.leaks, events_to_stdout);
+    let failing_leaks = policy.apply_after_run(&run_key, &leaks.leaks(), events_to_stdout);
     Ok(ExitCode::from(if !summary.ok() {
         EXIT_TESTS_FAILED
     } else if (args.fail_on_leak && !failing_leaks.is_empty())

@@ -3,13 +3,14 @@
 //! As LeakSanitizer's suppression files, but every entry must say why, may bound how
 //! much it excuses, and is reported as stale once it excuses nothing, so an allowance
 //! never outlives the leak it was written for. Everything here is pure: the CLI reads
-//! the file and hands over the run's verdicts.
+//! the file and hands over the run's verdicts with the allocation stacks recorded for them.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thiserror::Error;
 
+use super::stacks::LeakStacks;
 use super::{Growth, Metric, Verdict};
 use crate::plan::Pattern;
 use crate::text::GuestText;
@@ -38,6 +39,7 @@ struct File {
 struct RawEntry {
     layer: Option<String>,
     test: Option<String>,
+    frame: Option<String>,
     max_blocks: Option<u64>,
     max_bytes: Option<u64>,
     reason: Option<String>,
@@ -50,6 +52,8 @@ pub struct Entry {
     pub place: String,
     layer: Option<Pattern>,
     test: Option<Pattern>,
+    /// The frame pattern as written (reports quote it), and compiled.
+    frame: Option<(String, Pattern)>,
     /// At most this many blocks per counted iteration.
     pub max_blocks: Option<u64>,
     /// At most this many bytes per counted iteration.
@@ -85,8 +89,15 @@ impl Allowances {
             };
             let layer = pattern("layer", raw.layer)?;
             let test = pattern("test", raw.test)?;
-            if layer.is_none() && test.is_none() {
-                return Err(error(line, "an allowance names a `layer` or a `test` pattern (or both)".into()));
+            // "Some frame does not match" holds for nearly every stack, so a negated frame
+            // pattern would excuse almost anything.
+            if raw.frame.as_deref().is_some_and(|f| f.starts_with('!')) {
+                return Err(error(line, "frame: a frame pattern cannot be negated with `!`".into()));
+            }
+            let spec = raw.frame.clone();
+            let frame = pattern("frame", raw.frame)?.zip(spec).map(|(compiled, spec)| (spec, compiled));
+            if layer.is_none() && test.is_none() && frame.is_none() {
+                return Err(error(line, "an allowance names a `layer`, a `test` or a `frame` pattern".into()));
             }
             let reason = raw
                 .reason
@@ -96,6 +107,7 @@ impl Allowances {
                 place: format!("{}:{line}", path.display()),
                 layer,
                 test,
+                frame,
                 max_blocks: raw.max_blocks,
                 max_bytes: raw.max_bytes,
                 reason,
@@ -114,28 +126,45 @@ impl Allowances {
         self.entries.is_empty()
     }
 
-    /// Judges every leaking verdict in `verdicts` and finds the stale entries.
-    pub fn judge(&self, verdicts: &[Verdict]) -> Judgement {
-        let mut used = vec![false; self.entries.len()];
-        let leaks = verdicts
+    /// Judges every leaking layer in `leaks` and finds the stale entries.
+    pub fn judge(&self, leaks: &[Leak<'_>]) -> Judgement {
+        let mut uses = vec![Use::Unused; self.entries.len()];
+        let leaks = leaks
             .iter()
-            .filter(|v| v.leaks())
-            .map(|verdict| {
-                let status = self.judge_one(verdict, &mut used);
-                Judged { layer: verdict.layer.clone(), status }
+            .filter(|l| l.verdict.leaks())
+            .map(|leak| {
+                let status = self.judge_one(leak, &mut uses);
+                Judged { layer: leak.verdict.layer.clone(), status }
             })
             .collect();
-        let stale = self.entries.iter().zip(used).filter(|(_, used)| !used).map(|(e, _)| e.clone()).collect();
-        Judgement { leaks, stale }
+        let with = |wanted: Use| -> Vec<Entry> {
+            self.entries.iter().zip(&uses).filter(|(_, u)| **u == wanted).map(|(e, _)| e.clone()).collect()
+        };
+        Judgement { leaks, stale: with(Use::Unused), unchecked: with(Use::Unchecked) }
     }
 
-    fn judge_one(&self, verdict: &Verdict, used: &mut [bool]) -> Status {
+    /// Names first (a layer entry, or test entries for every blamed test), then frames;
+    /// when neither excuses the leak, the most telling reason why not.
+    fn judge_one(&self, leak: &Leak<'_>, uses: &mut [Use]) -> Status {
+        let by_names = self.judge_names(leak.verdict, uses);
+        if matches!(by_names, Status::Allowed { .. }) {
+            return by_names;
+        }
+        match (by_names, frames::judge(&self.entries, leak, uses)) {
+            (_, allowed @ Status::Allowed { .. }) => allowed,
+            (over @ Status::OverBound { .. }, _) => over,
+            (_, by_frames) => by_frames,
+        }
+    }
+
+    /// What the layer and test entries make of `verdict`.
+    fn judge_names(&self, verdict: &Verdict, uses: &mut [Use]) -> Status {
         let layer_matches = |e: &Entry| e.layer.as_ref().is_none_or(|p| p.selects(verdict.layer.raw()));
-        // An entry without a test pattern excuses the layer's whole growth.
+        // An entry without a test (or frame) pattern excuses the layer's whole growth.
         for (i, entry) in self.entries.iter().enumerate() {
-            if entry.test.is_none() && layer_matches(entry) {
-                used[i] = true;
-                return match over_bound(entry, &verdict.growth, &verdict.layer) {
+            if entry.test.is_none() && entry.frame.is_none() && layer_matches(entry) {
+                uses[i] = Use::Used;
+                return match over_bound(entry, &verdict.layer, |m| rate(&verdict.growth, m)) {
                     Some(over) => over,
                     None => Status::Allowed { reasons: vec![entry.reason.clone()] },
                 };
@@ -147,14 +176,12 @@ impl Allowances {
         }
         let mut reasons: Vec<String> = Vec::new();
         for test in &verdict.tests {
-            let found = self
-                .entries
-                .iter()
-                .enumerate()
-                .find(|(_, e)| layer_matches(e) && e.test.as_ref().is_some_and(|p| p.selects(test.test.raw())));
+            let found = self.entries.iter().enumerate().find(|(_, e)| {
+                e.frame.is_none() && layer_matches(e) && e.test.as_ref().is_some_and(|p| p.selects(test.test.raw()))
+            });
             let Some((i, entry)) = found else { return Status::NotAllowed };
-            used[i] = true;
-            if let Some(over) = over_bound(entry, &test.growth, &test.test) {
+            uses[i] = Use::Used;
+            if let Some(over) = over_bound(entry, &test.test, |m| rate(&test.growth, m)) {
                 return over;
             }
             if !reasons.contains(&entry.reason) {
@@ -165,12 +192,42 @@ impl Allowances {
     }
 }
 
-/// The first bound of `entry` that `growth` exceeds.
-fn over_bound(entry: &Entry, growth: &[Growth], what: &GuestText) -> Option<Status> {
-    let rate = |metric: Metric| growth.iter().find(|g| g.metric == metric).map_or(0, Growth::per_iteration);
+/// What became of an entry in a run; a later, stronger use wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Use {
+    /// It matched nothing: stale.
+    Unused,
+    /// A frame entry that could apply to a leak without stacks: not stale, not checked.
+    Unchecked,
+    /// It matched a leak.
+    Used,
+}
+
+impl Use {
+    fn raise(&mut self, to: Use) {
+        *self = (*self).max(to);
+    }
+}
+
+/// A leaking layer as allowances judge it.
+#[derive(Debug, Clone, Copy)]
+pub struct Leak<'a> {
+    /// Its verdict.
+    pub verdict: &'a Verdict,
+    /// The allocation stacks recorded for it: none with `--no-stacks`.
+    pub stacks: Option<&'a LeakStacks>,
+}
+
+/// A quantity's growth per counted iteration, as the verdict line prints it; 0 if it did not grow.
+fn rate(growth: &[Growth], metric: &Metric) -> i64 {
+    growth.iter().find(|g| &g.metric == metric).map_or(0, Growth::per_iteration)
+}
+
+/// The first bound of `entry` that `what` exceeds, growing by `rate` per counted iteration.
+fn over_bound(entry: &Entry, what: &GuestText, rate: impl Fn(&Metric) -> i64) -> Option<Status> {
     [(Metric::Blocks, entry.max_blocks), (Metric::Bytes, entry.max_bytes)].into_iter().find_map(|(metric, bound)| {
         let bound = bound?;
-        let grew = rate(metric.clone());
+        let grew = rate(&metric);
         (grew > 0 && grew as u64 > bound).then(|| Status::OverBound {
             what: what.clone(),
             metric: metric.to_string(),
@@ -205,6 +262,20 @@ pub enum Status {
         /// The entry's reason.
         reason: String,
     },
+    /// Frame entries excuse some of its allocation stacks, not all.
+    StacksUnmatched {
+        /// How many of its stacks no frame entry matches.
+        unmatched: usize,
+        /// How many stacks it has.
+        of: usize,
+        /// The innermost frame of the first (most bytes) unmatched stack.
+        first: GuestText,
+    },
+    /// Only frame entries could excuse it, and it has no (complete) allocation stacks.
+    NeedsStacks {
+        /// Why there are none, one clause.
+        why: GuestText,
+    },
     /// No entry excuses it.
     NotAllowed,
 }
@@ -225,6 +296,9 @@ pub struct Judgement {
     pub leaks: Vec<Judged>,
     /// Entries that matched no leak of the run.
     pub stale: Vec<Entry>,
+    /// Frame entries that matched nothing because the leaks they could excuse have no
+    /// allocation stacks: neither used nor known to be stale.
+    pub unchecked: Vec<Entry>,
 }
 
 impl Judgement {
@@ -234,5 +308,6 @@ impl Judgement {
     }
 }
 
+mod frames;
 #[cfg(test)]
 mod tests;

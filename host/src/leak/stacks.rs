@@ -135,12 +135,17 @@ pub struct LeakStacks {
     /// What limits them: no tracing in the suite's ABI, no line tables, a replay that
     /// differed from the run.
     pub notes: Vec<GuestText>,
+    /// Some leaked blocks may be missing from `groups` (a block without a captured stack,
+    /// replays that disagree with each other or with the run; `notes` say which), so the
+    /// groups cannot excuse the whole leak. Not serialised: the notes already say it.
+    #[serde(skip)]
+    pub partial: bool,
 }
 
 impl LeakStacks {
     /// No stacks, and why.
     pub fn unavailable(why: String) -> Self {
-        LeakStacks { groups: Vec::new(), notes: vec![GuestText::from(why)] }
+        LeakStacks { groups: Vec::new(), notes: vec![GuestText::from(why)], partial: false }
     }
 }
 

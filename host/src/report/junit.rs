@@ -12,6 +12,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event as XmlEvent};
 use quick_xml::Writer;
 
 use super::text::verdict_text;
+use crate::leak::stacks::LeakStacks;
 use crate::leak::Verdict;
 use crate::run::{Event, EventSink, HookOutcome, Outcome};
 use crate::text::GuestText;
@@ -76,14 +77,18 @@ impl Suite {
     }
 }
 
-/// Whether the leak policy excuses a leaking verdict.
-type Excuse = Box<dyn Fn(&Verdict) -> bool>;
+/// Whether the leak policy excuses a leaking verdict, given the allocation stacks
+/// recorded for it (if any).
+type Excuse = Box<dyn Fn(&Verdict, Option<&LeakStacks>) -> bool>;
 
 /// Collects events into JUnit XML.
 pub struct JunitReporter {
     fail_on_leak: bool,
     /// Whether the leak policy excuses a leaking verdict, which then is no failure.
     excused: Option<Excuse>,
+    /// Leaking verdicts waiting for their stacks, which come after all of a suite's
+    /// verdicts, before the policy judges them: each with its testsuite's index.
+    pending: Vec<(usize, Verdict)>,
     timings: bool,
     package: String,
     suites: Vec<Suite>,
@@ -92,11 +97,18 @@ pub struct JunitReporter {
 impl JunitReporter {
     /// With `fail_on_leak`, leaking tests (and leaking layers) are failures of type "leak".
     pub fn new(fail_on_leak: bool, timings: bool) -> Self {
-        JunitReporter { fail_on_leak, excused: None, timings, package: String::new(), suites: Vec::new() }
+        JunitReporter {
+            fail_on_leak,
+            excused: None,
+            pending: Vec::new(),
+            timings,
+            package: String::new(),
+            suites: Vec::new(),
+        }
     }
 
     /// Leaks `excused` accepts (allowed, or no worse than the baseline) are not failures.
-    pub fn excusing(mut self, excused: impl Fn(&Verdict) -> bool + 'static) -> Self {
+    pub fn excusing(mut self, excused: impl Fn(&Verdict, Option<&LeakStacks>) -> bool + 'static) -> Self {
         self.excused = Some(Box::new(excused));
         self
     }
@@ -113,6 +125,33 @@ impl JunitReporter {
             });
         }
         self.suites.last_mut().expect("a suite exists")
+    }
+
+    /// Records `verdict` in testsuite `index`: its shape, and, when it fails the run, a
+    /// leak failure for each test it blames.
+    fn record_verdict(&mut self, index: usize, verdict: &Verdict, stacks: Option<&LeakStacks>) {
+        let fails = verdict.leaks() && self.fail_on_leak && !self.excused.as_ref().is_some_and(|e| e(verdict, stacks));
+        let suite = &mut self.suites[index];
+        if !fails {
+            let shape = serde_json::to_value(verdict.shape).ok().and_then(|v| v.as_str().map(str::to_string));
+            suite.properties.push(("verdict", shape.unwrap_or_default()));
+            return;
+        }
+        suite.properties.push(("verdict", "leaks".into()));
+        let text = verdict_text(verdict);
+        if verdict.tests.is_empty() {
+            suite.record("(leak check)", Kind::Failure, "leak", &text, "");
+        }
+        for test in &verdict.tests {
+            suite.record(test.test.raw(), Kind::Failure, "leak", &text, "");
+        }
+    }
+
+    /// Judges the pending verdicts whose stacks will not come.
+    fn settle(&mut self) {
+        for (index, verdict) in std::mem::take(&mut self.pending) {
+            self.record_verdict(index, &verdict, None);
+        }
     }
 
     /// The XML document.
@@ -276,24 +315,22 @@ impl EventSink for JunitReporter {
                 suite.properties.push(("iterations", iteration.to_string()));
                 suite.properties.push(("added_iterations", iteration.saturating_sub(*planned).to_string()));
             }
-            Event::Verdict { verdict, .. }
-                if !(verdict.leaks() && self.fail_on_leak && !self.excused.as_ref().is_some_and(|e| e(verdict))) =>
-            {
-                let shape = serde_json::to_value(verdict.shape).ok().and_then(|v| v.as_str().map(str::to_string));
-                self.current().properties.push(("verdict", shape.unwrap_or_default()));
-            }
             Event::Verdict { verdict, .. } => {
-                self.current().properties.push(("verdict", "leaks".into()));
-                let text = verdict_text(verdict);
-                let suite = self.current();
-                if verdict.tests.is_empty() {
-                    suite.record("(leak check)", Kind::Failure, "leak", &text, "");
-                }
-                for test in &verdict.tests {
-                    suite.record(test.test.raw(), Kind::Failure, "leak", &text, "");
+                self.current();
+                let index = self.suites.len() - 1;
+                // A policy may judge a leak by its stacks (frame allowances).
+                if verdict.leaks() && self.fail_on_leak && self.excused.is_some() {
+                    self.pending.push((index, verdict.clone()));
+                } else {
+                    self.record_verdict(index, verdict, None);
                 }
             }
             Event::LeakStacks { layer, stacks, .. } => {
+                // Judged before the stacks join the output: a leak failure replaces a case's output.
+                if let Some(at) = self.pending.iter().rposition(|(_, v)| v.layer == layer.name) {
+                    let (index, verdict) = self.pending.remove(at);
+                    self.record_verdict(index, &verdict, Some(stacks));
+                }
                 let Some(suite) = self.suites.iter_mut().rev().find(|s| s.name == layer.name.raw()) else { return };
                 for case in &mut suite.cases {
                     let text = super::stacks::test_text(&case.name, stacks);
@@ -302,6 +339,7 @@ impl EventSink for JunitReporter {
                     }
                 }
             }
+            Event::SuiteFinished { .. } | Event::RunFinished { .. } | Event::RunAborted { .. } => self.settle(),
             _ => {}
         }
     }

@@ -1,7 +1,7 @@
 //! The lines that say what the leak policy made of a run's leaks: which are allowed and
-//! why, which exceed their allowance, which allowances are stale, and how the run
-//! compares with its baseline. The CLI computes the outcome after the run and prints
-//! these after the human output.
+//! why, which exceed their allowance, which allowances are stale (or could not be checked
+//! without allocation stacks), and how the run compares with its baseline. The CLI
+//! computes the outcome after the run and prints these after the human output.
 
 use crate::leak::allow::{Judgement, Status};
 use crate::leak::baseline::{Change, Comparison};
@@ -18,6 +18,14 @@ pub fn allowance_lines(source: &str, judgement: &Judgement) -> Vec<String> {
                  by {place} ({reason})",
                 what.line()
             ),
+            Status::StacksUnmatched { unmatched, of, first } => format!(
+                "  {layer}: not allowed: {unmatched} of its {of} leaking stacks match no frame allowance, the first \
+                 allocated at {}",
+                first.line()
+            ),
+            Status::NeedsStacks { why } => {
+                format!("  {layer}: not allowed: frame allowances need allocation stacks: {}", why.line())
+            }
             Status::NotAllowed => format!("  {layer}: not allowed: no allowance matches"),
         });
     }
@@ -27,6 +35,12 @@ pub fn allowance_lines(source: &str, judgement: &Judgement) -> Vec<String> {
     for entry in &judgement.stale {
         lines.push(format!(
             "  stale: {} matched no leak in this run; remove it once the leak is fixed ({})",
+            entry.place, entry.reason
+        ));
+    }
+    for entry in &judgement.unchecked {
+        lines.push(format!(
+            "  unchecked: {} has a frame pattern, and the leaks it could excuse have no allocation stacks ({})",
             entry.place, entry.reason
         ));
     }
@@ -70,6 +84,37 @@ mod tests {
     use super::*;
     use crate::leak::baseline::Diff;
     use crate::text::GuestText;
+
+    #[test]
+    fn allowance_lines_say_which_stacks_no_frame_matches_and_when_stacks_are_missing() {
+        let dir = std::env::temp_dir();
+        let toml = "[[allow]]\nframe = 'audit'\nreason = 'flushed elsewhere'\n";
+        let entries = crate::leak::allow::Allowances::parse(&dir.join("a.toml"), toml).unwrap();
+        let judged = |layer: &str, status| crate::leak::allow::Judged { layer: GuestText::from(layer), status };
+        let first = GuestText::from("leakstacks::describe  src/lib.rs:49");
+        let judgement = Judgement {
+            leaks: vec![
+                judged("UnitTests", Status::StacksUnmatched { unmatched: 7, of: 8, first }),
+                judged("Fixture", Status::NeedsStacks { why: "none were recorded".into() }),
+            ],
+            stale: Vec::new(),
+            unchecked: entries.judge(&[]).stale,
+        };
+        let place = dir.join("a.toml").display().to_string();
+        assert_eq!(
+            allowance_lines("a.toml", &judgement)[1..],
+            [
+                "  UnitTests: not allowed: 7 of its 8 leaking stacks match no frame allowance, the first allocated at \
+                 leakstacks::describe  src/lib.rs:49"
+                    .to_string(),
+                "  Fixture: not allowed: frame allowances need allocation stacks: none were recorded".into(),
+                format!(
+                    "  unchecked: {place}:1 has a frame pattern, and the leaks it could excuse have no allocation \
+                     stacks (flushed elsewhere)"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn baseline_lines_list_what_fails_and_what_improved_with_names_escaped() {

@@ -98,6 +98,7 @@ mod tests {
                 frames: vec![frame("leaky::build_tree", 21), frame("leaky::test_rc_cycle", 101)],
             }],
             notes: vec![],
+            partial: false,
         }
     }
 

@@ -128,6 +128,8 @@ fn layer_stacks(
     if missing.0 > 0 {
         notes.push(format!("{} blocks ({} bytes) have no captured stack", missing.0, missing.1));
     }
+    // Every note so far says the groups may miss leaked blocks; the one below does not.
+    let partial = !notes.is_empty();
     let counted = (options.repeat.max(1) as usize).saturating_sub(options.warmup);
     let groups = stacks::group(&blocks, counted, |id| symbolizer.frames(capture.table.get(id)));
     if !symbolizer.has_lines() {
@@ -136,7 +138,7 @@ fn layer_stacks(
                 .into(),
         );
     }
-    Ok(LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect() })
+    Ok(LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect(), partial })
 }
 
 /// Says how the replay's counted deltas differ from the first run's, if they do.

@@ -280,7 +280,11 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
     let mut leaks = LeakRecords::default();
     let result = {
-        let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human, &mut leaks];
+        let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
+        // Only -r gives verdicts; a run without it pays nothing per event for their record.
+        if args.report_leaks {
+            sinks.push(&mut leaks);
+        }
         sinks.extend(reports.sinks());
         let mut suites: Vec<SuiteRun<'_, '_>> = loaded
             .iter_mut()

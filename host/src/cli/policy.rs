@@ -81,7 +81,7 @@ impl LeakPolicy {
     }
 
     /// Whether there is anything beyond plain `--fail-on-leak`.
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.allow.is_none() && self.baseline.is_none()
     }
 
@@ -171,7 +171,7 @@ impl EventSink for LeakRecords {
             }
             Event::LeakStacks { suite, layer, stacks } => {
                 if let Some(r) = self.0.iter_mut().rev().find(|r| r.suite == *suite && r.layer == layer.id) {
-                    r.stacks = Some(stacks.clone());
+                    r.stacks = Some(LeakStacks::clone(stacks));
                 }
             }
             _ => {}

@@ -281,8 +281,8 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let mut leaks = LeakRecords::default();
     let result = {
         let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
-        // Only -r gives verdicts; a run without it pays nothing per event for their record.
-        if args.report_leaks {
+        // Only a policy looks at stacks; a run without one pays nothing per event for them.
+        if args.report_leaks && !policy.is_empty() {
             sinks.push(&mut leaks);
         }
         sinks.extend(reports.sinks());
@@ -303,7 +303,11 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     // Reports are written whatever happened: an aborted run's report says why it stopped.
     reports.write()?;
     let summary = result?;
-    let failing_leaks = policy.apply_after_run(&run_key, &leaks.leaks(), events_to_stdout);
+    let failing_leaks: Vec<GuestText> = match policy.is_empty() {
+        // Without a policy every leak fails --fail-on-leak, and there is nothing to print.
+        true => summary.leaks.iter().map(|verdict| verdict.layer.clone()).collect(),
+        false => policy.apply_after_run(&run_key, &leaks.leaks(), events_to_stdout),
+    };
     Ok(ExitCode::from(if !summary.ok() {
         EXIT_TESTS_FAILED
     } else if (args.fail_on_leak && !failing_leaks.is_empty())

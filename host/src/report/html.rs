@@ -330,7 +330,9 @@ impl EventSink for HtmlReporter {
 
     fn emit(&mut self, event: &Event) {
         match event {
-            Event::LeakStacks { layer, stacks, .. } => self.stacks.push((layer.name.clone(), stacks.clone())),
+            Event::LeakStacks { layer, stacks, .. } => {
+                self.stacks.push((layer.name.clone(), LeakStacks::clone(stacks)))
+            }
             Event::RunStarted(start) => self.start = Some(start.clone()),
             Event::SuiteStarted { name, .. } => self.suites.push(name.clone()),
             Event::LayerStarted { layer, .. } => self.layers.push(LayerData {
@@ -389,7 +391,7 @@ impl EventSink for HtmlReporter {
                 layer.iterations.push(IterationPoint {
                     iteration: *iteration,
                     planned: *planned,
-                    snapshot: snapshot.clone(),
+                    snapshot: snapshot.as_deref().cloned(),
                     start,
                     broken: *broken,
                 });

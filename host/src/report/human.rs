@@ -386,11 +386,11 @@ impl<W: Write> EventSink for HumanReporter<W> {
             }
             Event::TestFinished { test, outcome, output, elapsed, delta, .. } => {
                 self.test_progress(*elapsed, outcome);
-                self.test_finished(&test.name, outcome, output, delta.as_ref());
+                self.test_finished(&test.name, outcome, output, delta.as_deref());
             }
             Event::IterationFinished { counts, elapsed, iteration, snapshot, delta, .. } => {
                 self.ran(counts, *elapsed);
-                self.leak_line(*iteration, snapshot.as_ref(), delta.as_ref());
+                self.leak_line(*iteration, snapshot.as_deref(), delta.as_deref());
             }
             Event::Verdict { verdict, .. } => {
                 // -q lists leaks once, in the final "Leaks:" section.

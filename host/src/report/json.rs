@@ -245,7 +245,7 @@ impl JsonReporter {
         outcome: &Outcome,
         output: &CapturedOutput,
         elapsed: Duration,
-        delta: &Option<Delta>,
+        delta: Option<&Delta>,
         phases: &Option<Box<Phases>>,
     ) {
         let kind = match outcome {
@@ -260,7 +260,7 @@ impl JsonReporter {
             outcome: kind,
             message: outcome.message().cloned(),
             output: output.into(),
-            delta: delta.clone(),
+            delta: delta.cloned(),
             phases: phases.as_deref().cloned(),
             elapsed_s,
         });
@@ -273,8 +273,8 @@ impl JsonReporter {
         added: bool,
         counts: Counts,
         elapsed: Duration,
-        snapshot: &Option<Snapshot>,
-        delta: &Option<Delta>,
+        snapshot: Option<&Snapshot>,
+        delta: Option<&Delta>,
         broken: bool,
     ) {
         let iteration = IterationReport {
@@ -282,8 +282,8 @@ impl JsonReporter {
             added,
             counts,
             tests: std::mem::take(&mut self.pending),
-            snapshot: snapshot.clone(),
-            delta: delta.clone(),
+            snapshot: snapshot.cloned(),
+            delta: delta.cloned(),
             broken,
             elapsed_s: self.secs(elapsed),
         };
@@ -347,11 +347,18 @@ impl EventSink for JsonReporter {
             }
             Event::IterationStarted { .. } | Event::TestStarted { .. } | Event::SuiteFinished { .. } => {}
             Event::TestFinished { test, outcome, output, elapsed, delta, phases, .. } => {
-                self.test_finished(&test.name, outcome, output, *elapsed, delta, phases)
+                self.test_finished(&test.name, outcome, output, *elapsed, delta.as_deref(), phases)
             }
-            Event::IterationFinished { iteration, planned, counts, elapsed, snapshot, delta, broken, .. } => {
-                self.iteration_finished(*iteration, iteration > planned, *counts, *elapsed, snapshot, delta, *broken)
-            }
+            Event::IterationFinished { iteration, planned, counts, elapsed, snapshot, delta, broken, .. } => self
+                .iteration_finished(
+                    *iteration,
+                    iteration > planned,
+                    *counts,
+                    *elapsed,
+                    snapshot.as_deref(),
+                    delta.as_deref(),
+                    *broken,
+                ),
             Event::Verdict { verdict, .. } => {
                 if let Some(layer) = self.layer() {
                     layer.verdict = Some(verdict.clone());
@@ -359,7 +366,7 @@ impl EventSink for JsonReporter {
             }
             Event::LeakStacks { layer, stacks, .. } => {
                 if let Some(report) = self.suite().layers.iter_mut().rev().find(|l| l.name == layer.name) {
-                    report.stacks = Some(stacks.clone());
+                    report.stacks = Some(LeakStacks::clone(stacks));
                 }
             }
             Event::TearingDownLeftOvers { .. } => self.left_over = true,

@@ -286,8 +286,8 @@ pub enum Event {
         #[serde(rename = "elapsed_s", serialize_with = "seconds")]
         elapsed: Duration,
         /// What the test changed, its per-test hooks included, when it was measured and
-        /// the instance survived.
-        delta: Option<Delta>,
+        /// the instance survived (boxed, as every sizeable field: see `an_event_stays_small`).
+        delta: Option<Box<Delta>>,
         /// The same change split by phase, when the layer has per-test hooks.
         phases: Option<Box<Phases>>,
     },
@@ -307,10 +307,10 @@ pub enum Event {
         #[serde(rename = "elapsed_s", serialize_with = "seconds")]
         elapsed: Duration,
         /// The counters at its end, when measuring.
-        snapshot: Option<Snapshot>,
+        snapshot: Option<Box<Snapshot>>,
         /// The change since the end of the previous iteration (or of set-up), when
         /// measuring and no fresh instance came in between.
-        delta: Option<Delta>,
+        delta: Option<Box<Delta>>,
         /// The instance was replaced during it (or it was cut short), so its numbers do
         /// not continue the previous ones.
         broken: bool,
@@ -333,7 +333,7 @@ pub enum Event {
         layer: LayerRef,
         /// The blocks grouped by stack, and notes on what limits them.
         #[serde(flatten)]
-        stacks: LeakStacks,
+        stacks: Box<LeakStacks>,
     },
     /// `-x` stops the run.
     Stopped {
@@ -409,4 +409,16 @@ impl EventSink for Recorder {
 /// Durations serialise as seconds, the unit of every `elapsed_s` field.
 fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(elapsed.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A run emits a few events per test and iteration, and `-j` keeps a layer's events
+    /// until they are replayed: sizeable fields are boxed (most events leave them empty),
+    /// so that an event is a couple of cache lines, not four.
+    #[test]
+    fn an_event_stays_small() {
+        let size = std::mem::size_of::<super::Event>();
+        assert!(size <= 128, "an event takes {size} bytes");
+    }
 }

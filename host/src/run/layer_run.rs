@@ -237,8 +237,8 @@ impl<'p> LayerRun<'p> {
             planned,
             counts,
             elapsed,
-            snapshot: end,
-            delta: delta.clone(),
+            snapshot: end.map(Box::new),
+            delta: delta.clone().map(Box::new),
             broken,
         });
         self.record_hooks();
@@ -315,7 +315,7 @@ impl<'p> LayerRun<'p> {
             outcome,
             output,
             elapsed,
-            delta: delta.clone(),
+            delta: delta.clone().map(Box::new),
             phases,
         });
         if !trapped {

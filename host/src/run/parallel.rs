@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 
 use super::event::{Discard, Event, Recorder};
 use super::layer_run::SessionDriver;
@@ -88,6 +88,31 @@ impl EventSink for Tee<'_> {
     }
 }
 
+/// Event buffers the replay has emitted, for the workers to record into again.
+///
+/// A layer's record holds a few events per test and iteration (megabytes for a large
+/// layer); a new buffer for every layer cost a page fault per 4 KiB, most of a `-j`
+/// run's system time, where a reused one costs none.
+#[derive(Default)]
+pub(super) struct BufferPool(Mutex<Vec<Vec<Event>>>);
+
+impl BufferPool {
+    /// An empty buffer with room for `capacity` events, reused when one is free.
+    fn take(&self, capacity: usize) -> Vec<Event> {
+        let mut buffer = self.0.lock().map(|mut free| free.pop()).ok().flatten().unwrap_or_default();
+        buffer.reserve(capacity);
+        buffer
+    }
+
+    /// Keeps `buffer`'s memory for a later layer.
+    fn give_back(&self, mut buffer: Vec<Event>) {
+        buffer.clear();
+        if let Ok(mut free) = self.0.lock() {
+            free.push(buffer);
+        }
+    }
+}
+
 /// Runs the layer at `position` alone in fresh instances of `worker`; `observer` sees
 /// the body's events as they happen (the allocation tracer follows them).
 pub(super) fn record_layer(
@@ -96,6 +121,7 @@ pub(super) fn record_layer(
     position: usize,
     options: &RunOptions,
     observer: &mut dyn EventSink,
+    buffers: &BufferPool,
 ) -> Result<LayerRecord, RunError> {
     worker.discard_instance();
     let mut driver = SessionDriver { session: worker, cx, options };
@@ -107,7 +133,7 @@ pub(super) fn record_layer(
     // Growing the record by doubling copied every event about once more (7% of a -j2 run's
     // instructions on bigsuite); a layer emits a few events per test and iteration.
     let expected = cx.plan.layers[position].tests.len() * options.repeat as usize * 3 + 16;
-    let record = Recorder(Vec::with_capacity(expected));
+    let record = Recorder(buffers.take(expected));
     let (mut body, mut summary) = (Tee { record, observer }, Summary::default());
     let generation = logging.inner.session.generation();
     let flow = match set_up_ok {
@@ -122,7 +148,8 @@ pub(super) fn record_layer(
 }
 
 /// Answers the state machine from the workers' records, in plan order.
-struct Replay {
+struct Replay<'b> {
+    buffers: &'b BufferPool,
     received: mpsc::Receiver<(usize, Result<LayerRecord, RunError>)>,
     waiting: HashMap<usize, Result<LayerRecord, RunError>>,
     records: Vec<Option<LayerRecord>>,
@@ -132,13 +159,13 @@ struct Replay {
     torn_down_by: HashMap<usize, usize>,
 }
 
-impl Replay {
+impl Replay<'_> {
     fn find(log: &HookLog, layer: usize, hook: LayerHook) -> Option<HookCall> {
         log.iter().find(|(l, h, _)| *l == layer && *h == hook).map(|(_, _, call)| call.clone())
     }
 }
 
-impl LayerDriver for Replay {
+impl LayerDriver for Replay<'_> {
     fn begin(&mut self, position: usize) -> Result<(), RunError> {
         let record = loop {
             if let Some(record) = self.waiting.remove(&position) {
@@ -186,6 +213,7 @@ impl LayerDriver for Replay {
         for event in &body {
             sink.emit(event);
         }
+        self.buffers.give_back(body);
         if let Some(layers) = &record.lost_to {
             stack.adopt(layers);
         }
@@ -206,13 +234,16 @@ pub(super) fn run(
     let next = AtomicUsize::new(0);
     let (results, received) = mpsc::channel();
     let stack_size = worker_stack_size(session.policy().max_stack);
+    let buffers = BufferPool::default();
     std::thread::scope(|scope| {
         for mut worker in (0..jobs).map(|_| session.fork()) {
-            let (results, next) = (results.clone(), &next);
+            let (results, next, buffers) = (results.clone(), &next, &buffers);
             let spawned = std::thread::Builder::new().stack_size(stack_size).spawn_scoped(scope, move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= layers
-                    || results.send((index, record_layer(&mut worker, cx, index, options, &mut Discard))).is_err()
+                    || results
+                        .send((index, record_layer(&mut worker, cx, index, options, &mut Discard, buffers)))
+                        .is_err()
                 {
                     break;
                 }
@@ -223,6 +254,7 @@ pub(super) fn run(
         }
         drop(results);
         let mut replay = Replay {
+            buffers: &buffers,
             received,
             waiting: HashMap::new(),
             records: (0..layers).map(|_| None).collect(),

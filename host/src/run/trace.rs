@@ -15,7 +15,7 @@ use leakhost_guest::abi::trace;
 
 use super::event::{Event, EventSink, LayerId, LayerRef};
 use super::layers::Scope;
-use super::parallel::record_layer;
+use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
 use crate::abi::TRACING_VERSION;
 use crate::leak::stacks::{self, LeakStacks, LeakedBlock, RawFrame, StackId, StackTable};
@@ -48,7 +48,7 @@ impl EventSink for Tap<'_> {
     fn emit(&mut self, event: &Event) {
         match event {
             Event::IterationFinished { layer, delta, .. } => {
-                self.deltas.entry(layer.id).or_default().push(delta.clone())
+                self.deltas.entry(layer.id).or_default().push(delta.as_deref().cloned())
             }
             Event::Verdict { layer, verdict, .. } if verdict.leaks() => self.leaking.push(layer.clone()),
             _ => {}
@@ -83,7 +83,7 @@ pub(super) fn emit_stacks(session: &Session<'_>, cx: Scope<'_>, options: &RunOpt
                 None => continue,
             },
         };
-        tap.inner().send(Event::LeakStacks { suite: cx.suite, layer, stacks });
+        tap.inner().send(Event::LeakStacks { suite: cx.suite, layer, stacks: Box::new(stacks) });
     }
 }
 
@@ -185,7 +185,7 @@ fn replay(
     let mut worker = session.fork();
     worker.set_tracer(tracer.clone());
     let mut observer = Observer(tracer.clone());
-    record_layer(&mut worker, cx, position, options, &mut observer)?;
+    record_layer(&mut worker, cx, position, options, &mut observer, &BufferPool::default())?;
     drop(worker);
     let state = std::mem::take(&mut *tracer.lock());
     Ok(Replayed {
@@ -299,7 +299,7 @@ impl EventSink for Observer {
                 state.lost = true;
             }
             Event::IterationFinished { iteration, delta, .. } => {
-                state.deltas.push(delta.clone());
+                state.deltas.push(delta.as_deref().cloned());
                 if *iteration == state.planned {
                     let warmup = state.warmup;
                     let mut survivors: Vec<(u64, Block)> =

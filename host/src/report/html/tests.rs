@@ -35,8 +35,8 @@ fn iteration(iteration: u32, blocks: u64) -> Event {
         planned: 3,
         counts: Counts::default(),
         elapsed: Default::default(),
-        snapshot: Some(snapshot(blocks)),
-        delta: Some(Delta { blocks: 1, bytes: 32, ..Delta::default() }),
+        snapshot: Some(Box::new(snapshot(blocks))),
+        delta: Some(Box::new(Delta { blocks: 1, bytes: 32, ..Delta::default() })),
         broken: false,
     }
 }
@@ -63,7 +63,7 @@ fn leaking_run() -> HtmlReporter {
             outcome: Outcome::Failure(GuestText::from(HOSTILE)),
             output: CapturedOutput::default(),
             elapsed: Default::default(),
-            delta: Some(Delta { blocks: 1, bytes: 32, ..Delta::default() }),
+            delta: Some(Box::new(Delta { blocks: 1, bytes: 32, ..Delta::default() })),
             phases: None,
         });
         html.emit(&iteration(i, 10 + u64::from(i)));

@@ -11,46 +11,54 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// A string from the guest (valid UTF-8, otherwise untrusted). Cheap to clone.
+///
+/// The empty text holds no `Arc`: most tests print nothing, and cloning one shared empty
+/// `Arc` from every `-j` worker made its reference count a cache line all threads fought
+/// over. `None` is the only empty value, so the derived comparisons stay those of the text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct GuestText(Arc<str>);
+pub struct GuestText(Option<Arc<str>>);
 
 impl GuestText {
     /// Wraps a string that came from the guest.
     pub fn new(text: impl Into<Arc<str>>) -> Self {
-        GuestText(text.into())
+        let text = text.into();
+        GuestText((!text.is_empty()).then_some(text))
     }
 
     /// Decodes guest bytes, replacing invalid UTF-8 with U+FFFD.
     pub fn from_utf8_lossy(bytes: &[u8]) -> Self {
-        GuestText(String::from_utf8_lossy(bytes).into())
+        match bytes.is_empty() {
+            true => GuestText(None),
+            false => GuestText(Some(String::from_utf8_lossy(bytes).into())),
+        }
     }
 
     /// The text exactly as the guest gave it: for matching and comparing, never for printing.
     pub fn raw(&self) -> &str {
-        &self.0
+        self.0.as_deref().unwrap_or("")
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
     /// For a terminal, on one line: every control character is shown escaped (`\n`, `\e`, `\u{9b}`).
     pub fn line(&self) -> Terminal<'_> {
-        Terminal { text: &self.0, keep_lines: false }
+        Terminal { text: self.raw(), keep_lines: false }
     }
 
     /// For a terminal, over several lines: newlines and tabs stay, every other control
     /// character is shown escaped, so nothing can move the cursor or rewrite a line.
     pub fn lines(&self) -> Terminal<'_> {
-        Terminal { text: &self.0, keep_lines: true }
+        Terminal { text: self.raw(), keep_lines: true }
     }
 
     /// For XML 1.0 text and attributes: characters XML cannot carry, even escaped, and the
     /// DEL and C1 controls it only discourages (a CI page or terminal may act on them)
     /// become U+FFFD. Markup characters are the XML writer's to escape.
     pub fn xml(&self) -> Cow<'_, str> {
-        xml_safe(&self.0)
+        xml_safe(self.raw())
     }
 }
 
@@ -68,13 +76,13 @@ impl From<String> for GuestText {
 
 impl fmt::Debug for GuestText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.raw(), f)
     }
 }
 
 impl Serialize for GuestText {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.raw())
     }
 }
 
@@ -150,6 +158,14 @@ mod tests {
     fn xml_replaces_what_xml_cannot_carry() {
         assert_eq!(GuestText::from("a\u{1}b\tc\n\u{ffff}").xml(), "a\u{fffd}b\tc\n\u{fffd}");
         assert_eq!(GuestText::from(HOSTILE).xml().chars().filter(|&c| c == '\u{fffd}').count(), 6);
+    }
+
+    #[test]
+    fn empty_text_is_one_value() {
+        assert_eq!(GuestText::from(""), GuestText::default());
+        assert_eq!(GuestText::from_utf8_lossy(b""), GuestText::default());
+        assert!(GuestText::from("").is_empty() && GuestText::from("").raw().is_empty());
+        assert!(GuestText::from("") < GuestText::from("a"));
     }
 
     #[test]

@@ -392,20 +392,6 @@ impl EventSink for Discard {
     fn emit(&mut self, _: &Event) {}
 }
 
-/// Keeps events in order, for a `-j` worker to hand to the replay.
-#[derive(Default)]
-pub(super) struct Recorder(pub Vec<Event>);
-
-impl EventSink for Recorder {
-    fn emit(&mut self, event: &Event) {
-        self.0.push(event.clone());
-    }
-
-    fn send(&mut self, event: Event) {
-        self.0.push(event);
-    }
-}
-
 /// Durations serialise as seconds, the unit of every `elapsed_s` field.
 fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(elapsed.as_secs_f64())

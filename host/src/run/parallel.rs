@@ -13,10 +13,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use super::event::{Discard, Event, Recorder};
+use super::event::{Discard, Event};
 use super::layer_run::SessionDriver;
 use super::layers::{drive, Flow, HookCall, LayerDriver, LayerHook, LayerStack, Scope};
 use super::{EventSink, RunError, RunOptions, Session, Summary};
+use record::{BodyRecord, Recorded};
+
+mod record;
 
 /// The hook calls a worker made, in order.
 type HookLog = Vec<(usize, LayerHook, HookCall)>;
@@ -60,7 +63,7 @@ pub(super) struct LayerRecord {
     /// The set-up hooks it called, bases first.
     set_up: HookLog,
     /// The events of the layer's iterations (set-ups again after traps included).
-    body: Vec<Event>,
+    body: Vec<Recorded>,
     /// The body's totals (tests, and errors of set-ups repeated after traps).
     summary: Summary,
     flow: Flow,
@@ -72,19 +75,19 @@ pub(super) struct LayerRecord {
 
 /// Records a layer's body events and shows each to an observer as it happens.
 struct Tee<'o> {
-    record: Recorder,
+    record: BodyRecord,
     observer: &'o mut dyn EventSink,
 }
 
 impl EventSink for Tee<'_> {
     fn emit(&mut self, event: &Event) {
         self.observer.emit(event);
-        self.record.emit(event);
+        self.record.keep(event.clone());
     }
 
     fn send(&mut self, event: Event) {
         self.observer.emit(&event);
-        self.record.send(event);
+        self.record.keep(event);
     }
 }
 
@@ -94,18 +97,18 @@ impl EventSink for Tee<'_> {
 /// layer); a new buffer for every layer cost a page fault per 4 KiB, most of a `-j`
 /// run's system time, where a reused one costs none.
 #[derive(Default)]
-pub(super) struct BufferPool(Mutex<Vec<Vec<Event>>>);
+pub(super) struct BufferPool(Mutex<Vec<Vec<Recorded>>>);
 
 impl BufferPool {
     /// An empty buffer with room for `capacity` events, reused when one is free.
-    fn take(&self, capacity: usize) -> Vec<Event> {
+    fn take(&self, capacity: usize) -> Vec<Recorded> {
         let mut buffer = self.0.lock().map(|mut free| free.pop()).ok().flatten().unwrap_or_default();
         buffer.reserve(capacity);
         buffer
     }
 
     /// Keeps `buffer`'s memory for a later layer.
-    fn give_back(&self, mut buffer: Vec<Event>) {
+    fn give_back(&self, mut buffer: Vec<Recorded>) {
         buffer.clear();
         if let Ok(mut free) = self.0.lock() {
             free.push(buffer);
@@ -130,10 +133,10 @@ pub(super) fn record_layer(
     let mut logging = Logging { inner: &mut driver, log: Vec::new() };
     let set_up_ok = stack.set_up(cx, layer, false, &mut logging, &mut Discard, &mut Summary::default())?;
     let set_up = std::mem::take(&mut logging.log);
-    // Growing the record by doubling copied every event about once more (7% of a -j2 run's
-    // instructions on bigsuite); a layer emits a few events per test and iteration.
-    let expected = cx.plan.layers[position].tests.len() * options.repeat as usize * 3 + 16;
-    let record = Recorder(buffers.take(expected));
+    // Growing the record by doubling copied every entry about once more (7% of a -j2 run's
+    // instructions on bigsuite); a layer records about one entry per test and iteration.
+    let expected = cx.plan.layers[position].tests.len() * options.repeat as usize + 16;
+    let record = BodyRecord::new(buffers.take(expected));
     let (mut body, mut summary) = (Tee { record, observer }, Summary::default());
     let generation = logging.inner.session.generation();
     let flow = match set_up_ok {
@@ -144,12 +147,13 @@ pub(super) fn record_layer(
     stack.tear_down(cx, None, &mut logging, &mut Discard, &mut Summary::default())?;
     let tear_down = logging.log;
     worker.discard_instance();
-    Ok(LayerRecord { set_up, body: body.record.0, summary, flow, lost_to, tear_down })
+    Ok(LayerRecord { set_up, body: body.record.finish(), summary, flow, lost_to, tear_down })
 }
 
 /// Answers the state machine from the workers' records, in plan order.
-struct Replay<'b> {
+struct Replay<'b, 'p> {
     buffers: &'b BufferPool,
+    cx: Scope<'p>,
     received: mpsc::Receiver<(usize, Result<LayerRecord, RunError>)>,
     waiting: HashMap<usize, Result<LayerRecord, RunError>>,
     records: Vec<Option<LayerRecord>>,
@@ -159,13 +163,13 @@ struct Replay<'b> {
     torn_down_by: HashMap<usize, usize>,
 }
 
-impl Replay<'_> {
+impl Replay<'_, '_> {
     fn find(log: &HookLog, layer: usize, hook: LayerHook) -> Option<HookCall> {
         log.iter().find(|(l, h, _)| *l == layer && *h == hook).map(|(_, _, call)| call.clone())
     }
 }
 
-impl LayerDriver for Replay<'_> {
+impl LayerDriver for Replay<'_, '_> {
     fn begin(&mut self, position: usize) -> Result<(), RunError> {
         let record = loop {
             if let Some(record) = self.waiting.remove(&position) {
@@ -208,11 +212,8 @@ impl LayerDriver for Replay<'_> {
         summary: &mut Summary,
     ) -> Result<Flow, RunError> {
         let record = self.records[position].as_mut().expect("begin() stored the record");
-        // Replayed by reference: an event moved out of the record is a copy of a few hundred bytes.
         let body = std::mem::take(&mut record.body);
-        for event in &body {
-            sink.emit(event);
-        }
+        record::replay(&body, self.cx, sink);
         self.buffers.give_back(body);
         if let Some(layers) = &record.lost_to {
             stack.adopt(layers);
@@ -255,6 +256,7 @@ pub(super) fn run(
         drop(results);
         let mut replay = Replay {
             buffers: &buffers,
+            cx,
             received,
             waiting: HashMap::new(),
             records: (0..layers).map(|_| None).collect(),

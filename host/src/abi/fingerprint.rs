@@ -14,18 +14,49 @@ pub fn manifest_fingerprint(memory: &[u8], addr: u32) -> Option<blake3::Hash> {
     let (tests_ptr, tests_len) = (word(header, 2)?, word(header, 3)?);
     let layers = bytes(layers_ptr, u64::from(layers_len) * u64::from(v1::LAYER_SIZE))?;
     let tests = bytes(tests_ptr, u64::from(tests_len) * u64::from(v1::TEST_SIZE))?;
-    // Gathered into one buffer and hashed at once: a hasher update per name costs more
-    // than the copy (10,000 small updates were a tenth of a large suite's start-up).
-    let mut all = Vec::with_capacity(16 + layers.len() + tests.len() + 32 * tests_len as usize);
-    all.extend_from_slice(header);
-    all.extend_from_slice(layers);
-    all.extend_from_slice(tests);
+    // Small pieces are staged and hashed a batch at a time: a hasher update per name cost
+    // more than the copy (10,000 small updates were a tenth of a large suite's start-up),
+    // and a buffer of every name would hold them all a second time (512 MB for 131,072
+    // names of 4 KB).
+    let mut hasher = Staged { hasher: blake3::Hasher::new(), batch: Vec::with_capacity(BATCH) };
+    hasher.update(header);
+    hasher.update(layers);
+    hasher.update(tests);
     for layer in layers.chunks_exact(v1::LAYER_SIZE as usize) {
-        all.extend_from_slice(bytes(word(layer, 0)?, u64::from(word(layer, 1)?))?);
-        all.extend_from_slice(bytes(word(layer, 2)?, 4 * u64::from(word(layer, 3)?))?);
+        hasher.update(bytes(word(layer, 0)?, u64::from(word(layer, 1)?))?);
+        hasher.update(bytes(word(layer, 2)?, 4 * u64::from(word(layer, 3)?))?);
     }
     for test in tests.chunks_exact(v1::TEST_SIZE as usize) {
-        all.extend_from_slice(bytes(word(test, 0)?, u64::from(word(test, 1)?))?);
+        hasher.update(bytes(word(test, 0)?, u64::from(word(test, 1)?))?);
     }
-    Some(blake3::hash(&all))
+    Some(hasher.finalize())
+}
+
+/// How many bytes of small pieces are hashed at once.
+const BATCH: usize = 64 << 10;
+
+/// A hasher that hashes small inputs a batch at a time (the same hash as hashing them one by one).
+struct Staged {
+    hasher: blake3::Hasher,
+    batch: Vec<u8>,
+}
+
+impl Staged {
+    fn update(&mut self, bytes: &[u8]) {
+        if self.batch.len() + bytes.len() > BATCH {
+            self.hasher.update(&self.batch);
+            self.batch.clear();
+        }
+        match bytes.len() >= BATCH {
+            true => {
+                self.hasher.update(bytes);
+            }
+            false => self.batch.extend_from_slice(bytes),
+        }
+    }
+
+    fn finalize(mut self) -> blake3::Hash {
+        self.hasher.update(&self.batch);
+        self.hasher.finalize()
+    }
 }

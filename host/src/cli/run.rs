@@ -399,7 +399,7 @@ impl Reports {
             }
         }
         if let Some((file, json)) = self.json {
-            file.write(Ok(json.to_json()))?;
+            json.write_json(&file.file).map_err(|source| file.error(source))?;
         }
         if let Some((file, junit)) = self.junit {
             file.write(junit.to_xml())?;

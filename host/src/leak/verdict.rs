@@ -168,6 +168,43 @@ pub fn counted_iterations(iterations: usize, warmup: usize, broken: &[bool]) -> 
     (0..iterations).map(|i| i >= warmup && !broken[i] && (i == 0 || !broken[i - 1])).collect()
 }
 
+/// The iterations that measured one cause, and its changes in them. An iteration not
+/// listed did not measure it (unmeasured, or lost with its instance). Most iterations of
+/// a clean layer measure nothing and most measured changes are zero, so both stay small:
+/// a run without `-r` allocates nothing per test, and one with `--json` (which measures
+/// every test in every iteration) four bytes per test and iteration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Measured {
+    /// The iterations (indexes) that measured the cause, in order.
+    iterations: Vec<u32>,
+    /// Its non-zero changes, by iteration index.
+    changes: Vec<(u32, Delta)>,
+}
+
+/// What a measured iteration without a change changed.
+static ZERO: Delta = Delta { blocks: 0, bytes: 0, pages: 0, types: Vec::new(), counters: Vec::new() };
+
+impl Measured {
+    fn record(&mut self, iteration: u32, delta: Delta) {
+        self.iterations.push(iteration);
+        if !delta.is_zero() {
+            self.changes.push((iteration, delta));
+        }
+    }
+
+    /// Its change in each of the `counted` iterations that measured it, in order.
+    fn counted<'d>(&'d self, counted: &[bool]) -> Vec<Option<&'d Delta>> {
+        let mut changes = self.changes.iter().peekable();
+        self.iterations
+            .iter()
+            .filter_map(|&i| {
+                let change = changes.next_if(|(at, _)| *at == i).map(|(_, delta)| delta);
+                (counted.get(i as usize) == Some(&true)).then_some(Some(change.unwrap_or(&ZERO)))
+            })
+            .collect()
+    }
+}
+
 /// One iteration of a layer, as the verdict sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Point {
@@ -183,24 +220,25 @@ struct Point {
 pub struct Series {
     warmup: usize,
     iterations: Vec<Point>,
-    /// By position: a cause's name and its deltas, each with the index of its iteration.
-    /// An iteration without one did not measure the cause (unmeasured, or lost with its
-    /// instance); most iterations of a clean layer measure nothing, so this stays sparse
-    /// and a run without `-r` allocates nothing per test.
-    causes: Vec<(GuestText, Vec<(usize, Delta)>)>,
+    /// By position: a cause's name and what was measured of it.
+    causes: Vec<(GuestText, Measured)>,
 }
 
 impl Series {
     /// An empty series for a layer whose causes (tests in run order, then hooks) are
     /// `causes`; the first `warmup` iterations are not counted.
     pub fn new(warmup: usize, causes: impl IntoIterator<Item = GuestText>) -> Self {
-        Series { warmup, iterations: Vec::new(), causes: causes.into_iter().map(|t| (t, Vec::new())).collect() }
+        Series {
+            warmup,
+            iterations: Vec::new(),
+            causes: causes.into_iter().map(|t| (t, Measured::default())).collect(),
+        }
     }
 
     /// Records the change of the cause at `position` in the current iteration.
     pub fn record_cause(&mut self, position: usize, delta: Option<Delta>) {
         if let Some(delta) = delta {
-            self.causes[position].1.push((self.iterations.len(), delta));
+            self.causes[position].1.record(self.iterations.len() as u32, delta);
         }
     }
 
@@ -254,9 +292,6 @@ impl Rule for WholeSeries {
     fn judge(&self, layer: &GuestText, series: &Series) -> Verdict {
         let counted = series.counted();
         // A cause is judged on the counted iterations in which it was measured.
-        fn pick<'d>(deltas: &'d [(usize, Delta)], counted: &[bool]) -> Vec<Option<&'d Delta>> {
-            deltas.iter().filter(|(i, _)| counted.get(*i) == Some(&true)).map(|(_, d)| Some(d)).collect()
-        }
         let layer_deltas: Vec<Option<&Delta>> =
             series.iterations.iter().zip(&counted).filter(|(_, &c)| c).map(|(p, _)| p.delta.as_ref()).collect();
         let layer_growth = growth(&layer_deltas);
@@ -265,9 +300,9 @@ impl Rule for WholeSeries {
             Shape::Leaks | Shape::Undecided => series
                 .causes
                 .iter()
-                .filter_map(|(cause, deltas)| {
+                .filter_map(|(cause, measured)| {
                     let growth: Vec<Growth> =
-                        growth(&pick(deltas, &counted)).into_iter().filter(|g| g.shape == shape).collect();
+                        growth(&measured.counted(&counted)).into_iter().filter(|g| g.shape == shape).collect();
                     (!growth.is_empty()).then(|| LeakingTest { test: cause.clone(), growth })
                 })
                 .collect(),

@@ -60,6 +60,7 @@ CASES=(
     "samplelayers -N4 -r|$SAMPLE -N4 -r"
     "bigsuite -N1|$BIG -N1"
     "bigsuite -N20 -r|$BIG -N20 -r"
+    "bigsuite -N20 -r -j2|$BIG -N20 -r -j2"
 )
 
 instructions() {

@@ -129,35 +129,50 @@ fn signed(a: u64, b: u64) -> i64 {
 
 /// `after - before`.
 pub fn diff(before: &Snapshot, after: &Snapshot) -> Delta {
-    let mut types: BTreeMap<&Name, (i64, i64)> = BTreeMap::new();
-    for t in &after.types {
-        let e = types.entry(&t.name).or_default();
-        e.0 += t.instances;
-        e.1 += t.bytes;
-    }
-    for t in &before.types {
-        let e = types.entry(&t.name).or_default();
-        e.0 -= t.instances;
-        e.1 -= t.bytes;
-    }
-    let mut counters: BTreeMap<&Name, i64> = BTreeMap::new();
-    for (n, v) in &after.user {
-        *counters.entry(n).or_default() += v;
-    }
-    for (n, v) in &before.user {
-        *counters.entry(n).or_default() -= v;
-    }
+    let types = changes(&before.types, &after.types, |t| (&t.name, [t.instances, t.bytes]));
+    let counters = changes(&before.user, &after.user, |(name, value)| (name, [*value, 0]));
     Delta {
         blocks: signed(before.live_blocks, after.live_blocks),
         bytes: signed(before.live_bytes, after.live_bytes),
         pages: signed(before.pages(), after.pages()),
         types: types
             .into_iter()
-            .filter(|(_, (i, b))| *i != 0 || *b != 0)
-            .map(|(name, (instances, bytes))| TypeDelta { name: GuestText::new(name.clone()), instances, bytes })
+            .map(|(name, [instances, bytes])| TypeDelta { name: GuestText::new(name.clone()), instances, bytes })
             .collect(),
-        counters: counters.into_iter().filter(|(_, v)| *v != 0).map(|(n, v)| (GuestText::new(n.clone()), v)).collect(),
+        counters: counters.into_iter().map(|(name, [value, _])| (GuestText::new(name.clone()), value)).collect(),
     }
+}
+
+/// `after - before` for each name of two row lists sorted by name, in name order, for
+/// the names that changed (a name may repeat in a list; its rows add up). A merge of the
+/// sorted lists: most snapshots of a test have the same rows, and this runs around
+/// every measured test.
+fn changes<'a, T>(
+    before: &'a [T],
+    after: &'a [T],
+    row: impl Fn(&'a T) -> (&'a Name, [i64; 2]),
+) -> Vec<(&'a Name, [i64; 2])> {
+    let (mut before, mut after) = (before.iter().map(&row).peekable(), after.iter().map(&row).peekable());
+    let mut out = Vec::new();
+    loop {
+        let name = match (before.peek(), after.peek()) {
+            (None, None) => break,
+            (Some(&(b, _)), None) => b,
+            (None, Some(&(a, _))) => a,
+            (Some(&(b, _)), Some(&(a, _))) => b.min(a),
+        };
+        let mut change = [0i64; 2];
+        while let Some((_, [x, y])) = after.next_if(|(n, _)| *n == name) {
+            change = [change[0] + x, change[1] + y];
+        }
+        while let Some((_, [x, y])) = before.next_if(|(n, _)| *n == name) {
+            change = [change[0] - x, change[1] - y];
+        }
+        if change != [0, 0] {
+            out.push((name, change));
+        }
+    }
+    out
 }
 
 /// `a + b`: two consecutive changes as one.

@@ -161,7 +161,7 @@ pub fn run(
         let scope = layers::Scope { suite: id, plan: suite.plan };
         match run_suite(suite.session, scope, &options, sink) {
             Ok(summary) => {
-                sink.send(Event::SuiteFinished { suite: id, summary: summary.clone() });
+                sink.send(Event::SuiteFinished { suite: id, summary: Box::new(summary.clone()) });
                 let stopped = options.stop_on_error && !summary.ok();
                 total.absorb(summary);
                 if stopped {
@@ -175,7 +175,7 @@ pub fn run(
             }
         }
     }
-    sink.send(Event::RunFinished { summary: total.clone() });
+    sink.send(Event::RunFinished { summary: Box::new(total.clone()) });
     Ok(total)
 }
 
@@ -188,16 +188,10 @@ fn run_suite(
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let tracing = options.measure && options.stacks;
-    let mut summary = if tracing {
-        // Only a run that may print stacks pays for the tap in front of every event.
-        let mut tap = trace::Tap::new(sink);
-        let summary = run_layers(session, cx, options, &mut tap)?;
-        trace::emit_stacks(session, cx, options, &mut tap);
-        summary
-    } else {
-        run_layers(session, cx, options, sink)?
-    };
+    let mut summary = run_layers(session, cx, options, sink)?;
+    if options.measure && options.stacks {
+        trace::emit_stacks(session, cx, options, std::mem::take(&mut summary.leaking), sink);
+    }
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

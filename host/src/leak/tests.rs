@@ -33,6 +33,18 @@ fn diff_subtracts_and_leaves_out_zero_rows() {
 }
 
 #[test]
+fn diff_adds_up_repeated_names_and_merges_rows_of_either_side() {
+    // Rows come sorted by name; a suite may report one name twice.
+    let a = snap(0, 0, 0, &[("A", 1), ("B", 1), ("B", 2), ("D", 4)], &[("x", 1), ("x", 1), ("z", 3)]);
+    let b = snap(0, 0, 0, &[("B", 3), ("C", 5), ("D", 4), ("E", 1), ("E", 1)], &[("x", 2), ("y", 1)]);
+    let d = diff(&a, &b);
+    let types: Vec<(&str, i64)> = d.types.iter().map(|t| (t.name.raw(), t.instances)).collect();
+    assert_eq!(types, [("A", -1), ("C", 5), ("E", 2)]);
+    let counters: Vec<(&str, i64)> = d.counters.iter().map(|(n, v)| (n.raw(), *v)).collect();
+    assert_eq!(counters, [("y", 1), ("z", -3)]);
+}
+
+#[test]
 fn a_type_that_disappears_counts_as_a_decrease() {
     let d = diff(&snap(0, 0, 0, &[("A", 2)], &[]), &snap(0, 0, 0, &[], &[]));
     assert_eq!(d.types, vec![TypeDelta { name: "A".into(), instances: -2, bytes: -16 }]);

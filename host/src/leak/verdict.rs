@@ -168,42 +168,8 @@ pub fn counted_iterations(iterations: usize, warmup: usize, broken: &[bool]) -> 
     (0..iterations).map(|i| i >= warmup && !broken[i] && (i == 0 || !broken[i - 1])).collect()
 }
 
-/// The iterations that measured one cause, and its changes in them. An iteration not
-/// listed did not measure it (unmeasured, or lost with its instance). Most iterations of
-/// a clean layer measure nothing and most measured changes are zero, so both stay small:
-/// a run without `-r` allocates nothing per test, and one with `--json` (which measures
-/// every test in every iteration) four bytes per test and iteration.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Measured {
-    /// The iterations (indexes) that measured the cause, in order.
-    iterations: Vec<u32>,
-    /// Its non-zero changes, by iteration index.
-    changes: Vec<(u32, Delta)>,
-}
-
 /// What a measured iteration without a change changed.
 static ZERO: Delta = Delta { blocks: 0, bytes: 0, pages: 0, types: Vec::new(), counters: Vec::new() };
-
-impl Measured {
-    fn record(&mut self, iteration: u32, delta: Delta) {
-        self.iterations.push(iteration);
-        if !delta.is_zero() {
-            self.changes.push((iteration, delta));
-        }
-    }
-
-    /// Its change in each of the `counted` iterations that measured it, in order.
-    fn counted<'d>(&'d self, counted: &[bool]) -> Vec<Option<&'d Delta>> {
-        let mut changes = self.changes.iter().peekable();
-        self.iterations
-            .iter()
-            .filter_map(|&i| {
-                let change = changes.next_if(|(at, _)| *at == i).map(|(_, delta)| delta);
-                (counted.get(i as usize) == Some(&true)).then_some(Some(change.unwrap_or(&ZERO)))
-            })
-            .collect()
-    }
-}
 
 /// One iteration of a layer, as the verdict sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,8 +186,16 @@ struct Point {
 pub struct Series {
     warmup: usize,
     iterations: Vec<Point>,
-    /// By position: a cause's name and what was measured of it.
-    causes: Vec<(GuestText, Measured)>,
+    /// The causes' names, by position.
+    causes: Vec<GuestText>,
+    /// For each iteration, a bit per cause it measured. An iteration that did not measure
+    /// a cause (unmeasured, or lost with its instance) says nothing about it.
+    measured: Vec<Vec<u64>>,
+    /// The causes' non-zero changes as (cause, iteration, change), in recorded order.
+    /// Most iterations of a clean layer measure nothing and most changes are zero: a run
+    /// without `-r` stores nothing per test, one that measures every test (`--json`) a
+    /// bit, and no cause costs an allocation of its own.
+    changes: Vec<(u32, u32, Delta)>,
 }
 
 impl Series {
@@ -231,20 +205,55 @@ impl Series {
         Series {
             warmup,
             iterations: Vec::new(),
-            causes: causes.into_iter().map(|t| (t, Measured::default())).collect(),
+            causes: causes.into_iter().collect(),
+            measured: Vec::new(),
+            changes: Vec::new(),
         }
     }
 
     /// Records the change of the cause at `position` in the current iteration.
     pub fn record_cause(&mut self, position: usize, delta: Option<Delta>) {
-        if let Some(delta) = delta {
-            self.causes[position].1.record(self.iterations.len() as u32, delta);
+        let Some(delta) = delta else { return };
+        let iteration = self.iterations.len();
+        if self.measured.len() <= iteration {
+            self.measured.resize_with(iteration + 1, Vec::new);
+        }
+        let bits = &mut self.measured[iteration];
+        if bits.is_empty() {
+            bits.resize(self.causes.len().div_ceil(64), 0);
+        }
+        bits[position / 64] |= 1 << (position % 64);
+        if !delta.is_zero() {
+            self.changes.push((position as u32, iteration as u32, delta));
         }
     }
 
     /// Closes an iteration with the layer's change over it.
     pub fn record_iteration(&mut self, delta: Option<Delta>, broken: bool) {
         self.iterations.push(Point { delta, broken });
+    }
+
+    /// The layer's change over each recorded iteration (`None`: not measured, or broken).
+    pub fn deltas(&self) -> Vec<Option<Delta>> {
+        self.iterations.iter().map(|p| p.delta.clone()).collect()
+    }
+
+    /// Whether iteration `iteration` measured the cause at `cause`.
+    fn measured(&self, iteration: usize, cause: usize) -> bool {
+        self.measured.get(iteration).and_then(|bits| bits.get(cause / 64)).is_some_and(|w| w & (1 << (cause % 64)) != 0)
+    }
+
+    /// The change of the cause at `cause` in each `counted` iteration that measured it,
+    /// given its non-zero `changes` (iteration, change) in iteration order.
+    fn cause_deltas<'d>(&self, cause: usize, changes: &[(u32, &'d Delta)], counted: &[bool]) -> Vec<Option<&'d Delta>> {
+        let mut changes = changes.iter().peekable();
+        (0..self.iterations.len())
+            .filter(|&i| self.measured(i, cause))
+            .filter_map(|i| {
+                let change = changes.next_if(|(at, _)| *at as usize == i).map(|&(_, delta)| delta);
+                counted[i].then_some(Some(change.unwrap_or(&ZERO)))
+            })
+            .collect()
     }
 
     /// How many iterations are recorded.
@@ -297,15 +306,23 @@ impl Rule for WholeSeries {
         let layer_growth = growth(&layer_deltas);
         let shape = overall(&layer_growth);
         let tests = match shape {
-            Shape::Leaks | Shape::Undecided => series
-                .causes
-                .iter()
-                .filter_map(|(cause, measured)| {
-                    let growth: Vec<Growth> =
-                        growth(&measured.counted(&counted)).into_iter().filter(|g| g.shape == shape).collect();
-                    (!growth.is_empty()).then(|| LeakingTest { test: cause.clone(), growth })
-                })
-                .collect(),
+            Shape::Leaks | Shape::Undecided => {
+                // A cause that never changed cannot grow: only those with changes are judged.
+                let mut by_cause: Vec<Vec<(u32, &Delta)>> = vec![Vec::new(); series.causes.len()];
+                for (cause, iteration, delta) in &series.changes {
+                    by_cause[*cause as usize].push((*iteration, delta));
+                }
+                by_cause
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, changes)| !changes.is_empty())
+                    .filter_map(|(cause, changes)| {
+                        let deltas = series.cause_deltas(cause, changes, &counted);
+                        let growth: Vec<Growth> = growth(&deltas).into_iter().filter(|g| g.shape == shape).collect();
+                        (!growth.is_empty()).then(|| LeakingTest { test: series.causes[cause].clone(), growth })
+                    })
+                    .collect()
+            }
             Shape::Flat | Shape::Settled => Vec::new(),
         };
         Verdict { layer: layer.clone(), shape, counted: layer_deltas.len(), growth: layer_growth, tests }

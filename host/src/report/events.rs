@@ -75,13 +75,13 @@ impl<W: Write> EventSink for EventsWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{SuiteId, Summary};
+    use crate::run::SuiteId;
 
     #[test]
     fn one_line_per_event_without_timings() {
         let mut writer = EventsWriter::new(Vec::new(), false);
-        writer.emit(&Event::SuiteFinished { suite: SuiteId(0), summary: Summary::default() });
-        writer.emit(&Event::RunFinished { summary: Summary::default() });
+        writer.emit(&Event::SuiteFinished { suite: SuiteId(0), summary: Box::default() });
+        writer.emit(&Event::RunFinished { summary: Box::default() });
         let text = String::from_utf8(writer.out).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with(r#"{"event":"suite_finished","suite":0,"summary":{"#), "{text}");

@@ -401,7 +401,7 @@ impl EventSink for HtmlReporter {
                     layer.verdict = Some(verdict.clone());
                 }
             }
-            Event::RunFinished { summary } => self.summary = Some(summary.clone()),
+            Event::RunFinished { summary } => self.summary = Some(Summary::clone(summary)),
             Event::RunAborted { reason } => self.aborted = Some(reason.clone()),
             _ => {}
         }

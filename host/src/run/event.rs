@@ -127,6 +127,10 @@ pub struct Summary {
     pub leaks: Vec<Verdict>,
     /// Verdicts of the layers still undecided at `--max-iterations`.
     pub undecided: Vec<Verdict>,
+    /// The layers that leak with each iteration's change, which their allocation-stack
+    /// replays are checked against; the runner's, not part of the event contract.
+    #[serde(skip)]
+    pub leaking: Vec<(LayerRef, Vec<Option<Delta>>)>,
 }
 
 impl Summary {
@@ -145,6 +149,7 @@ impl Summary {
         self.elapsed += other.elapsed;
         self.leaks.extend(other.leaks);
         self.undecided.extend(other.undecided);
+        self.leaking.extend(other.leaking);
     }
 
     pub(super) fn add(&mut self, counts: &Counts) {
@@ -352,12 +357,12 @@ pub enum Event {
         /// The suite.
         suite: SuiteId,
         /// Its totals.
-        summary: Summary,
+        summary: Box<Summary>,
     },
     /// The whole run is over (all suites).
     RunFinished {
         /// Totals.
-        summary: Summary,
+        summary: Box<Summary>,
     },
     /// The run cannot go on (the guest broke the ABI or could not be restarted);
     /// nothing follows.

@@ -176,6 +176,9 @@ impl<'p> LayerRun<'p> {
             let verdict = self.rule.judge(&self.layer.name, &self.series);
             if verdict.leaks() {
                 io.summary.leaks.push(verdict.clone());
+                if self.options.stacks {
+                    io.summary.leaking.push((self.layer.clone(), self.series.deltas()));
+                }
             } else if verdict.undecided() {
                 io.summary.undecided.push(verdict.clone());
             }

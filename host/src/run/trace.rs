@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use leakhost_guest::abi::trace;
 
-use super::event::{Event, EventSink, LayerId, LayerRef};
+use super::event::{Event, EventSink, LayerRef};
 use super::layers::Scope;
 use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
@@ -24,54 +24,22 @@ use crate::sandbox::{AllocCall, AllocTracer};
 use crate::suite::symbols::Symbolizer;
 use crate::text::GuestText;
 
-/// Passes events on and remembers what the stacks need: each layer's iteration
-/// deltas and the layers whose verdict leaks.
-pub(super) struct Tap<'s> {
-    inner: &'s mut dyn EventSink,
-    deltas: HashMap<LayerId, Vec<Option<Delta>>>,
-    leaking: Vec<LayerRef>,
-}
-
-impl<'s> Tap<'s> {
-    /// A tap in front of `inner`.
-    pub fn new(inner: &'s mut dyn EventSink) -> Self {
-        Tap { inner, deltas: HashMap::new(), leaking: Vec::new() }
-    }
-
-    /// The sink the run reports to.
-    pub fn inner(&mut self) -> &mut dyn EventSink {
-        &mut *self.inner
-    }
-}
-
-impl EventSink for Tap<'_> {
-    fn emit(&mut self, event: &Event) {
-        match event {
-            Event::IterationFinished { layer, delta, .. } => {
-                self.deltas.entry(layer.id).or_default().push(delta.as_deref().cloned())
-            }
-            Event::Verdict { layer, verdict, .. } if verdict.leaks() => self.leaking.push(layer.clone()),
-            _ => {}
-        }
-        self.inner.emit(event);
-    }
-
-    fn wants_every_test_delta(&self) -> bool {
-        self.inner.wants_every_test_delta()
-    }
-}
-
 /// Emits a [`Event::LeakStacks`] for every layer of the suite whose verdict leaked; a
 /// replay that fails gives a note instead of stacks, never a failed run.
-pub(super) fn emit_stacks(session: &Session<'_>, cx: Scope<'_>, options: &RunOptions, tap: &mut Tap<'_>) {
-    if tap.leaking.is_empty() {
+pub(super) fn emit_stacks(
+    session: &Session<'_>,
+    cx: Scope<'_>,
+    options: &RunOptions,
+    leaking: Vec<(LayerRef, Vec<Option<Delta>>)>,
+    sink: &mut dyn EventSink,
+) {
+    if leaking.is_empty() {
         return;
     }
     // The bytes the module was compiled from (with the exports snapshots add), so that
     // module offsets in backtraces and the DWARF's code section agree; read once per suite.
     let symbolizer = Symbolizer::new(session.module_bytes());
-    for layer in std::mem::take(&mut tap.leaking) {
-        let first = tap.deltas.remove(&layer.id).unwrap_or_default();
+    for (layer, first) in leaking {
         let stacks = match session.abi_version() {
             v if v < TRACING_VERSION => LeakStacks::unavailable(format!(
                 "no allocation stacks: the suite speaks ABI v{v}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
@@ -83,7 +51,7 @@ pub(super) fn emit_stacks(session: &Session<'_>, cx: Scope<'_>, options: &RunOpt
                 None => continue,
             },
         };
-        tap.inner().send(Event::LeakStacks { suite: cx.suite, layer, stacks: Box::new(stacks) });
+        sink.send(Event::LeakStacks { suite: cx.suite, layer, stacks: Box::new(stacks) });
     }
 }
 

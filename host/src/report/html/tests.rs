@@ -70,7 +70,7 @@ fn leaking_run() -> HtmlReporter {
     }
     html.emit(&Event::Verdict { suite: SuiteId(0), layer: layer(), verdict: verdict.clone() });
     html.emit(&Event::RunFinished {
-        summary: Summary { tests: 1, failures: 4, leaks: vec![verdict], ..Summary::default() },
+        summary: Box::new(Summary { tests: 1, failures: 4, leaks: vec![verdict], ..Summary::default() }),
     });
     html
 }

@@ -3,10 +3,9 @@
 //!
 //! wasmtime only lets the host see exported globals, so a suite is loaded with one
 //! extra export per mutable global (`suite::instrument`); nothing else about the module
-//! changes. When a first fresh instance is needed, it runs start-up itself; its linear
+//! changes. After the first instance has started and its manifest was read, its linear
 //! memory, its mutable globals (the stack pointer among them) and its WASI world (fake
-//! clock, random stream positions) are then copied into an [`InitImage`] (a `-j` run,
-//! sure to need fresh instances, copies the first instance before any call instead). A fresh instance
+//! clock, random stream positions) are copied into an [`InitImage`]. A fresh instance
 //! is then instantiated without calling anything in it, and given the image: the pages
 //! that differ from a just-instantiated memory, the grown pages, the globals and the
 //! world. The suite cannot tell it from one that ran its own start-up.

@@ -235,7 +235,6 @@ pub(super) fn run(
     let next = AtomicUsize::new(0);
     let (results, received) = mpsc::channel();
     let stack_size = worker_stack_size(session.policy().max_stack);
-    session.snapshot_now();
     let buffers = BufferPool::default();
     std::thread::scope(|scope| {
         for mut worker in (0..jobs).map(|_| session.fork()) {

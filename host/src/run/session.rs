@@ -34,8 +34,6 @@ pub struct Session<'e> {
     abi_version: u32,
     /// Where the allocator calls of this session's instances go, when it traces them.
     tracer: Option<Arc<dyn AllocTracer>>,
-    /// The instance in use is the first one and nothing has called it since its start-up.
-    pristine: bool,
 }
 
 /// How a session starts fresh instances; shared by its `-j` forks.
@@ -85,9 +83,12 @@ impl<'e> Session<'e> {
         // Descriptors opened during start-up and real clocks or randomness are host
         // state a snapshot cannot carry (run::image).
         let allowed = suite.globals_exported && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
-        // The snapshot is taken when a fresh instance is first needed (or by `snapshot_now`):
-        // most runs need none, and copying the memory cost a page fault per 4 KiB.
         let (snapshot, code_allows, wasm) = (OnceLock::new(), OnceLock::new(), suite.wasm.clone());
+        if allowed {
+            // Copying the memory now (about 0.1 ms per MB) is far cheaper than running
+            // start-up again in the first fresh instance.
+            let _ = snapshot.set(Start { image: instance.image(), status_addr: instance.status_addr() });
+        }
         let fresh = Arc::new(Fresh { allowed, snapshot, code_allows, wasm, manifest_hash });
         Ok(Session {
             engine,
@@ -102,19 +103,7 @@ impl<'e> Session<'e> {
             instances_started: 1,
             abi_version,
             tracer: None,
-            pristine: true,
         })
-    }
-
-    /// Takes the snapshot now, from the first instance while it is untouched, for a run
-    /// sure to need fresh instances (`-j`): otherwise the first of them runs start-up again.
-    pub(super) fn snapshot_now(&mut self) {
-        if !self.pristine || !self.fresh.snapshots() || self.fresh.snapshot.get().is_some() {
-            return;
-        }
-        if let Some(first) = self.instance.as_mut() {
-            let _ = self.fresh.snapshot.set(Start { image: first.image(), status_addr: first.status_addr() });
-        }
     }
 
     /// The validated manifest.
@@ -138,7 +127,6 @@ impl<'e> Session<'e> {
             instances_started: 0,
             abi_version: self.abi_version,
             tracer: None,
-            pristine: false,
         }
     }
 
@@ -165,8 +153,6 @@ impl<'e> Session<'e> {
 
     /// The instance in use, starting a fresh one if there is none.
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
-        // Every use of the instance calls into it.
-        self.pristine = false;
         if self.instance.is_none() {
             let shared = Arc::clone(&self.fresh);
             // A traced replay starts every instance up: its trace flag is set after

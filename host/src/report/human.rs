@@ -7,7 +7,7 @@ use owo_colors::{OwoColorize, Stream};
 
 use super::format_seconds;
 use super::text::{delta_text, verdict_text};
-use crate::leak::{Delta, Shape, Snapshot};
+use crate::leak::{Delta, Shape, Snapshot, Verdict};
 use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, LayerRef, Outcome, Summary};
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
@@ -42,6 +42,28 @@ fn green(text: &str) -> String {
 
 fn yellow(text: &str) -> String {
     text.if_supports_color(Stream::Stdout, |t| t.yellow()).to_string()
+}
+
+/// An iteration's `-r` figures, as zope prints them.
+struct Figures<'a> {
+    snapshot: &'a Snapshot,
+    delta: &'a Delta,
+}
+
+impl std::fmt::Display for Figures<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (snapshot, delta) = (self.snapshot, self.delta);
+        write!(
+            f,
+            "  live blocks={:<8} change={:<6} live bytes={:<10} change={:<8} pages={:<6} change={}",
+            snapshot.live_blocks,
+            delta.blocks,
+            snapshot.live_bytes,
+            delta.bytes,
+            snapshot.pages(),
+            delta.pages
+        )
+    }
 }
 
 /// Red if anything failed, green otherwise.
@@ -217,15 +239,9 @@ impl<W: Write> HumanReporter<W> {
         };
         match delta {
             Some(delta) => {
-                let text = format!(
-                    "  live blocks={:<8} change={:<6} live bytes={:<10} change={:<8} pages={:<6} change={}",
-                    snapshot.live_blocks,
-                    delta.blocks,
-                    snapshot.live_bytes,
-                    delta.bytes,
-                    snapshot.pages(),
-                    delta.pages
-                );
+                // One string, then one write: formatting the padded figures straight into the
+                // line-buffered output cost more.
+                let text = Figures { snapshot, delta }.to_string();
                 let grew = delta.blocks > 0 || delta.bytes > 0 || delta.pages > 0;
                 self.line(format_args!("{}", if grew { yellow(&text) } else { text }));
                 if self.verbosity > 0 {
@@ -367,16 +383,7 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 }
                 FreshReason::Trap(_) => {}
             },
-            Event::IterationStarted { iteration, planned, .. } => {
-                if iteration > planned {
-                    self.info(format_args!("Iteration {iteration} (added to decide a leak)"));
-                } else if *planned > 1 {
-                    self.info(format_args!("Iteration {iteration}"));
-                }
-                if self.verbosity > 0 {
-                    self.info(format_args!("  Running:"));
-                }
-            }
+            Event::IterationStarted { iteration, planned, .. } => self.iteration_started(*iteration, *planned),
             Event::TestStarted { test, .. } => {
                 if self.verbosity >= 2 {
                     self.end_dots();
@@ -392,20 +399,7 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 self.ran(counts, *elapsed);
                 self.leak_line(*iteration, snapshot.as_deref(), delta.as_deref());
             }
-            Event::Verdict { verdict, .. } => {
-                // -q lists leaks once, in the final "Leaks:" section.
-                let label = match verdict.shape {
-                    Shape::Leaks => "Leak",
-                    Shape::Undecided => "Undecided",
-                    Shape::Settled => "Settled",
-                    Shape::Flat => return,
-                };
-                if !self.quiet {
-                    let text = format!("  {label}: {}", verdict_text(verdict));
-                    let text = if verdict.shape == Shape::Settled { text } else { yellow(&text) };
-                    self.line(format_args!("{text}"));
-                }
-            }
+            Event::Verdict { verdict, .. } => self.verdict(verdict),
             Event::LeakStacks { layer, stacks, .. } => {
                 // -q keeps to the verdicts; the stacks are in the other reports.
                 let lines = if self.quiet { Vec::new() } else { super::stacks::stack_lines(layer, stacks) };
@@ -423,6 +417,34 @@ impl<W: Write> EventSink for HumanReporter<W> {
                 let _ = self.out.flush();
             }
             Event::RunFinished { summary } => self.finished(summary),
+        }
+    }
+}
+
+impl<W: Write> HumanReporter<W> {
+    fn iteration_started(&mut self, iteration: u32, planned: u32) {
+        if iteration > planned {
+            self.info(format_args!("Iteration {iteration} (added to decide a leak)"));
+        } else if planned > 1 {
+            self.info(format_args!("Iteration {iteration}"));
+        }
+        if self.verbosity > 0 {
+            self.info(format_args!("  Running:"));
+        }
+    }
+
+    fn verdict(&mut self, verdict: &Verdict) {
+        // -q lists leaks once, in the final "Leaks:" section.
+        let label = match verdict.shape {
+            Shape::Leaks => "Leak",
+            Shape::Undecided => "Undecided",
+            Shape::Settled => "Settled",
+            Shape::Flat => return,
+        };
+        if !self.quiet {
+            let text = format!("  {label}: {}", verdict_text(verdict));
+            let text = if verdict.shape == Shape::Settled { text } else { yellow(&text) };
+            self.line(format_args!("{text}"));
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::leak::stacks::LeakStacks;
 use crate::leak::{Delta, Snapshot, Verdict};
-use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome, Phases, RunStart};
+use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, Outcome, Phases, RunStart, Summary};
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
 
@@ -285,6 +285,46 @@ impl JsonReporter {
 }
 
 impl JsonReporter {
+    /// A set-up, tear-down or fresh instance, as a step of the layer (or of the final tear-down).
+    fn step(&mut self, event: &Event) {
+        match event {
+            Event::SetUp { layer, outcome, elapsed, replay, output, .. } => {
+                let (outcome, message) = hook_outcome(outcome);
+                let elapsed_s = self.secs(*elapsed);
+                let (layer, replay, output) = (layer.name.clone(), *replay, output.into());
+                self.steps().push(Step::SetUp { layer, outcome, message, replay, output, elapsed_s });
+            }
+            Event::TearDown { layer, outcome, elapsed, output, .. } => {
+                let (outcome, message) = hook_outcome(outcome);
+                let elapsed_s = self.secs(*elapsed);
+                let (layer, output) = (layer.name.clone(), output.into());
+                self.steps().push(Step::TearDown { layer, outcome, message, output, elapsed_s });
+            }
+            Event::FreshInstance { reason, .. } => {
+                let (reason, after) = match reason {
+                    FreshReason::NoTearDown(layer) => ("no_tear_down", layer.clone()),
+                    FreshReason::Trap(what) => ("trap", what.clone()),
+                };
+                self.steps().push(Step::FreshInstance { reason, after });
+            }
+            _ => {}
+        }
+    }
+
+    /// The run's totals and verdicts.
+    fn finished(&mut self, summary: &Summary) {
+        self.report.leaks = summary.leaks.clone();
+        self.report.undecided = summary.undecided.clone();
+        self.report.elapsed_s = self.secs(summary.elapsed);
+        self.report.totals = Some(Totals {
+            tests: summary.tests,
+            failures: summary.failures,
+            errors: summary.errors,
+            skipped: summary.skipped,
+            layers_run: summary.layers_run,
+        });
+    }
+
     /// The tests of the iteration that ends, in a vector of their number: the report keeps
     /// them to the end, and a doubled vector's spare room was a third of its memory.
     fn take_pending(&mut self) -> Vec<TestReport> {
@@ -381,25 +421,7 @@ impl EventSink for JsonReporter {
                 verdict: None,
                 stacks: None,
             }),
-            Event::SetUp { layer, outcome, elapsed, replay, output, .. } => {
-                let (outcome, message) = hook_outcome(outcome);
-                let elapsed_s = self.secs(*elapsed);
-                let (layer, replay, output) = (layer.name.clone(), *replay, output.into());
-                self.steps().push(Step::SetUp { layer, outcome, message, replay, output, elapsed_s });
-            }
-            Event::TearDown { layer, outcome, elapsed, output, .. } => {
-                let (outcome, message) = hook_outcome(outcome);
-                let elapsed_s = self.secs(*elapsed);
-                let (layer, output) = (layer.name.clone(), output.into());
-                self.steps().push(Step::TearDown { layer, outcome, message, output, elapsed_s });
-            }
-            Event::FreshInstance { reason, .. } => {
-                let (reason, after) = match reason {
-                    FreshReason::NoTearDown(layer) => ("no_tear_down", layer.clone()),
-                    FreshReason::Trap(what) => ("trap", what.clone()),
-                };
-                self.steps().push(Step::FreshInstance { reason, after });
-            }
+            Event::SetUp { .. } | Event::TearDown { .. } | Event::FreshInstance { .. } => self.step(event),
             Event::IterationStarted { .. } | Event::TestStarted { .. } | Event::SuiteFinished { .. } => {}
             Event::TestFinished { test, outcome, output, elapsed, delta, phases, .. } => {
                 self.test_finished(&test.name, outcome, output, *elapsed, delta.as_deref(), phases)
@@ -426,18 +448,7 @@ impl EventSink for JsonReporter {
             }
             Event::TearingDownLeftOvers { .. } => self.left_over = true,
             Event::RunAborted { reason } => self.report.aborted = Some(reason.raw().to_string()),
-            Event::RunFinished { summary } => {
-                self.report.leaks = summary.leaks.clone();
-                self.report.undecided = summary.undecided.clone();
-                self.report.elapsed_s = self.secs(summary.elapsed);
-                self.report.totals = Some(Totals {
-                    tests: summary.tests,
-                    failures: summary.failures,
-                    errors: summary.errors,
-                    skipped: summary.skipped,
-                    layers_run: summary.layers_run,
-                });
-            }
+            Event::RunFinished { summary } => self.finished(summary),
         }
     }
 }

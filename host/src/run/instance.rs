@@ -374,27 +374,26 @@ impl GuestInstance {
         self.status_addr
     }
 
+    /// Calls the guest for where its manifest is.
+    fn manifest_addr(&mut self) -> Result<u32, InstanceError> {
+        self.limits.arm(&mut self.store);
+        self.manifest_fn
+            .call(&mut self.store, ())
+            .map(|addr| addr as u32)
+            .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))
+    }
+
     /// A hash of the manifest's bytes (records, names and base lists), cheaper than
     /// decoding it; `None` when it points outside memory (it then cannot be the one
     /// that was validated).
     pub fn manifest_fingerprint(&mut self) -> Result<Option<blake3::Hash>, InstanceError> {
-        self.limits.arm(&mut self.store);
-        let addr = self
-            .manifest_fn
-            .call(&mut self.store, ())
-            .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))?
-            as u32;
+        let addr = self.manifest_addr()?;
         Ok(abi::manifest_fingerprint(self.memory.data(&self.store), addr))
     }
 
     /// Reads and validates the manifest, and hashes its bytes (see [`Self::manifest_fingerprint`]).
     pub fn manifest(&mut self) -> Result<(Manifest, blake3::Hash), InstanceError> {
-        self.limits.arm(&mut self.store);
-        let addr = self
-            .manifest_fn
-            .call(&mut self.store, ())
-            .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))?
-            as u32;
+        let addr = self.manifest_addr()?;
         let memory = self.memory.data(&self.store);
         let manifest = abi::decode_manifest(memory, addr).map_err(InstanceError::Abi)?;
         // Every record decode_manifest read is in bounds, so the hash exists.

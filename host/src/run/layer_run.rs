@@ -321,17 +321,23 @@ impl<'p> LayerRun<'p> {
             delta: delta.clone().map(Box::new),
             phases,
         });
-        if !trapped {
-            return Ok((LayerState::Intact, cause));
+        match trapped {
+            false => Ok((LayerState::Intact, cause)),
+            true => Ok((self.recover(test, io)?, None)),
         }
+    }
+
+    /// After test `test` trapped: the layer set up again in a fresh instance, or lost.
+    fn recover(&self, test: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Result<LayerState, RunError> {
+        let cx = self.cx;
         io.driver.session.discard_instance();
         io.stack.instance_lost();
         let reason = FreshReason::Trap(cx.plan.test_names[test as usize].clone());
-        io.sink.send(Event::FreshInstance { suite, reason });
-        if !io.stack.set_up(cx, self.planned.layer, true, io.driver, io.sink, io.summary)? {
-            return Ok((LayerState::Lost, None));
+        io.sink.send(Event::FreshInstance { suite: cx.suite, reason });
+        match io.stack.set_up(cx, self.planned.layer, true, io.driver, io.sink, io.summary)? {
+            true => Ok(LayerState::Intact),
+            false => Ok(LayerState::Lost),
         }
-        Ok((LayerState::Intact, None))
     }
 
     /// Closes the iteration's hook causes: their summed changes, after the tests.

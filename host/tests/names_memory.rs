@@ -115,3 +115,14 @@ fn test_names_are_held_once() {
     );
     assert!(grown > names * 9 / 10, "the names were not all decoded? {} MiB", grown >> 20);
 }
+
+/// Writes the suites of issue 10's figure (131,072 tests, names of 4 KB and of 8 bytes) to
+/// `$LEAKHOST_NAMES_DIR`, for `benches/memory.sh` to measure whole runs of: by hand only.
+#[test]
+#[ignore]
+fn write_issue_scale_suites() {
+    let dir = std::path::PathBuf::from(std::env::var("LEAKHOST_NAMES_DIR").expect("LEAKHOST_NAMES_DIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("names-4k.wasm"), suite_with_names(131_072, 4096)).unwrap();
+    std::fs::write(dir.join("names-8.wasm"), suite_with_names(131_072, 8)).unwrap();
+}

@@ -5,6 +5,8 @@ mod inspect;
 mod new;
 mod options;
 mod policy;
+mod report;
+mod reports;
 mod run;
 
 use std::path::PathBuf;
@@ -44,6 +46,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Create a suite package that builds and runs as created.
     New(new::NewArgs),
+    /// Render JSON reports again as HTML, JUnit or JSON, merging the reports of a run's partitions.
+    Report(report::ReportArgs),
 }
 
 /// Parses the process arguments and runs; returns the exit status.
@@ -58,7 +62,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => args.sandbox.max_stack,
         Command::List(args) => args.sandbox.max_stack,
         Command::Inspect(args) => args.sandbox.max_stack,
-        Command::New(_) => 0,
+        Command::New(_) | Command::Report(_) => 0,
     };
     let stack = worker_stack_size(usize::try_from(max_stack).unwrap_or(usize::MAX));
     let command = std::thread::Builder::new().name("leakhost".into()).stack_size(stack).spawn(move || dispatch(cli));
@@ -80,6 +84,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::List(args) => run::list(&args, cache),
         Command::Inspect(args) => inspect::inspect(&args, cache),
         Command::New(args) => new::new(&args),
+        Command::Report(args) => report::report(&args),
     }
 }
 

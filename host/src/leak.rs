@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::abi::{Counters, Name, TypeCount};
 use crate::text::GuestText;
 
 pub mod allow;
 pub mod baseline;
+pub mod policy;
 pub mod stacks;
 mod verdict;
 
@@ -26,7 +27,7 @@ pub use verdict::{
 pub const PAGE_SIZE: u64 = 65536;
 
 /// The guest's counters plus its memory size, at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Blocks allocated and not freed.
     pub live_blocks: u64,
@@ -37,10 +38,10 @@ pub struct Snapshot {
     /// Linear memory size in bytes, read by the host.
     pub memory_bytes: u64,
     /// Per-type rows, sorted by name.
-    #[serde(serialize_with = "types_as_map")]
+    #[serde(serialize_with = "types_as_map", deserialize_with = "types_from_map")]
     pub types: Vec<TypeCount>,
     /// User counters, sorted by name.
-    #[serde(serialize_with = "pairs_as_map")]
+    #[serde(serialize_with = "pairs_as_map", deserialize_with = "pairs_from_map")]
     pub user: Vec<(Name, i64)>,
 }
 
@@ -52,6 +53,18 @@ fn types_as_map<S: serde::Serializer>(types: &[TypeCount], s: S) -> Result<S::Ok
 
 fn pairs_as_map<S: serde::Serializer>(pairs: &[(Name, i64)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(k, v)| (&**k, v)))
+}
+
+// A report read back keeps its rows in the order written, which is name order.
+
+fn types_from_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TypeCount>, D::Error> {
+    let rows: BTreeMap<String, [i64; 2]> = BTreeMap::deserialize(d)?;
+    Ok(rows.into_iter().map(|(name, [instances, bytes])| TypeCount { name: name.into(), instances, bytes }).collect())
+}
+
+fn pairs_from_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(Name, i64)>, D::Error> {
+    let rows: BTreeMap<String, i64> = BTreeMap::deserialize(d)?;
+    Ok(rows.into_iter().map(|(name, value)| (Name::from(name), value)).collect())
 }
 
 impl Snapshot {
@@ -74,7 +87,7 @@ impl Snapshot {
 }
 
 /// The change of one type's instances and bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TypeDelta {
     /// The type's name.
     pub name: GuestText,
@@ -85,7 +98,7 @@ pub struct TypeDelta {
 }
 
 /// What changed between two snapshots; zero rows are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Delta {
     /// Change in live blocks.
     pub blocks: i64,
@@ -201,7 +214,7 @@ pub fn sum(a: &Delta, b: &Delta) -> Delta {
 }
 
 /// A measured quantity that can leak.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Metric {
     /// Live heap blocks.

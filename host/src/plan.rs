@@ -19,6 +19,8 @@ use crate::text::GuestText;
 pub struct Pattern {
     regex: regex::Regex,
     negated: bool,
+    /// As written, `!` included: reports record the selection a run was made with.
+    spec: String,
 }
 
 impl std::str::FromStr for Pattern {
@@ -35,11 +37,16 @@ impl std::str::FromStr for Pattern {
             let reason = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().trim();
             format!("{spec:?} is not a valid pattern: {}", reason.strip_prefix("error: ").unwrap_or(reason))
         })?;
-        Ok(Pattern { regex, negated })
+        Ok(Pattern { regex, negated, spec: spec.to_string() })
     }
 }
 
 impl Pattern {
+    /// The pattern as written.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+
     /// Whether `name` is selected by this pattern alone.
     pub fn selects(&self, name: &str) -> bool {
         self.regex.is_match(name) != self.negated
@@ -52,7 +59,7 @@ fn any_selects(patterns: &[Pattern], name: &str) -> bool {
 }
 
 /// One of N deterministic parts of a run (`--partition K/N`, 1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Partition {
     /// Which part, from 1.
     pub index: u32,
@@ -87,6 +94,38 @@ pub struct Selection {
     pub partition: Option<Partition>,
     /// `--shuffle`: shuffle the tests within each layer with this seed.
     pub shuffle: Option<u64>,
+}
+
+/// A selection as written down in a run's record: the patterns as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SelectionRecord {
+    /// `-t` patterns.
+    pub tests: Vec<String>,
+    /// `--layer` patterns.
+    pub layers: Vec<String>,
+    /// `-u`.
+    pub unit_only: bool,
+    /// `-f`.
+    pub non_unit_only: bool,
+    /// `--partition`.
+    pub partition: Option<Partition>,
+    /// The shuffle seed.
+    pub shuffle: Option<u64>,
+}
+
+impl Selection {
+    /// The selection as a run's record states it.
+    pub fn record(&self) -> SelectionRecord {
+        let specs = |patterns: &[Pattern]| patterns.iter().map(|p| p.spec().to_string()).collect();
+        SelectionRecord {
+            tests: specs(&self.tests),
+            layers: specs(&self.layers),
+            unit_only: self.unit_only,
+            non_unit_only: self.non_unit_only,
+            partition: self.partition,
+            shuffle: self.shuffle,
+        }
+    }
 }
 
 /// A 64-bit mixing function (splitmix64). Written out rather than taken from a crate

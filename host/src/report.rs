@@ -1,21 +1,26 @@
 //! Reporters: renderers of run events, nothing more.
+//!
+//! The human output, the progress bar and the event stream render events as they come;
+//! the JSON, JUnit and HTML reports render the run's record ([`model`]), built once from
+//! the events by one [`Recorder`].
 
 mod events;
 mod html;
 mod human;
 mod json;
 mod junit;
+pub mod model;
 mod policy;
 mod progress;
 mod stacks;
 mod text;
 
 pub use events::{EventsWriter, EVENTS_SCHEMA, EVENTS_VERSION};
-pub use html::{escape as html_escape, HtmlReporter};
+pub use html::{escape as html_escape, to_html};
 pub use human::HumanReporter;
-pub use json::{JsonReporter, JSON_SCHEMA, JSON_VERSION};
-pub use junit::JunitReporter;
-pub use policy::{allowance_lines, baseline_lines};
+pub use json::{read_json, to_json, write_json, ReadError};
+pub use junit::to_junit;
+pub use model::{Recorder, RunReport, REPORT_SCHEMA, REPORT_VERSION};
 pub use progress::ProgressReporter;
 pub use text::{delta_text, verdict_text};
 

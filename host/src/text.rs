@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A string from the guest (valid UTF-8, otherwise untrusted). Cheap to clone.
 ///
@@ -83,6 +83,14 @@ impl fmt::Debug for GuestText {
 impl Serialize for GuestText {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.raw())
+    }
+}
+
+/// Reports are read back (`--baseline`, `leakhost report`): their text is as untrusted as
+/// the guest's, so it comes back as guest text.
+impl<'de> Deserialize<'de> for GuestText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(GuestText::from)
     }
 }
 

@@ -63,7 +63,7 @@ fn the_stream_is_versioned_and_names_everything_by_id() {
     let (_, events) = stream("layertraps", "ids.jsonl", &["-N2"]);
     assert_eq!(events[0]["event"], "run_started");
     assert_eq!(events[0]["schema"], "leakhost-events");
-    assert_eq!(events[0]["version"], 1);
+    assert_eq!(events[0]["version"], 2);
     // Planned: 12 selected tests, of which 3 never run (their layers fail to set up).
     assert_eq!(events[0]["tests"], 12);
     for e in &events[1..] {
@@ -105,9 +105,14 @@ fn events_on_stdout_move_the_human_output_to_stderr() {
 }
 
 #[test]
-fn run_started_names_the_engine_and_the_seed() {
-    let (_, events) = stream("samplelayers", "engine.jsonl", &["--engine", "pulley", "--seed", "7"]);
-    assert_eq!((events[0]["engine"].as_str(), events[0]["seed"].as_u64()), (Some("pulley"), Some(7)), "{}", events[0]);
-    let (_, events) = stream("samplelayers", "engine-default.jsonl", &[]);
-    assert_eq!((events[0]["engine"].as_str(), events[0]["seed"].as_u64()), (Some("cranelift"), Some(0)));
+fn run_started_names_the_engine_the_jobs_and_the_options() {
+    let (_, events) = stream("samplelayers", "engine.jsonl", &["--engine", "pulley", "--seed", "7", "-j2"]);
+    let started = &events[0];
+    assert_eq!(started["execution"], serde_json::json!({"jobs": 2, "engine": "pulley"}), "{started}");
+    assert_eq!(started["options"]["seed"].as_u64(), Some(7), "{started}");
+    let (_, events) = stream("samplelayers", "engine-default.jsonl", &["-N3", "-r"]);
+    let started = &events[0];
+    assert_eq!(started["execution"]["engine"], "cranelift");
+    let options = &started["options"];
+    assert_eq!((options["repeat"].as_u64(), options["measure"].as_bool()), (Some(3), Some(true)), "{started}");
 }

@@ -153,15 +153,16 @@ fn json_without_timings_is_byte_identical_across_runs() {
     assert!(!text.contains("elapsed_s"));
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["schema"], "leakhost-report");
-    assert_eq!(doc["version"], 2);
+    assert_eq!(doc["version"], 3);
     assert_eq!(doc["suites"][0]["layers"][0]["name"], "UnitTests");
     let iterations = doc["suites"][0]["layers"][0]["iterations"].as_array().unwrap();
     assert_eq!(iterations.len(), 9);
     assert_eq!(iterations[3]["added"], false);
     assert_eq!(iterations[4]["added"], true);
-    assert_eq!(doc["leaks"][0]["shape"], "leaks");
+    let verdict = &doc["suites"][0]["layers"][0]["verdict"];
+    assert_eq!(verdict["shape"], "leaks");
     assert_eq!(doc["suites"][0]["layers"][0]["iterations"][1]["delta"]["blocks"], 1);
-    assert_eq!(doc["leaks"][0]["tests"][0]["test"], "test_leak (leak.TestSomething)");
+    assert_eq!(verdict["tests"][0]["test"], "test_leak (leak.TestSomething)");
     assert_eq!(doc["totals"]["tests"], 22);
 }
 

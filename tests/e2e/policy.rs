@@ -43,8 +43,10 @@ fn allowed_leaks_beside_the_suite_do_not_fail_and_say_why() {
     let junit = wasm.with_file_name("junit.xml");
     let run = run(&wasm, &["--junit", junit.to_str().unwrap()]);
     assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("  leak.Mixed: allowed: the cache is bounded in production\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("  UnitTests: allowed: zope's demo leaks on purpose\n"));
+    let place = wasm.with_file_name("leakhost.toml").display().to_string();
+    let allowed = format!("  leak.Mixed: allowed by {place}:2: the cache is bounded in production\n");
+    assert!(run.stdout.contains(&allowed), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("  UnitTests: allowed by {place}:7: zope's demo leaks on purpose\n")));
     assert!(!run.stdout.contains("stale"));
     // The leaks are still reported as leaks, in every report.
     assert!(run.stdout.contains("Leaks:\n  UnitTests leaks: grew in 8 of 8 counted iterations"));
@@ -127,7 +129,7 @@ fn a_frame_allowance_excuses_the_layer_whose_every_stack_it_matches() {
                 "  UnitTests: not allowed: 7 of its 8 leaking stacks match no frame allowance, the first allocated at \
                  leakstacks::describe::{{closure#0}}  src/lib.rs:{memo}"
             ),
-            "  leakstacks.Fixture: allowed: listeners live as long as the process".into(),
+            format!("  leakstacks.Fixture: allowed by {place}:2: listeners live as long as the process"),
             "  leakstacks.Visits: not allowed: no allowance matches".into(),
         ]
     );
@@ -139,7 +141,8 @@ fn a_frame_allowance_excuses_the_layer_whose_every_stack_it_matches() {
     // The excused layer alone passes --fail-on-leak, and fails it without the file.
     let fixture = run(&wasm, &["--layer", "Fixture"]);
     assert_eq!(fixture.status, 0, "{}{}", fixture.stdout, fixture.stderr);
-    assert!(fixture.stdout.contains("  leakstacks.Fixture: allowed: listeners live as long as the process\n"));
+    let allowed = format!("  leakstacks.Fixture: allowed by {place}:2: listeners live as long as the process\n");
+    assert!(fixture.stdout.contains(&allowed), "{}", fixture.stdout);
     let stale = format!("  stale: {place}:6 matched no leak in this run; remove it once the leak is fixed");
     assert!(fixture.stdout.contains(&stale), "{}", fixture.stdout);
     let none = temp_file("none.toml", b"");
@@ -218,8 +221,10 @@ fn a_baseline_fails_only_on_new_or_faster_leaks_and_lists_improvements() {
 
     // A baseline where leak.Mixed grew half as fast: it now leaks faster.
     let mut slower: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&same).unwrap()).unwrap();
-    for leak in slower["leaks"].as_array_mut().unwrap().iter_mut().filter(|l| l["layer"] == "leak.Mixed") {
-        for growth in leak["growth"].as_array_mut().unwrap().iter_mut().filter(|g| g["metric"]["kind"] == "bytes") {
+    let layers = slower["suites"][0]["layers"].as_array_mut().unwrap();
+    for layer in layers.iter_mut().filter(|l| l["name"] == "leak.Mixed") {
+        let growth = layer["verdict"]["growth"].as_array_mut().unwrap();
+        for growth in growth.iter_mut().filter(|g| g["metric"]["kind"] == "bytes") {
             growth["deltas"] = serde_json::json!([20, 20, 20]);
         }
     }

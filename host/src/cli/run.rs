@@ -1,20 +1,17 @@
 //! `leakhost run` and `leakhost list`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
-use super::policy::{LeakPolicy, LeakRecords};
+use super::reports::Reports;
 use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
-use crate::leak::baseline::RunKey;
 use crate::plan::Plan;
-use crate::report::{
-    EventsWriter, HtmlReporter, HumanReporter, JsonReporter, JunitReporter, ProgressReporter, JSON_SCHEMA, JSON_VERSION,
-};
-use crate::run::{Event, EventSink, RunOptions, SuiteRun};
+use crate::report::{HumanReporter, ProgressReporter};
+use crate::run::{Event, EventSink, Execution, RunOptions, Summary, SuiteRun};
 use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
 use crate::text::GuestText;
@@ -159,10 +156,6 @@ impl EventSink for Fanout<'_> {
             sink.emit(event);
         }
     }
-
-    fn wants_every_test_delta(&self) -> bool {
-        self.0.iter().any(|sink| sink.wants_every_test_delta())
-    }
 }
 
 /// zope's `--list-tests` output, with a heading per suite when there are several and
@@ -196,50 +189,6 @@ pub fn list(args: &ListArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError
     Ok(ExitCode::from(EXIT_OK))
 }
 
-/// A report file, opened before the run starts so that a path that cannot be written
-/// is found before any test runs, and the results of a long run are never lost to it.
-struct ReportFile {
-    path: PathBuf,
-    what: &'static str,
-    file: std::fs::File,
-}
-
-impl ReportFile {
-    fn create(path: &Path, what: &'static str) -> Result<Self, CliError> {
-        let file = std::fs::File::create(path).map_err(|source| CliError::Report {
-            path: path.to_path_buf(),
-            what,
-            source,
-        })?;
-        Ok(ReportFile { path: path.to_path_buf(), what, file })
-    }
-
-    fn error(&self, source: std::io::Error) -> CliError {
-        CliError::Report { path: self.path.clone(), what: self.what, source }
-    }
-
-    fn write(mut self, text: std::io::Result<String>) -> Result<(), CliError> {
-        let written = text.and_then(|text| {
-            self.file.write_all(text.as_bytes())?;
-            self.file.flush()
-        });
-        written.map_err(|source| CliError::Report { path: self.path, what: self.what, source })
-    }
-}
-
-/// What a `--baseline` report must share with this run.
-fn run_key(args: &RunArgs, suites: Vec<String>) -> RunKey {
-    RunKey {
-        schema: JSON_SCHEMA.into(),
-        version: JSON_VERSION.into(),
-        suites,
-        repeat: args.repeat.into(),
-        measure: args.report_leaks,
-        warmup: args.warmup as u64,
-        stop_on_error: args.stop_on_error,
-    }
-}
-
 fn check_run_args(args: &RunArgs) -> Result<(), CliError> {
     if args.report_leaks && args.repeat < 2 {
         return Err(CliError::Usage("-r needs -N 2 or more: leaks show as growth between iterations".into()));
@@ -249,6 +198,38 @@ fn check_run_args(args: &RunArgs) -> Result<(), CliError> {
         return Err(CliError::Usage(message));
     }
     Ok(())
+}
+
+/// The run options these arguments describe, with the policy loaded from its files: the
+/// one place the command line becomes what the runner obeys.
+fn run_options(args: &RunArgs) -> Result<RunOptions, CliError> {
+    let policy = super::policy::load(args.report_leaks, args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?;
+    Ok(RunOptions {
+        repeat: args.repeat,
+        max_iterations: args.max_iterations,
+        measure: args.report_leaks,
+        warmup: args.warmup,
+        stop_on_error: args.stop_on_error,
+        execution: Execution { jobs: args.jobs as usize, engine: args.sandbox.engine },
+        seed: args.seed,
+        stacks: !args.no_stacks,
+        fail_on_leak: args.fail_on_leak,
+        fail_on_undecided: args.fail_on_undecided,
+        policy: std::sync::Arc::new(policy),
+    })
+}
+
+/// The exit status a finished run's summary maps to under `options`.
+fn exit_status(summary: &Summary, options: &RunOptions) -> u8 {
+    if !summary.ok() {
+        EXIT_TESTS_FAILED
+    } else if (options.fail_on_leak && !summary.unexcused.is_empty())
+        || (options.fail_on_undecided && !summary.undecided.is_empty())
+    {
+        EXIT_LEAKED
+    } else {
+        EXIT_OK
+    }
 }
 
 /// `leakhost run`.
@@ -264,9 +245,9 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         print_listing(&loaded, &plans, selection.shuffle);
         return Ok(ExitCode::from(EXIT_OK));
     }
-    let policy = LeakPolicy::load(args.report_leaks, args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?;
-    let run_key = run_key(args, loaded.iter().map(|l| l.suite.display_name()).collect());
-    let mut reports = Reports::open(args, &policy, &run_key)?;
+    let options = run_options(args)?;
+    let (json, junit, html, events) = (args.json.as_deref(), args.junit.as_deref(), args.html.as_deref(), args.events.as_deref());
+    let mut reports = Reports::open(json, junit, html, events, !args.no_timings)?;
     if let Some(seed) = selection.shuffle {
         println!("Tests shuffled with seed {seed}.");
     }
@@ -278,13 +259,8 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         .several_suites(loaded.len() > 1);
     let total_tests = plans.iter().map(Plan::test_count).sum::<usize>() * args.repeat as usize;
     let mut human = ProgressReporter::new(human, total_tests, !args.quiet && args.verbose == 0);
-    let mut leaks = LeakRecords::default();
     let result = {
         let mut sinks: Vec<&mut dyn EventSink> = vec![&mut human];
-        // Only a policy looks at stacks; a run without one pays nothing per event for them.
-        if args.report_leaks && !policy.is_empty() {
-            sinks.push(&mut leaks);
-        }
         sinks.extend(reports.sinks());
         let mut suites: Vec<SuiteRun<'_, '_>> = loaded
             .iter_mut()
@@ -296,117 +272,10 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
                 plan,
             })
             .collect();
-        crate::run::run(&mut suites, &run_options(args), &mut Fanout(sinks))
+        crate::run::run(&mut suites, &options, &selection.record(), &mut Fanout(sinks))
     };
     drop(human);
-    let events_to_stdout = reports.events_to_stdout;
     // Reports are written whatever happened: an aborted run's report says why it stopped.
     reports.write()?;
-    let summary = result?;
-    let failing_leaks: Vec<GuestText> = match policy.is_empty() {
-        // Without a policy every leak fails --fail-on-leak, and there is nothing to print.
-        true => summary.leaks.iter().map(|verdict| verdict.layer.clone()).collect(),
-        false => policy.apply_after_run(&run_key, &leaks.leaks(), events_to_stdout),
-    };
-    Ok(ExitCode::from(if !summary.ok() {
-        EXIT_TESTS_FAILED
-    } else if (args.fail_on_leak && !failing_leaks.is_empty())
-        || (args.fail_on_undecided && !summary.undecided.is_empty())
-    {
-        EXIT_LEAKED
-    } else {
-        EXIT_OK
-    }))
-}
-
-fn run_options(args: &RunArgs) -> RunOptions {
-    RunOptions {
-        repeat: args.repeat,
-        max_iterations: args.max_iterations,
-        measure: args.report_leaks,
-        warmup: args.warmup,
-        stop_on_error: args.stop_on_error,
-        jobs: args.jobs as usize,
-        every_test_delta: false,
-        engine: args.sandbox.engine.name(),
-        seed: args.seed,
-        stacks: !args.no_stacks,
-    }
-}
-
-/// The event stream, and the file it goes to (`None`: stdout).
-type EventStream = (Option<ReportFile>, EventsWriter<Box<dyn Write>>);
-
-/// The report files a run writes, opened before it starts, with their reporters.
-struct Reports {
-    json: Option<(ReportFile, JsonReporter)>,
-    junit: Option<(ReportFile, JunitReporter)>,
-    html: Option<(ReportFile, HtmlReporter)>,
-    events: Option<EventStream>,
-    events_to_stdout: bool,
-}
-
-impl Reports {
-    fn open(args: &RunArgs, policy: &LeakPolicy, run_key: &RunKey) -> Result<Self, CliError> {
-        let timings = !args.no_timings;
-        let json = args.json.as_deref().map(|p| ReportFile::create(p, "JSON")).transpose()?;
-        let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
-        let events = match &args.events {
-            Some(_) if events_to_stdout => {
-                Some((None, EventsWriter::new(Box::new(std::io::stdout()) as Box<dyn Write>, timings)))
-            }
-            Some(path) => {
-                let file = ReportFile::create(path, "events")?;
-                let out: Box<dyn Write> = Box::new(file.file.try_clone().map_err(|source| file.error(source))?);
-                Some((Some(file), EventsWriter::new(out, timings)))
-            }
-            None => None,
-        };
-        let junit = args.junit.as_deref().map(|p| ReportFile::create(p, "JUnit")).transpose()?;
-        let html = args.html.as_deref().map(|p| ReportFile::create(p, "HTML")).transpose()?;
-        Ok(Reports {
-            json: json.map(|f| (f, JsonReporter::new(timings))),
-            junit: junit.map(|f| (f, policy.excusing(JunitReporter::new(args.fail_on_leak, timings), run_key))),
-            html: html.map(|f| (f, HtmlReporter::new())),
-            events,
-            events_to_stdout,
-        })
-    }
-
-    fn sinks(&mut self) -> Vec<&mut dyn EventSink> {
-        let mut sinks: Vec<&mut dyn EventSink> = Vec::new();
-        if let Some((_, json)) = self.json.as_mut() {
-            sinks.push(json);
-        }
-        if let Some((_, junit)) = self.junit.as_mut() {
-            sinks.push(junit);
-        }
-        if let Some((_, events)) = self.events.as_mut() {
-            sinks.push(events);
-        }
-        if let Some((_, html)) = self.html.as_mut() {
-            sinks.push(html);
-        }
-        sinks
-    }
-
-    fn write(self) -> Result<(), CliError> {
-        if let Some((file, events)) = self.events {
-            let written = events.finish();
-            match file {
-                Some(file) => written.map_err(|source| file.error(source))?,
-                None => written.map_err(|source| CliError::Report { path: "-".into(), what: "events", source })?,
-            }
-        }
-        if let Some((file, json)) = self.json {
-            json.write_json(&file.file).map_err(|source| file.error(source))?;
-        }
-        if let Some((file, junit)) = self.junit {
-            file.write(junit.to_xml())?;
-        }
-        if let Some((file, html)) = self.html {
-            file.write(Ok(html.to_html()))?;
-        }
-        Ok(())
-    }
+    Ok(ExitCode::from(exit_status(&result?, &options)))
 }

@@ -128,19 +128,20 @@ impl Allowances {
 
     /// Judges every leaking layer in `leaks` and finds the stale entries.
     pub fn judge(&self, leaks: &[Leak<'_>]) -> Judgement {
-        let mut uses = vec![Use::Unused; self.entries.len()];
+        let mut judge = self.judge_each();
         let leaks = leaks
             .iter()
             .filter(|l| l.verdict.leaks())
-            .map(|leak| {
-                let status = self.judge_one(leak, &mut uses);
-                Judged { layer: leak.verdict.layer.clone(), status }
-            })
+            .map(|leak| Judged { layer: leak.verdict.layer.clone(), status: judge.judge(leak) })
             .collect();
-        let with = |wanted: Use| -> Vec<Entry> {
-            self.entries.iter().zip(&uses).filter(|(_, u)| **u == wanted).map(|(e, _)| e.clone()).collect()
-        };
-        Judgement { leaks, stale: with(Use::Unused), unchecked: with(Use::Unchecked) }
+        let (stale, unchecked) = judge.finish();
+        Judgement { leaks, stale, unchecked }
+    }
+
+    /// A judge of leaking layers one at a time, as a run finds them; its [`AllowJudge::finish`]
+    /// says which entries excused nothing.
+    pub fn judge_each(&self) -> AllowJudge<'_> {
+        AllowJudge { allowances: self, uses: vec![Use::Unused; self.entries.len()] }
     }
 
     /// Names first (a layer entry, or test entries for every blamed test), then frames;
@@ -166,7 +167,7 @@ impl Allowances {
                 uses[i] = Use::Used;
                 return match over_bound(entry, &verdict.layer, |m| rate(&verdict.growth, m)) {
                     Some(over) => over,
-                    None => Status::Allowed { reasons: vec![entry.reason.clone()] },
+                    None => Status::Allowed { places: vec![entry.place.clone()], reasons: vec![entry.reason.clone()] },
                 };
             }
         }
@@ -174,7 +175,7 @@ impl Allowances {
         if verdict.tests.is_empty() {
             return Status::NotAllowed;
         }
-        let mut reasons: Vec<String> = Vec::new();
+        let (mut places, mut reasons): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
         for test in &verdict.tests {
             let found = self.entries.iter().enumerate().find(|(_, e)| {
                 e.frame.is_none() && layer_matches(e) && e.test.as_ref().is_some_and(|p| p.selects(test.test.raw()))
@@ -184,11 +185,37 @@ impl Allowances {
             if let Some(over) = over_bound(entry, &test.test, |m| rate(&test.growth, m)) {
                 return over;
             }
+            if !places.contains(&entry.place) {
+                places.push(entry.place.clone());
+            }
             if !reasons.contains(&entry.reason) {
                 reasons.push(entry.reason.clone());
             }
         }
-        Status::Allowed { reasons }
+        Status::Allowed { places, reasons }
+    }
+}
+
+/// Judges leaking layers one at a time, remembering which entries were used.
+pub struct AllowJudge<'a> {
+    allowances: &'a Allowances,
+    uses: Vec<Use>,
+}
+
+impl AllowJudge<'_> {
+    /// What the allowances say about one leaking layer.
+    pub fn judge(&mut self, leak: &Leak<'_>) -> Status {
+        self.allowances.judge_one(leak, &mut self.uses)
+    }
+
+    /// The entries that matched no leak (stale), and the frame entries that could not be
+    /// checked for want of stacks (unchecked), in file order.
+    pub fn finish(self) -> (Vec<Entry>, Vec<Entry>) {
+        let with = |wanted: Use| -> Vec<Entry> {
+            let entries = &self.allowances.entries;
+            entries.iter().zip(&self.uses).filter(|(_, u)| **u == wanted).map(|(e, _)| e.clone()).collect()
+        };
+        (with(Use::Unused), with(Use::Unchecked))
     }
 }
 
@@ -240,11 +267,14 @@ fn over_bound(entry: &Entry, what: &GuestText, rate: impl Fn(&Metric) -> i64) ->
 }
 
 /// What the allowances say about one leaking layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
-    /// Excused, with the reasons of the entries that excuse it.
+    /// Excused, with the entries that excuse it.
     Allowed {
-        /// The entries' reasons, in file order.
+        /// The entries, `FILE:LINE`, in file order.
+        places: Vec<String>,
+        /// Their reasons, in the same order (repeated reasons once).
         reasons: Vec<String>,
     },
     /// An entry matches but the growth exceeds its bound.

@@ -1,25 +1,21 @@
 //! Baselines (`--baseline REPORT.json`): this run's leaks against an earlier `--json` report.
 //!
 //! As memray's "fail only on an increase": a leak fails only when it is new or grows
-//! faster than in the baseline; what improved is listed too. A baseline of another
-//! suite, schema version or option set is not compared at all, and says why. The
-//! baseline is read as plain JSON, field by field, so a report with fields this version
-//! does not know still compares.
+//! faster than in the baseline; what improved is said too. A baseline of other suites or
+//! another option set is not compared at all, and says why. Pure: the CLI reads the report
+//! (as the typed report model) and hands over its key and leaking verdicts; the runner
+//! compares each leaking layer as its verdict is known.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use super::{Growth, Metric, Verdict};
+use super::{Growth, Verdict};
 use crate::text::GuestText;
 
 /// What a run must share with a baseline for the two to compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunKey {
-    /// The report schema's name (`schema`).
-    pub schema: String,
-    /// Its version (`version`).
-    pub version: u64,
     /// The suites' file names, in order.
     pub suites: Vec<String>,
     /// `-N`.
@@ -32,137 +28,130 @@ pub struct RunKey {
     pub stop_on_error: bool,
 }
 
-/// Per layer: each leaking quantity's growth per counted iteration.
-type Rates = BTreeMap<String, BTreeMap<String, i64>>;
+impl RunKey {
+    fn options(&self) -> String {
+        let mut text = format!("-N {} --warmup {}", self.repeat, self.warmup);
+        text.push_str(if self.measure { " -r" } else { " (no -r)" });
+        if self.stop_on_error {
+            text.push_str(" -x");
+        }
+        text
+    }
+}
+
+/// Each leaking quantity's growth per counted iteration, by the quantity's name.
+type Rates = BTreeMap<String, i64>;
 
 /// An earlier report, as far as a comparison needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Baseline {
-    key: RunKey,
-    leaks: Rates,
+    /// Its key, or why it has none this run could compare with.
+    key: Result<RunKey, String>,
+    /// Per (suite, layer) that leaked then: its rates.
+    leaks: BTreeMap<(String, String), Rates>,
+}
+
+/// How one leaking layer compares with the baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum BaselineStatus {
+    /// It did not leak then.
+    New,
+    /// It leaks faster in some quantity.
+    Faster {
+        /// The quantities that grow faster.
+        changes: Vec<Change>,
+    },
+    /// It leaks exactly as fast as then.
+    Unchanged,
+    /// It leaks no faster in any quantity and slower in some.
+    Improved {
+        /// The quantities that grow slower.
+        changes: Vec<Change>,
+    },
+    /// The baseline cannot be compared with this run.
+    NotCompared {
+        /// Why, one clause.
+        reason: String,
+    },
+}
+
+impl BaselineStatus {
+    /// Whether the leak is no worse than the baseline's, so the baseline excuses it.
+    pub fn no_worse(&self) -> bool {
+        matches!(self, BaselineStatus::Unchanged | BaselineStatus::Improved { .. })
+    }
 }
 
 impl Baseline {
-    /// Reads a JSON report's text; `Err` says why it is not a report at all.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let report: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let str_of = |v: &Value| v.as_str().map(str::to_string);
-        let options = &report["options"];
-        let key = RunKey {
-            schema: str_of(&report["schema"]).unwrap_or_default(),
-            version: report["version"].as_u64().unwrap_or(0),
-            suites: report["suites"].as_array().into_iter().flatten().filter_map(|s| str_of(&s["name"])).collect(),
-            repeat: options["repeat"].as_u64().unwrap_or(0),
-            measure: options["measure"].as_bool().unwrap_or(false),
-            warmup: options["warmup"].as_u64().unwrap_or(0),
-            stop_on_error: options["stop_on_error"].as_bool().unwrap_or(false),
+    /// A baseline from a report's key and its leaking verdicts, each with its suite's name.
+    pub fn new<'v>(key: RunKey, leaks: impl IntoIterator<Item = (String, &'v Verdict)>) -> Self {
+        let leaks = leaks
+            .into_iter()
+            .filter(|(_, v)| v.leaks())
+            .map(|(suite, v)| ((suite, v.layer.raw().to_string()), rates(v)))
+            .collect();
+        Baseline { key: Ok(key), leaks }
+    }
+
+    /// A report that cannot be compared with any run (another schema version, say): why.
+    pub fn incomparable(reason: String) -> Self {
+        Baseline { key: Err(reason), leaks: BTreeMap::new() }
+    }
+
+    /// Why this baseline cannot be compared with a run described by `run`, if it cannot.
+    pub fn incomparable_with(&self, run: &RunKey) -> Option<String> {
+        let baseline = match &self.key {
+            Err(reason) => return Some(reason.clone()),
+            Ok(key) => key,
         };
-        let mut leaks = Rates::new();
-        for verdict in report["leaks"].as_array().into_iter().flatten() {
-            let Some(layer) = verdict["layer"].as_str() else { continue };
-            let mut rates = growth_rates(&verdict["growth"]);
-            if rates.is_empty() {
-                for test in verdict["tests"].as_array().into_iter().flatten() {
-                    for (metric, rate) in growth_rates(&test["growth"]) {
-                        *rates.entry(metric).or_default() += rate;
-                    }
-                }
-            }
-            leaks.insert(layer.to_string(), rates);
+        if baseline.suites != run.suites {
+            return Some(format!("it is of {}, this run of {}", baseline.suites.join(", "), run.suites.join(", ")));
         }
-        Ok(Baseline { key, leaks })
+        (baseline.options() != run.options())
+            .then(|| format!("it was run with {}, this run with {}", baseline.options(), run.options()))
     }
 
-    /// Compares the leaking verdicts of a run described by `key` with this baseline.
-    pub fn compare(&self, key: &RunKey, verdicts: &[Verdict]) -> Comparison {
-        if let Some(reason) = incomparable(&self.key, key) {
-            return Comparison::Incomparable(reason);
-        }
-        let now: Rates = verdicts.iter().filter(|v| v.leaks()).map(|v| (v.layer.raw().to_string(), rates(v))).collect();
-        let mut diff = Diff::default();
-        for (layer, rates) in &now {
-            let Some(was) = self.leaks.get(layer) else {
-                diff.new.push(layer.as_str().into());
-                continue;
-            };
-            let changes = |faster: bool| -> Vec<Change> {
-                let metrics = rates.keys().chain(was.keys().filter(|m| !rates.contains_key(*m)));
-                metrics
-                    .map(|m| Change { metric: m.clone(), was: was.get(m).copied(), now: rates.get(m).copied() })
-                    .filter(|c| {
-                        if faster {
-                            c.now.unwrap_or(0) > c.was.unwrap_or(0)
-                        } else {
-                            c.now.unwrap_or(0) < c.was.unwrap_or(0)
-                        }
-                    })
-                    .collect()
-            };
-            let (faster, slower) = (changes(true), changes(false));
-            if !faster.is_empty() {
-                diff.faster.push((layer.as_str().into(), faster));
-            } else if !slower.is_empty() {
-                diff.slower.push((layer.as_str().into(), slower));
-            } else {
-                diff.unchanged.push(layer.as_str().into());
-            }
-        }
-        diff.fixed = self.leaks.keys().filter(|l| !now.contains_key(*l)).map(|l| l.as_str().into()).collect();
-        Comparison::Compared(diff)
-    }
-}
-
-/// Why a baseline cannot be compared with this run, if it cannot.
-fn incomparable(baseline: &RunKey, run: &RunKey) -> Option<String> {
-    if baseline.schema != run.schema {
-        return Some(format!(
-            "it is not a leakhost JSON report (schema {:?}, expected {:?})",
-            baseline.schema, run.schema
-        ));
-    }
-    if baseline.version != run.version {
-        return Some(format!(
-            "it has schema version {}, this leakhost writes version {}",
-            baseline.version, run.version
-        ));
-    }
-    if baseline.suites != run.suites {
-        return Some(format!("it is of {}, this run of {}", baseline.suites.join(", "), run.suites.join(", ")));
-    }
-    let options = |k: &RunKey| {
-        let mut text = format!("-N {} --warmup {}", k.repeat, k.warmup);
-        text.push_str(if k.measure { " -r" } else { " (no -r)" });
-        if k.stop_on_error {
-            text.push_str(" -x");
-        }
-        text
-    };
-    (options(baseline) != options(run))
-        .then(|| format!("it was run with {}, this run with {}", options(baseline), options(run)))
-}
-
-/// The growth per counted iteration of each metric in a report's `growth` array.
-fn growth_rates(growth: &Value) -> BTreeMap<String, i64> {
-    let mut rates = BTreeMap::new();
-    for g in growth.as_array().into_iter().flatten() {
-        let name = || GuestText::from(g["metric"]["name"].as_str().unwrap_or_default());
-        let metric = match g["metric"]["kind"].as_str() {
-            Some("blocks") => Metric::Blocks,
-            Some("bytes") => Metric::Bytes,
-            Some("type") => Metric::Type(name()),
-            Some("counter") => Metric::Counter(name()),
-            _ => continue,
+    /// How the leaking `verdict` of `suite` compares with the baseline (which compares).
+    pub fn compare(&self, suite: &str, verdict: &Verdict) -> BaselineStatus {
+        let Some(was) = self.leaks.get(&(suite.to_string(), verdict.layer.raw().to_string())) else {
+            return BaselineStatus::New;
         };
-        let deltas: Vec<i64> = g["deltas"].as_array().into_iter().flatten().filter_map(Value::as_i64).collect();
-        rates.insert(metric.to_string(), Growth::from_deltas(metric, deltas).per_iteration());
+        let now = rates(verdict);
+        let changes = |faster: bool| -> Vec<Change> {
+            let metrics = now.keys().chain(was.keys().filter(|m| !now.contains_key(*m)));
+            metrics
+                .map(|m| Change { metric: m.clone(), was: was.get(m).copied(), now: now.get(m).copied() })
+                .filter(|c| match faster {
+                    true => c.now.unwrap_or(0) > c.was.unwrap_or(0),
+                    false => c.now.unwrap_or(0) < c.was.unwrap_or(0),
+                })
+                .collect()
+        };
+        let (faster, slower) = (changes(true), changes(false));
+        if !faster.is_empty() {
+            BaselineStatus::Faster { changes: faster }
+        } else if !slower.is_empty() {
+            BaselineStatus::Improved { changes: slower }
+        } else {
+            BaselineStatus::Unchanged
+        }
     }
-    rates
+
+    /// The layers that leaked in the baseline and are not in `leaking` (suite, layer):
+    /// fixed since, in (suite, layer) order.
+    pub fn fixed(&self, leaking: &BTreeSet<(String, String)>) -> Vec<GuestText> {
+        self.leaks.keys().filter(|key| !leaking.contains(*key)).map(|(_, layer)| GuestText::from(layer.as_str())).collect()
+    }
 }
 
-/// A verdict's rates, as [`Baseline::parse`] reads them from a report.
-fn rates(verdict: &Verdict) -> BTreeMap<String, i64> {
-    let of = |growth: &[Growth]| growth.iter().map(|g| (g.metric.to_string(), g.per_iteration())).collect();
-    let mut rates: BTreeMap<String, i64> = of(&verdict.growth);
+/// A verdict's rates: its layer's quantities, or the sum of its causes' when the layer's own
+/// series did not decide (a leak that only its tests explain). Recomputed from the series,
+/// so a report read back is judged as the run judges, whatever else it claims.
+fn rates(verdict: &Verdict) -> Rates {
+    let rate = |g: &Growth| Growth::from_deltas(g.metric.clone(), g.deltas.clone()).per_iteration();
+    let of = |growth: &[Growth]| growth.iter().map(|g| (g.metric.to_string(), rate(g))).collect();
+    let mut rates: Rates = of(&verdict.growth);
     if rates.is_empty() {
         for test in &verdict.tests {
             for (metric, rate) in of(&test.growth) {
@@ -174,7 +163,7 @@ fn rates(verdict: &Verdict) -> BTreeMap<String, i64> {
 }
 
 /// One quantity's growth per counted iteration, then and now (`None`: it did not leak).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// The quantity, as the human output names it.
     pub metric: String,
@@ -182,37 +171,6 @@ pub struct Change {
     pub was: Option<i64>,
     /// In this run.
     pub now: Option<i64>,
-}
-
-/// What changed since the baseline, by layer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Diff {
-    /// Layers that leak now and did not then.
-    pub new: Vec<GuestText>,
-    /// Layers that leak faster in some quantity, with those quantities.
-    pub faster: Vec<(GuestText, Vec<Change>)>,
-    /// Layers that leak no faster in any quantity and slower in some.
-    pub slower: Vec<(GuestText, Vec<Change>)>,
-    /// Layers that leak exactly as fast as then.
-    pub unchanged: Vec<GuestText>,
-    /// Layers that leaked then and do not now.
-    pub fixed: Vec<GuestText>,
-}
-
-impl Diff {
-    /// The layers that fail `--fail-on-leak`: new leaks and faster ones.
-    pub fn failing(&self) -> impl Iterator<Item = &GuestText> {
-        self.new.iter().chain(self.faster.iter().map(|(layer, _)| layer))
-    }
-}
-
-/// The outcome of a comparison.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Comparison {
-    /// The baseline is of another suite, schema version or option set: why.
-    Incomparable(String),
-    /// The two runs compared.
-    Compared(Diff),
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::text::GuestText;
 
@@ -76,7 +76,7 @@ impl Origin {
 }
 
 /// One frame of a reported stack.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Frame {
     /// The demangled function name (`<unknown>` when the module has no name for it).
     pub function: GuestText,
@@ -103,7 +103,7 @@ impl Frame {
 }
 
 /// The leaked blocks that share one allocation stack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackGroup {
     /// Blocks over all counted iterations.
     pub blocks: u64,
@@ -128,7 +128,7 @@ impl StackGroup {
 }
 
 /// The allocation stacks of one leaking layer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakStacks {
     /// The leaked blocks grouped by stack, most bytes first.
     pub groups: Vec<StackGroup>,

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Delta, Metric};
 use crate::text::GuestText;
@@ -20,7 +20,7 @@ pub const HORIZON: usize = 8;
 pub const MIN_GROWTHS: usize = 3;
 
 /// What a quantity's series says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
     /// It never grew.
@@ -35,7 +35,7 @@ pub enum Shape {
 }
 
 /// What one quantity did over the counted iterations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Growth {
     /// What grew.
     pub metric: Metric,
@@ -118,7 +118,7 @@ fn overall(growth: &[Growth]) -> Shape {
 }
 
 /// Something a verdict names as a cause: a test, or a layer's per-test hook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakingTest {
     /// The test's name, or `testSetUp of LAYER` / `testTearDown of LAYER`.
     pub test: GuestText,
@@ -127,7 +127,7 @@ pub struct LeakingTest {
 }
 
 /// The verdict on one layer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     /// The layer.
     pub layer: GuestText,

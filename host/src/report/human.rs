@@ -7,6 +7,7 @@ use owo_colors::{OwoColorize, Stream};
 
 use super::format_seconds;
 use super::text::{delta_text, verdict_text};
+use crate::leak::policy::{LayerPolicy, PolicySummary};
 use crate::leak::{Delta, Shape, Snapshot, Verdict};
 use crate::run::{Counts, Event, EventSink, FreshReason, HookOutcome, LayerRef, Outcome, Summary};
 use crate::sandbox::CapturedOutput;
@@ -30,6 +31,9 @@ pub struct HumanReporter<W: Write> {
     layer: Option<GuestText>,
     errors: Vec<String>,
     failures: Vec<String>,
+    /// What the leak policy made of each leaking layer, printed after the total.
+    policies: Vec<(GuestText, LayerPolicy)>,
+    policy: Option<PolicySummary>,
 }
 
 fn red(text: &str) -> String {
@@ -88,6 +92,8 @@ impl<W: Write> HumanReporter<W> {
             layer: None,
             errors: Vec::new(),
             failures: Vec::new(),
+            policies: Vec::new(),
+            policy: None,
         }
     }
 
@@ -347,15 +353,16 @@ impl<W: Write> HumanReporter<W> {
             );
             self.line(format_args!("{}", by_result(text, summary.ok())));
         }
+        if let Some(policy) = &self.policy {
+            for line in super::policy::policy_lines(&self.policies, policy) {
+                self.line(format_args!("{line}"));
+            }
+        }
         let _ = self.out.flush();
     }
 }
 
 impl<W: Write> EventSink for HumanReporter<W> {
-    fn wants_every_test_delta(&self) -> bool {
-        self.verbosity >= 2
-    }
-
     fn emit(&mut self, event: &Event) {
         match event {
             Event::RunStarted(_) | Event::SuiteFinished { .. } => {}
@@ -407,6 +414,8 @@ impl<W: Write> EventSink for HumanReporter<W> {
                     self.line(format_args!("{line}"));
                 }
             }
+            Event::LeakPolicy { layer, policy, .. } => self.policies.push((layer.name.clone(), policy.as_ref().clone())),
+            Event::PolicyFinished { summary } => self.policy = Some(summary.as_ref().clone()),
             Event::Stopped { after, .. } => {
                 self.line(format_args!("Stopping after {} failed (-x); the remaining tests do not run.", after.line()))
             }

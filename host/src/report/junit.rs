@@ -1,29 +1,20 @@
-//! JUnit XML, as CI systems read it: a testsuite per layer, a testcase per test.
+//! JUnit XML, as CI systems read it, rendered from the run's record: a testsuite per layer,
+//! a testcase per test.
 //!
 //! A test repeated with `-N` is one testcase whose outcome is its worst iteration's
 //! (error over failure over skip over pass), with that iteration's message and output.
+//! With `--fail-on-leak`, each test a leaking verdict blames (and the policy does not
+//! excuse) is a failure of type `leak` whose message is that test's own share.
 
 use std::collections::HashMap;
 use std::io;
-use std::path::Path;
-use std::time::Duration;
 
 use quick_xml::events::{BytesDecl, BytesText, Event as XmlEvent};
 use quick_xml::Writer;
 
-use super::text::verdict_text;
-use crate::leak::stacks::LeakStacks;
-use crate::leak::Verdict;
-use crate::run::{Event, EventSink, HookOutcome, Outcome};
+use super::model::{Kind, LayerReport, RunReport, Step, SuiteReport};
+use super::text::{cause_text, verdict_text};
 use crate::text::GuestText;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    Pass,
-    Skip,
-    Failure,
-    Error,
-}
 
 struct Case {
     name: String,
@@ -32,20 +23,16 @@ struct Case {
     type_: &'static str,
     message: String,
     output: String,
-    time: Duration,
+    time: f64,
 }
 
-struct Suite {
-    name: String,
-    package: String,
+/// One testsuite: a layer's run.
+struct Cases {
     cases: Vec<Case>,
     index: HashMap<String, usize>,
-    time: Duration,
-    /// `<properties>`: iterations run, those added to decide a verdict, and the verdict.
-    properties: Vec<(&'static str, String)>,
 }
 
-impl Suite {
+impl Cases {
     fn case(&mut self, name: &str) -> &mut Case {
         let next = self.cases.len();
         let i = *self.index.entry(name.to_string()).or_insert(next);
@@ -56,7 +43,7 @@ impl Suite {
                 type_: "",
                 message: String::new(),
                 output: String::new(),
-                time: Duration::ZERO,
+                time: 0.0,
             });
         }
         &mut self.cases[i]
@@ -75,184 +62,188 @@ impl Suite {
             case.output = output.to_string();
         }
     }
+
+    fn count(&self, kind: Kind) -> usize {
+        self.cases.iter().filter(|c| c.kind == kind).count()
+    }
 }
 
-/// Whether the leak policy excuses a leaking verdict, given the allocation stacks
-/// recorded for it (if any).
-type Excuse = Box<dyn Fn(&Verdict, Option<&LeakStacks>) -> bool>;
-
-/// Collects events into JUnit XML.
-pub struct JunitReporter {
-    fail_on_leak: bool,
-    /// Whether the leak policy excuses a leaking verdict, which then is no failure.
-    excused: Option<Excuse>,
-    /// Leaking verdicts waiting for their stacks, which come after all of a suite's
-    /// verdicts, before the policy judges them: each with its testsuite's index.
-    pending: Vec<(usize, Verdict)>,
-    timings: bool,
-    package: String,
-    suites: Vec<Suite>,
+fn failed_hook(step: &Step) -> Option<(String, &'static str, &GuestText, &GuestText)> {
+    let (layer, hook, outcome, output) = match step {
+        Step::SetUp { layer, outcome, output, .. } => (layer, "setUp", outcome, output),
+        Step::TearDown { layer, outcome, output, .. } => (layer, "tearDown", outcome, output),
+        Step::FreshInstance { .. } => return None,
+    };
+    let message = outcome.message.as_ref().filter(|_| outcome.outcome == "failed")?;
+    Some((format!("{}.{hook}", layer.raw()), hook, message, &output.output))
 }
 
-impl JunitReporter {
-    /// With `fail_on_leak`, leaking tests (and leaking layers) are failures of type "leak".
-    pub fn new(fail_on_leak: bool, timings: bool) -> Self {
-        JunitReporter {
-            fail_on_leak,
-            excused: None,
-            pending: Vec::new(),
-            timings,
-            package: String::new(),
-            suites: Vec::new(),
+/// The testcases of one layer's run; `left_over` are the suite's final tear-downs, which
+/// go with its last layer.
+fn layer_cases(report: &RunReport, layer: &LayerReport, left_over: &[Step]) -> Cases {
+    let mut cases = Cases { cases: Vec::new(), index: HashMap::new() };
+    for (name, hook, message, output) in layer.steps.iter().filter_map(failed_hook) {
+        cases.record(&name, Kind::Error, hook, message.raw(), output.raw());
+    }
+    for iteration in &layer.iterations {
+        for test in &iteration.tests {
+            let type_ = match test.outcome {
+                Kind::Pass | Kind::Skip => "",
+                Kind::Failure => "assertion",
+                Kind::Error => "error",
+            };
+            let mut output = test.output.output.raw().to_string();
+            if test.output.output_dropped > 0 {
+                output.push_str(&format!("\n[{} more bytes of output dropped]\n", test.output.output_dropped));
+            }
+            let message = test.message.as_ref().map_or("", GuestText::raw);
+            cases.record(test.name.raw(), test.outcome, type_, message, &output);
+            cases.case(test.name.raw()).time += test.elapsed_s.unwrap_or(0.0);
         }
     }
-
-    /// Leaks `excused` accepts (allowed, or no worse than the baseline) are not failures.
-    pub fn excusing(mut self, excused: impl Fn(&Verdict, Option<&LeakStacks>) -> bool + 'static) -> Self {
-        self.excused = Some(Box::new(excused));
-        self
+    for (name, hook, message, output) in left_over.iter().filter_map(failed_hook) {
+        cases.record(&name, Kind::Error, hook, message.raw(), output.raw());
     }
-
-    fn current(&mut self) -> &mut Suite {
-        if self.suites.is_empty() {
-            self.suites.push(Suite {
-                name: "(no layer)".into(),
-                package: self.package.clone(),
-                cases: Vec::new(),
-                index: HashMap::new(),
-                time: Duration::ZERO,
-                properties: Vec::new(),
-            });
-        }
-        self.suites.last_mut().expect("a suite exists")
-    }
-
-    /// Records `verdict` in testsuite `index`: its shape, and, when it fails the run, a
-    /// leak failure for each test it blames.
-    fn record_verdict(&mut self, index: usize, verdict: &Verdict, stacks: Option<&LeakStacks>) {
-        let fails = verdict.leaks() && self.fail_on_leak && !self.excused.as_ref().is_some_and(|e| e(verdict, stacks));
-        let suite = &mut self.suites[index];
-        if !fails {
-            let shape = serde_json::to_value(verdict.shape).ok().and_then(|v| v.as_str().map(str::to_string));
-            suite.properties.push(("verdict", shape.unwrap_or_default()));
-            return;
-        }
-        suite.properties.push(("verdict", "leaks".into()));
-        let text = verdict_text(verdict);
+    let fail_on_leak = report.options.as_ref().is_some_and(|o| o.fail_on_leak);
+    if let Some(verdict) = layer.verdict.as_ref().filter(|_| fail_on_leak && layer.leak_fails()) {
+        // A leak failure replaces a case's output, so the stacks are added after it.
         if verdict.tests.is_empty() {
-            suite.record("(leak check)", Kind::Failure, "leak", &text, "");
+            cases.record("(leak check)", Kind::Failure, "leak", &verdict_text(verdict), "");
         }
-        for test in &verdict.tests {
-            suite.record(test.test.raw(), Kind::Failure, "leak", &text, "");
-        }
-    }
-
-    /// Judges the pending verdicts whose stacks will not come.
-    fn settle(&mut self) {
-        for (index, verdict) in std::mem::take(&mut self.pending) {
-            self.record_verdict(index, &verdict, None);
+        for cause in &verdict.tests {
+            cases.record(cause.test.raw(), Kind::Failure, "leak", &cause_text(verdict, cause), "");
         }
     }
-
-    /// The XML document.
-    pub fn to_xml(&self) -> io::Result<String> {
-        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-        writer.write_event(XmlEvent::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-        let count = |k: Kind| self.suites.iter().flat_map(|s| &s.cases).filter(|c| c.kind == k).count().to_string();
-        let total: usize = self.suites.iter().map(|s| s.cases.len()).sum();
-        let time: Duration = self.suites.iter().map(|s| s.time).sum();
-        let mut root = writer.create_element("testsuites").with_attributes([
-            ("name", "leakhost"),
-            ("tests", total.to_string().as_str()),
-            ("failures", count(Kind::Failure).as_str()),
-            ("errors", count(Kind::Error).as_str()),
-            ("skipped", count(Kind::Skip).as_str()),
-        ]);
-        if self.timings {
-            root = root.with_attribute(("time", format!("{:.6}", time.as_secs_f64()).as_str()));
+    if let Some(stacks) = &layer.stacks {
+        for case in &mut cases.cases {
+            case.output.push_str(&super::stacks::test_text(&case.name, stacks));
         }
-        root.write_inner_content(|w| {
-            for suite in &self.suites {
-                self.write_suite(w, suite)?;
-            }
-            Ok(())
-        })?;
-        String::from_utf8(writer.into_inner()).map_err(io::Error::other)
     }
+    cases
+}
 
-    fn write_suite(&self, w: &mut Writer<Vec<u8>>, suite: &Suite) -> io::Result<()> {
-        let count = |k: Kind| suite.cases.iter().filter(|c| c.kind == k).count().to_string();
-        let (name, package) = (xml_safe(&suite.name), xml_safe(&suite.package));
-        let mut element = w.create_element("testsuite").with_attributes([
-            ("name", name.as_str()),
-            ("package", package.as_str()),
-            ("tests", suite.cases.len().to_string().as_str()),
-            ("failures", count(Kind::Failure).as_str()),
-            ("errors", count(Kind::Error).as_str()),
-            ("skipped", count(Kind::Skip).as_str()),
-        ]);
-        if self.timings {
-            element = element.with_attribute(("time", format!("{:.6}", suite.time.as_secs_f64()).as_str()));
+/// `<properties>`: iterations run, those added to decide a verdict, the verdict, the policy.
+fn properties(layer: &LayerReport) -> Vec<(&'static str, String)> {
+    let mut properties = vec![
+        ("iterations", layer.iterations.len().to_string()),
+        ("added_iterations", layer.iterations.iter().filter(|i| i.added).count().to_string()),
+    ];
+    if let Some(verdict) = &layer.verdict {
+        let shape = serde_json::to_value(verdict.shape).ok().and_then(|v| v.as_str().map(str::to_string));
+        properties.push(("verdict", shape.unwrap_or_default()));
+    }
+    if let Some(policy) = &layer.policy {
+        properties.push(("leak_policy", if policy.excused { "excused" } else { "not excused" }.into()));
+    }
+    if let Some(p) = layer.partition {
+        properties.push(("partition", format!("{}/{}", p.index, p.count)));
+    }
+    properties
+}
+
+/// The run's record as a JUnit document; `timings` writes `time` attributes.
+pub fn to_junit(report: &RunReport, timings: bool) -> io::Result<String> {
+    let mut suites: Vec<(&SuiteReport, &LayerReport, Cases)> = Vec::new();
+    for suite in &report.suites {
+        for (i, layer) in suite.layers.iter().enumerate() {
+            let left_over = if i + 1 == suite.layers.len() { &suite.left_over[..] } else { &[] };
+            suites.push((suite, layer, layer_cases(report, layer, left_over)));
         }
-        element.write_inner_content(|w| {
-            if !suite.properties.is_empty() {
-                w.create_element("properties").write_inner_content(|w| {
-                    for (name, value) in &suite.properties {
-                        w.create_element("property")
-                            .with_attributes([("name", *name), ("value", value)])
-                            .write_empty()?;
-                    }
-                    Ok(())
-                })?;
-            }
-            for case in &suite.cases {
-                self.write_case(w, suite, case)?;
-            }
-            Ok(())
-        })?;
+    }
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    writer.write_event(XmlEvent::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let count = |k: Kind| suites.iter().map(|(_, _, c)| c.count(k)).sum::<usize>().to_string();
+    let total: usize = suites.iter().map(|(_, _, c)| c.cases.len()).sum();
+    let mut root = writer.create_element("testsuites").with_attributes([
+        ("name", "leakhost"),
+        ("tests", total.to_string().as_str()),
+        ("failures", count(Kind::Failure).as_str()),
+        ("errors", count(Kind::Error).as_str()),
+        ("skipped", count(Kind::Skip).as_str()),
+    ]);
+    if timings {
+        let time: f64 = suites.iter().flat_map(|(_, _, c)| &c.cases).map(|c| c.time).sum();
+        root = root.with_attribute(("time", format!("{time:.6}").as_str()));
+    }
+    root.write_inner_content(|w| {
+        for (suite, layer, cases) in &suites {
+            write_suite(w, suite, layer, cases, timings)?;
+        }
         Ok(())
-    }
+    })?;
+    String::from_utf8(writer.into_inner()).map_err(io::Error::other)
+}
 
-    fn write_case(&self, w: &mut Writer<Vec<u8>>, suite: &Suite, case: &Case) -> io::Result<()> {
-        let classname = xml_safe(&format!("{}.{}", suite.package.trim_end_matches(".wasm"), suite.name));
-        let name = xml_safe(&case.name);
-        let mut element =
-            w.create_element("testcase").with_attributes([("name", name.as_str()), ("classname", classname.as_str())]);
-        if self.timings {
-            element = element.with_attribute(("time", format!("{:.6}", case.time.as_secs_f64()).as_str()));
-        }
-        if case.kind == Kind::Pass && case.output.is_empty() {
-            element.write_empty()?;
-            return Ok(());
-        }
-        element.write_inner_content(|w| {
-            let message = xml_safe(&case.message);
-            let first_line = summary_line(&message).to_string();
-            let type_ = xml_safe(case.type_);
-            match case.kind {
-                Kind::Pass => {}
-                Kind::Skip => {
-                    w.create_element("skipped").with_attribute(("message", first_line.as_str())).write_empty()?;
-                }
-                Kind::Failure | Kind::Error => {
-                    let tag = if case.kind == Kind::Failure { "failure" } else { "error" };
-                    w.create_element(tag)
-                        .with_attributes([("message", first_line.as_str()), ("type", type_.as_str())])
-                        .write_text_content(BytesText::new(&message))?;
-                }
-            }
-            if !case.output.is_empty() {
-                w.create_element("system-out").write_text_content(BytesText::new(&xml_safe(&case.output)))?;
+fn write_suite(
+    w: &mut Writer<Vec<u8>>,
+    suite: &SuiteReport,
+    layer: &LayerReport,
+    cases: &Cases,
+    timings: bool,
+) -> io::Result<()> {
+    let count = |k: Kind| cases.count(k).to_string();
+    let (name, package) = (xml_safe(layer.name.raw()), xml_safe(&suite.name));
+    let mut element = w.create_element("testsuite").with_attributes([
+        ("name", name.as_str()),
+        ("package", package.as_str()),
+        ("tests", cases.cases.len().to_string().as_str()),
+        ("failures", count(Kind::Failure).as_str()),
+        ("errors", count(Kind::Error).as_str()),
+        ("skipped", count(Kind::Skip).as_str()),
+    ]);
+    if timings {
+        let time: f64 = cases.cases.iter().map(|c| c.time).sum();
+        element = element.with_attribute(("time", format!("{time:.6}").as_str()));
+    }
+    let classname = xml_safe(&format!("{}.{}", suite.name.trim_end_matches(".wasm"), layer.name.raw()));
+    element.write_inner_content(|w| {
+        let properties = properties(layer);
+        w.create_element("properties").write_inner_content(|w| {
+            for (name, value) in &properties {
+                w.create_element("property").with_attributes([("name", *name), ("value", value)]).write_empty()?;
             }
             Ok(())
         })?;
+        for case in &cases.cases {
+            write_case(w, &classname, case, timings)?;
+        }
         Ok(())
-    }
+    })?;
+    Ok(())
+}
 
-    /// Writes the document to `path`.
-    pub fn write_to(&self, path: &Path) -> io::Result<()> {
-        std::fs::write(path, self.to_xml()?)
+fn write_case(w: &mut Writer<Vec<u8>>, classname: &str, case: &Case, timings: bool) -> io::Result<()> {
+    let name = xml_safe(&case.name);
+    let mut element = w.create_element("testcase").with_attributes([("name", name.as_str()), ("classname", classname)]);
+    if timings {
+        element = element.with_attribute(("time", format!("{:.6}", case.time).as_str()));
     }
+    if case.kind == Kind::Pass && case.output.is_empty() {
+        element.write_empty()?;
+        return Ok(());
+    }
+    element.write_inner_content(|w| {
+        let message = xml_safe(&case.message);
+        let first_line = summary_line(&message).to_string();
+        let type_ = xml_safe(case.type_);
+        match case.kind {
+            Kind::Pass => {}
+            Kind::Skip => {
+                w.create_element("skipped").with_attribute(("message", first_line.as_str())).write_empty()?;
+            }
+            Kind::Failure | Kind::Error => {
+                let tag = if case.kind == Kind::Failure { "failure" } else { "error" };
+                w.create_element(tag)
+                    .with_attributes([("message", first_line.as_str()), ("type", type_.as_str())])
+                    .write_text_content(BytesText::new(&message))?;
+            }
+        }
+        if !case.output.is_empty() {
+            w.create_element("system-out").write_text_content(BytesText::new(&xml_safe(&case.output)))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// The line a CI system should show: a panic's message, not the "panicked at FILE:LINE:" before it.
@@ -270,79 +261,6 @@ fn summary_line(message: &str) -> &str {
 /// characters, even escaped, and names, messages and output come from the guest.
 fn xml_safe(text: &str) -> String {
     GuestText::from(text).xml().into_owned()
-}
-
-impl EventSink for JunitReporter {
-    fn emit(&mut self, event: &Event) {
-        match event {
-            Event::SuiteStarted { name, .. } => self.package = name.clone(),
-            Event::LayerStarted { layer, .. } => self.suites.push(Suite {
-                name: layer.name.raw().to_string(),
-                package: self.package.clone(),
-                cases: Vec::new(),
-                index: HashMap::new(),
-                time: Duration::ZERO,
-                properties: Vec::new(),
-            }),
-            Event::SetUp { layer, outcome: HookOutcome::Failed(message), output, .. } => {
-                let name = format!("{}.setUp", layer.name.raw());
-                self.current().record(&name, Kind::Error, "setUp", message.raw(), output.text.raw())
-            }
-            Event::TearDown { layer, outcome: HookOutcome::Failed(message), output, .. } => {
-                let name = format!("{}.tearDown", layer.name.raw());
-                self.current().record(&name, Kind::Error, "tearDown", message.raw(), output.text.raw())
-            }
-            Event::TestFinished { test, outcome, output, elapsed, .. } => {
-                let suite = self.current();
-                suite.time += *elapsed;
-                suite.case(test.name.raw()).time += *elapsed;
-                let (kind, type_) = match outcome {
-                    Outcome::Pass => (Kind::Pass, ""),
-                    Outcome::Skip(_) => (Kind::Skip, ""),
-                    Outcome::Failure(_) => (Kind::Failure, "assertion"),
-                    Outcome::Error(_) => (Kind::Error, "error"),
-                };
-                let mut text = output.text.raw().to_string();
-                if output.dropped > 0 {
-                    text.push_str(&format!("\n[{} more bytes of output dropped]\n", output.dropped));
-                }
-                let message = outcome.message().map_or("", GuestText::raw);
-                suite.record(test.name.raw(), kind, type_, message, &text);
-            }
-            Event::IterationFinished { iteration, planned, .. } => {
-                let suite = self.current();
-                suite.properties.retain(|(name, _)| !matches!(*name, "iterations" | "added_iterations"));
-                suite.properties.push(("iterations", iteration.to_string()));
-                suite.properties.push(("added_iterations", iteration.saturating_sub(*planned).to_string()));
-            }
-            Event::Verdict { verdict, .. } => {
-                self.current();
-                let index = self.suites.len() - 1;
-                // A policy may judge a leak by its stacks (frame allowances).
-                if verdict.leaks() && self.fail_on_leak && self.excused.is_some() {
-                    self.pending.push((index, verdict.clone()));
-                } else {
-                    self.record_verdict(index, verdict, None);
-                }
-            }
-            Event::LeakStacks { layer, stacks, .. } => {
-                // Judged before the stacks join the output: a leak failure replaces a case's output.
-                if let Some(at) = self.pending.iter().rposition(|(_, v)| v.layer == layer.name) {
-                    let (index, verdict) = self.pending.remove(at);
-                    self.record_verdict(index, &verdict, Some(stacks));
-                }
-                let Some(suite) = self.suites.iter_mut().rev().find(|s| s.name == layer.name.raw()) else { return };
-                for case in &mut suite.cases {
-                    let text = super::stacks::test_text(&case.name, stacks);
-                    if !text.is_empty() {
-                        case.output.push_str(&text);
-                    }
-                }
-            }
-            Event::SuiteFinished { .. } | Event::RunFinished { .. } | Event::RunAborted { .. } => self.settle(),
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]

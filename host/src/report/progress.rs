@@ -34,9 +34,6 @@ impl<S: EventSink> ProgressReporter<S> {
 }
 
 impl<S: EventSink> EventSink for ProgressReporter<S> {
-    fn wants_every_test_delta(&self) -> bool {
-        self.inner.wants_every_test_delta()
-    }
 
     fn emit(&mut self, event: &Event) {
         let Some(bar) = &self.bar else {

@@ -14,7 +14,7 @@ fn frame_line(frame: &Frame) -> String {
 }
 
 /// "2 blocks, 124 bytes per iteration, allocated by test_a at:".
-fn group_heading(group: &StackGroup) -> String {
+pub(super) fn group_heading(group: &StackGroup) -> String {
     let amount = match group.per_iteration() {
         Some((blocks, bytes)) => format!("{} {}, {bytes} bytes per iteration", blocks, plural(blocks, "block")),
         None => format!(

@@ -70,6 +70,13 @@ pub fn verdict_text(verdict: &Verdict) -> String {
     text
 }
 
+/// One cause's share of a leaking verdict, for a report that gives each test its own
+/// message: `LAYER leaks: caused by TEST (its own growth)`.
+pub fn cause_text(verdict: &Verdict, cause: &crate::leak::LeakingTest) -> String {
+    let growth: Vec<&Growth> = cause.growth.iter().collect();
+    format!("{} leaks: caused by {} ({})", verdict.layer.line(), cause.test.line(), growths_text(&growth))
+}
+
 /// A delta on one line: blocks and bytes always, then pages, types and counters that changed.
 pub fn delta_text(delta: &Delta) -> String {
     let mut parts = vec![format!("blocks {:+}", delta.blocks), format!("bytes {:+}", delta.bytes)];

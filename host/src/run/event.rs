@@ -7,32 +7,35 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::Outcome;
+use super::options::Execution;
+use super::{Outcome, RunOptions};
+use crate::leak::policy::{LayerPolicy, PolicySources, PolicySummary};
 use crate::leak::stacks::LeakStacks;
 use crate::leak::{Delta, Snapshot, Verdict};
+use crate::plan::SelectionRecord;
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
 
 /// A suite's position among the run's targets, from 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SuiteId(pub u32);
 
 /// A layer's index in its suite's layer graph: the guest's layers in declaration
 /// order, then the unit-test layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct LayerId(pub u32);
 
 /// A test's index in its suite's manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TestId(pub u32);
 
 /// A layer as events name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRef {
     /// Its id.
     pub id: LayerId,
@@ -41,7 +44,7 @@ pub struct LayerRef {
 }
 
 /// A test as events name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestRef {
     /// Its id.
     pub id: TestId,
@@ -50,7 +53,7 @@ pub struct TestRef {
 }
 
 /// Why the runner replaced the instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", content = "after", rename_all = "snake_case")]
 pub enum FreshReason {
     /// A layer that cannot be torn down had to go.
@@ -60,7 +63,7 @@ pub enum FreshReason {
 }
 
 /// How a layer hook went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "message", rename_all = "snake_case")]
 pub enum HookOutcome {
     /// It ran (or there was none to run).
@@ -72,7 +75,7 @@ pub enum HookOutcome {
 }
 
 /// What a measured test changed, phase by phase, when its layer has per-test hooks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phases {
     /// The layers' testSetUp hooks.
     pub test_set_up: Delta,
@@ -83,7 +86,7 @@ pub struct Phases {
 }
 
 /// Test counts of one iteration or of a whole run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Tests run.
     pub tests: usize,
@@ -108,7 +111,7 @@ impl Counts {
 }
 
 /// A suite's or the whole run's result, as zope's `Total:` line counts it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Tests in the last iteration of each layer, summed.
     pub tests: usize,
@@ -121,16 +124,15 @@ pub struct Summary {
     /// Layers whose tests ran.
     pub layers_run: usize,
     /// Wall time.
-    #[serde(rename = "elapsed_s", serialize_with = "seconds")]
+    #[serde(rename = "elapsed_s", serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub elapsed: Duration,
     /// Verdicts of the layers that leak.
     pub leaks: Vec<Verdict>,
     /// Verdicts of the layers still undecided at `--max-iterations`.
     pub undecided: Vec<Verdict>,
-    /// The layers that leak with each iteration's change, which their allocation-stack
-    /// replays are checked against; the runner's, not part of the event contract.
-    #[serde(skip)]
-    pub leaking: Vec<(LayerRef, Vec<Option<Delta>>)>,
+    /// The leaking layers the policy does not excuse (every leaking layer without a policy):
+    /// those that fail `--fail-on-leak`.
+    pub unexcused: Vec<GuestText>,
 }
 
 impl Summary {
@@ -149,7 +151,7 @@ impl Summary {
         self.elapsed += other.elapsed;
         self.leaks.extend(other.leaks);
         self.undecided.extend(other.undecided);
-        self.leaking.extend(other.leaking);
+        self.unexcused.extend(other.unexcused);
     }
 
     pub(super) fn add(&mut self, counts: &Counts) {
@@ -160,7 +162,7 @@ impl Summary {
 }
 
 /// The options and totals a run starts with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunStart {
     /// How many suites.
     pub suites: usize,
@@ -168,30 +170,22 @@ pub struct RunStart {
     pub layers: usize,
     /// Selected tests per iteration, over all suites.
     pub tests: usize,
-    /// Iterations planned per layer (`-N`).
-    pub repeat: u32,
-    /// With `-r`, iterations are added to an undecided layer up to this many.
-    pub max_iterations: u32,
-    /// Whether leaks are measured (`-r`).
-    pub measure: bool,
-    /// Iterations the verdict does not count.
-    pub warmup: usize,
-    /// Whether `-x` stops at the first failure.
-    pub stop_on_error: bool,
-    /// Worker threads (`-j`).
-    pub jobs: usize,
-    /// How the suite's code runs (`--engine`): `cranelift` or `pulley`.
-    pub engine: &'static str,
-    /// The seed of the guest's deterministic random numbers (`--seed`).
-    pub seed: u64,
+    /// The run options: everything that decides what the run measures and concludes.
+    pub options: RunOptions,
+    /// How it is carried out (`-j`, `--engine`).
+    pub execution: Execution,
+    /// Which tests were selected.
+    pub selection: SelectionRecord,
+    /// Where the leak policy came from.
+    pub policy: PolicySources,
 }
 
 /// Something that happened during a run; reporters render these and nothing else.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The run begins.
-    RunStarted(RunStart),
+    /// The run begins (boxed: it is large and comes once).
+    RunStarted(Box<RunStart>),
     /// A suite begins.
     SuiteStarted {
         /// The suite.
@@ -216,11 +210,13 @@ pub enum Event {
         suite: SuiteId,
         /// The layer.
         layer: LayerRef,
+        /// The planned layer this was done for (`None`: the final tear-down of left-over layers).
+        during: Option<LayerId>,
         /// How it went.
         #[serde(flatten)]
         outcome: HookOutcome,
         /// How long it took.
-        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
+        #[serde(rename = "elapsed_s", serialize_with = "seconds", deserialize_with = "from_seconds")]
         elapsed: Duration,
         /// Re-done in a fresh instance after a trap, not part of zope's layer sequence.
         replay: bool,
@@ -233,11 +229,13 @@ pub enum Event {
         suite: SuiteId,
         /// The layer.
         layer: LayerRef,
+        /// The planned layer this was done for (`None`: the final tear-down of left-over layers).
+        during: Option<LayerId>,
         /// How it went.
         #[serde(flatten)]
         outcome: HookOutcome,
         /// How long it took.
-        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
+        #[serde(rename = "elapsed_s", serialize_with = "seconds", deserialize_with = "from_seconds")]
         elapsed: Duration,
         /// What the hook wrote.
         output: CapturedOutput,
@@ -246,6 +244,8 @@ pub enum Event {
     FreshInstance {
         /// The suite.
         suite: SuiteId,
+        /// The planned layer this happened in (`None`: the final tear-down of left-over layers).
+        during: Option<LayerId>,
         /// Why.
         #[serde(flatten)]
         reason: FreshReason,
@@ -288,7 +288,7 @@ pub enum Event {
         /// Everything it wrote.
         output: CapturedOutput,
         /// Wall time, hooks included.
-        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
+        #[serde(rename = "elapsed_s", serialize_with = "seconds", deserialize_with = "from_seconds")]
         elapsed: Duration,
         /// What the test changed, its per-test hooks included, when it was measured and
         /// the instance survived (boxed, as every sizeable field: see `an_event_stays_small`).
@@ -309,7 +309,7 @@ pub enum Event {
         /// Its counts.
         counts: Counts,
         /// Wall time.
-        #[serde(rename = "elapsed_s", serialize_with = "seconds")]
+        #[serde(rename = "elapsed_s", serialize_with = "seconds", deserialize_with = "from_seconds")]
         elapsed: Duration,
         /// The counters at its end, when measuring.
         snapshot: Option<Box<Snapshot>>,
@@ -329,7 +329,7 @@ pub enum Event {
         /// The verdict (which may be that nothing leaks).
         verdict: Verdict,
     },
-    /// Where a leaking layer's leaked blocks were allocated: after the suite's layers,
+    /// Where a leaking layer's leaked blocks were allocated: right after its verdict,
     /// for every layer whose verdict leaks (unless `--no-stacks`).
     LeakStacks {
         /// The suite.
@@ -339,6 +339,24 @@ pub enum Event {
         /// The blocks grouped by stack, and notes on what limits them.
         #[serde(flatten)]
         stacks: Box<LeakStacks>,
+    },
+    /// What the leak policy (allowances, baseline) makes of a leaking layer: after its
+    /// verdict and stacks, when the run has a policy.
+    LeakPolicy {
+        /// The suite.
+        suite: SuiteId,
+        /// The layer.
+        layer: LayerRef,
+        /// The outcome.
+        #[serde(flatten)]
+        policy: Box<LayerPolicy>,
+    },
+    /// The policy's results for the whole run (stale allowances, fixed layers), after the
+    /// last suite, when the run has a policy.
+    PolicyFinished {
+        /// The results.
+        #[serde(flatten)]
+        summary: Box<PolicySummary>,
     },
     /// `-x` stops the run.
     Stopped {
@@ -382,12 +400,6 @@ pub trait EventSink {
     fn send(&mut self, event: Event) {
         self.emit(&event);
     }
-
-    /// Whether this sink shows every test's own change in every iteration. Without such
-    /// a sink the runner measures only what the verdict needs, which is far cheaper.
-    fn wants_every_test_delta(&self) -> bool {
-        false
-    }
 }
 
 /// Drops every event: for the parts of a `-j` worker's run that the replay re-derives.
@@ -398,8 +410,15 @@ impl EventSink for Discard {
 }
 
 /// Durations serialise as seconds, the unit of every `elapsed_s` field.
-fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn seconds<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(elapsed.as_secs_f64())
+}
+
+/// Reads [`seconds`] back; a stream written with `--no-timings` has none (zero), and a
+/// hostile one cannot make a negative or endless duration.
+pub(crate) fn from_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = f64::deserialize(d)?;
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or_default())
 }
 
 #[cfg(test)]

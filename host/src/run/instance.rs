@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use leakhost_guest::abi::export;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasmtime::{Engine, InstancePre, Memory, Store, TypedFunc};
 
 use super::image::InitImage;
@@ -15,7 +15,7 @@ use crate::text::GuestText;
 
 /// How a call into the guest ended. Messages are guest text: the guest's own, or a
 /// trap description that names guest functions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "message", rename_all = "snake_case")]
 pub enum Outcome {
     /// Passed or succeeded.

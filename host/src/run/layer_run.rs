@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use super::event::{Counts, Event, EventSink, FreshReason, LayerRef, Phases, Summary};
-use super::layers::{Flow, HookCall, LayerDriver, LayerHook, LayerStack, Scope};
-use super::{Outcome, RunError, RunOptions, Session};
+use super::event::{Counts, Event, EventSink, FreshReason, LayerId, LayerRef, Phases, Summary};
+use super::layers::{Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerLeak, LayerStack, Scope};
+use super::{trace, Outcome, RunError, RunOptions, Session};
 use crate::abi::hook;
 use crate::leak::{self, Delta, Rule, Series, Snapshot, WholeSeries};
 use crate::plan::PlannedLayer;
@@ -62,6 +62,8 @@ enum IterationEnd {
 /// One layer's run: its iterations, and the series its verdict is drawn from.
 pub(super) struct LayerRun<'p> {
     cx: Scope<'p>,
+    /// The layer's position in the plan.
+    position: usize,
     planned: &'p PlannedLayer,
     options: &'p RunOptions,
     layer: LayerRef,
@@ -92,8 +94,9 @@ fn accumulate(sum: &mut Option<Delta>, delta: &Delta) {
 }
 
 impl<'p> LayerRun<'p> {
-    /// A run of `planned`, whose layer is set up.
-    pub fn new(cx: Scope<'p>, planned: &'p PlannedLayer, options: &'p RunOptions) -> Self {
+    /// A run of the layer at `position` of the plan, which is set up.
+    pub fn new(cx: Scope<'p>, position: usize, options: &'p RunOptions) -> Self {
+        let planned = &cx.plan.layers[position];
         let graph = &cx.plan.graph;
         let test_hooks: Vec<usize> = graph
             .test_hook_order(planned.layer)
@@ -115,6 +118,7 @@ impl<'p> LayerRun<'p> {
         }
         LayerRun {
             cx,
+            position,
             planned,
             options,
             layer: cx.layer(planned.layer),
@@ -148,14 +152,15 @@ impl<'p> LayerRun<'p> {
         verdict.undecided() || (verdict.leaks() && verdict.tests.is_empty())
     }
 
-    /// Runs the iterations, then gives the verdict when measuring.
+    /// Runs the iterations, then, when measuring, gives the verdict and, for a leak, the
+    /// allocation stacks from a traced replay of the same iterations.
     pub fn run(
         mut self,
         driver: &mut SessionDriver<'_, '_, '_>,
         stack: &mut LayerStack,
         sink: &mut dyn EventSink,
         summary: &mut Summary,
-    ) -> Result<Flow, RunError> {
+    ) -> Result<LayerEnd, RunError> {
         let mut meter = Meter { on: self.options.measure, last: None };
         meter.settle(driver.session)?;
         let mut io = Io { driver, stack, sink, summary, meter };
@@ -166,25 +171,38 @@ impl<'p> LayerRun<'p> {
                 IterationEnd::Whole(counts) => last = counts,
                 IterationEnd::CutShort { counts, flow } => {
                     io.summary.tests += counts.tests;
-                    return Ok(flow);
+                    return Ok(LayerEnd { flow, leak: None });
                 }
             }
         }
         // zope's Total counts each layer's tests once: those of its last iteration.
         io.summary.tests += last.tests;
-        if self.options.measure {
-            let verdict = self.rule.judge(&self.layer.name, &self.series);
-            if verdict.leaks() {
-                io.summary.leaks.push(verdict.clone());
-                if self.options.stacks {
-                    io.summary.leaking.push((self.layer.clone(), self.series.deltas()));
-                }
-            } else if verdict.undecided() {
-                io.summary.undecided.push(verdict.clone());
-            }
-            io.sink.send(Event::Verdict { suite: self.cx.suite, layer: self.layer.clone(), verdict });
+        let leak = match self.options.measure {
+            true => self.conclude(done, &mut io),
+            false => None,
+        };
+        Ok(LayerEnd { flow: Flow::Continue, leak })
+    }
+
+    /// The verdict on the `done` iterations and, for a leak, its stacks: emitted, counted
+    /// in the summary, and returned for the policy.
+    fn conclude(&self, done: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Option<LayerLeak> {
+        let verdict = self.rule.judge(&self.layer.name, &self.series);
+        let stacks = (verdict.leaks() && self.options.stacks).then(|| {
+            let replay = self.options.replay(done);
+            trace::layer_stacks(&*io.driver.session, self.cx, self.position, &replay, &self.series.deltas())
+        });
+        if verdict.leaks() {
+            io.summary.leaks.push(verdict.clone());
+        } else if verdict.undecided() {
+            io.summary.undecided.push(verdict.clone());
         }
-        Ok(Flow::Continue)
+        let (suite, layer) = (self.cx.suite, self.layer.clone());
+        io.sink.send(Event::Verdict { suite, layer: layer.clone(), verdict: verdict.clone() });
+        if let Some(stacks) = &stacks {
+            io.sink.send(Event::LeakStacks { suite, layer, stacks: Box::new(stacks.clone()) });
+        }
+        verdict.leaks().then_some(LayerLeak { verdict, stacks })
     }
 
     fn iteration(&mut self, iteration: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Result<IterationEnd, RunError> {
@@ -194,10 +212,10 @@ impl<'p> LayerRun<'p> {
         let start = io.meter.last.clone();
         let generation = io.driver.session.generation();
         let mut counts = Counts::default();
-        let measure = self.options.measure && (self.options.every_test_delta || self.rule.needs_causes(&self.series));
+        let measure = self.options.measure && self.rule.needs_causes(&self.series);
         // Splitting a test's change by phase costs two snapshots more; it is only needed to
-        // blame a hook, so only once the layer has grown (or a report shows every change).
-        self.split_phases = measure && (self.options.every_test_delta || self.series.grew_yet());
+        // blame a hook, so only once the layer has grown.
+        self.split_phases = measure && self.series.grew_yet();
         self.hook_deltas = [None, None];
         for (position, &test) in self.planned.tests.iter().enumerate() {
             let (state, delta) = self.test(test, iteration, measure, io, &mut counts)?;
@@ -333,7 +351,8 @@ impl<'p> LayerRun<'p> {
         io.driver.session.discard_instance();
         io.stack.instance_lost();
         let reason = FreshReason::Trap(cx.plan.test_names[test as usize].clone());
-        io.sink.send(Event::FreshInstance { suite: cx.suite, reason });
+        let during = Some(LayerId(self.planned.layer as u32));
+        io.sink.send(Event::FreshInstance { suite: cx.suite, during, reason });
         match io.stack.set_up(cx, self.planned.layer, true, io.driver, io.sink, io.summary)? {
             true => Ok(LayerState::Intact),
             false => Ok(LayerState::Lost),
@@ -438,8 +457,8 @@ impl LayerDriver for SessionDriver<'_, '_, '_> {
         stack: &mut LayerStack,
         sink: &mut dyn EventSink,
         summary: &mut Summary,
-    ) -> Result<Flow, RunError> {
+    ) -> Result<LayerEnd, RunError> {
         let (cx, options) = (self.cx, self.options);
-        LayerRun::new(cx, &cx.plan.layers[position], options).run(self, stack, sink, summary)
+        LayerRun::new(cx, position, options).run(self, stack, sink, summary)
     }
 }

@@ -7,8 +7,11 @@
 
 use std::time::Duration;
 
-use super::event::{Event, EventSink, FreshReason, HookOutcome, LayerRef, SuiteId, Summary, TestRef};
+use super::event::{Event, EventSink, FreshReason, HookOutcome, LayerId, LayerRef, SuiteId, Summary, TestRef};
 use super::{CallResult, Outcome, RunError, RunOptions};
+use crate::leak::policy::PolicyJudge;
+use crate::leak::stacks::LeakStacks;
+use crate::leak::Verdict;
 use crate::plan::Plan;
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
@@ -18,6 +21,8 @@ use crate::text::GuestText;
 pub(super) struct Scope<'p> {
     /// The suite.
     pub suite: SuiteId,
+    /// Its file name, as reports and baselines name it.
+    pub name: &'p str,
     /// Its plan.
     pub plan: &'p Plan,
 }
@@ -76,6 +81,24 @@ pub(super) enum Flow {
     Stop,
 }
 
+/// A layer whose verdict leaks, as the runner knows it once the layer is done.
+#[derive(Debug, Clone)]
+pub(super) struct LayerLeak {
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Where its leaked blocks were allocated (`None` with `--no-stacks`).
+    pub stacks: Option<LeakStacks>,
+}
+
+/// How a layer's iterations ended.
+#[derive(Debug, Clone)]
+pub(super) struct LayerEnd {
+    /// Whether the run goes on.
+    pub flow: Flow,
+    /// Its leak, when its verdict leaks.
+    pub leak: Option<LayerLeak>,
+}
+
 /// What carries out the state machine's decisions: the serial run calls the guest, the
 /// `-j` replay reads what a worker recorded.
 pub(super) trait LayerDriver {
@@ -89,14 +112,15 @@ pub(super) trait LayerDriver {
     /// The instance is gone, and every layer set up in it.
     fn lose_instance(&mut self);
 
-    /// Runs the iterations of the layer at `position`, which is now set up.
+    /// Runs the iterations of the layer at `position`, which is now set up; its events
+    /// end with its verdict and stacks.
     fn run_layer(
         &mut self,
         position: usize,
         stack: &mut LayerStack,
         sink: &mut dyn EventSink,
         summary: &mut Summary,
-    ) -> Result<Flow, RunError>;
+    ) -> Result<LayerEnd, RunError>;
 }
 
 /// The layers set up in the current instance, in set-up order.
@@ -144,9 +168,11 @@ impl LayerStack {
                 return Ok(false);
             };
             let failed = call.outcome != HookOutcome::Ok;
+            let during = Some(LayerId(layer as u32));
             sink.send(Event::SetUp {
                 suite: cx.suite,
                 layer: cx.layer(l),
+                during,
                 outcome: call.outcome,
                 elapsed: call.elapsed,
                 replay,
@@ -156,6 +182,7 @@ impl LayerStack {
                 self.lose(driver);
                 sink.send(Event::FreshInstance {
                     suite: cx.suite,
+                    during,
                     reason: FreshReason::Trap(cx.plan.graph.name(l).clone()),
                 });
             }
@@ -179,11 +206,13 @@ impl LayerStack {
         summary: &mut Summary,
     ) -> Result<(), RunError> {
         let at_end = keep.is_none();
+        let during = keep.map(|l| LayerId(l as u32));
         for l in cx.plan.graph.tear_down_order(&self.set_up, keep) {
             if cx.plan.graph.layers[l].flags.no_tear_down {
                 sink.send(Event::TearDown {
                     suite: cx.suite,
                     layer: cx.layer(l),
+                    during,
                     outcome: HookOutcome::NotSupported,
                     elapsed: Duration::ZERO,
                     output: CapturedOutput::default(),
@@ -195,7 +224,7 @@ impl LayerStack {
                 }
                 self.lose(driver);
                 let reason = FreshReason::NoTearDown(cx.plan.graph.name(l).clone());
-                sink.send(Event::FreshInstance { suite: cx.suite, reason });
+                sink.send(Event::FreshInstance { suite: cx.suite, during, reason });
                 return Ok(());
             }
             let call = driver.call(l, LayerHook::TearDown)?;
@@ -207,6 +236,7 @@ impl LayerStack {
             sink.send(Event::TearDown {
                 suite: cx.suite,
                 layer: cx.layer(l),
+                during,
                 outcome: call.outcome,
                 elapsed: call.elapsed,
                 output: call.output,
@@ -215,7 +245,7 @@ impl LayerStack {
                 self.lose(driver);
                 if !at_end {
                     let reason = FreshReason::Trap(cx.plan.graph.name(l).clone());
-                    sink.send(Event::FreshInstance { suite: cx.suite, reason });
+                    sink.send(Event::FreshInstance { suite: cx.suite, during, reason });
                 }
                 return Ok(());
             }
@@ -225,12 +255,13 @@ impl LayerStack {
 }
 
 /// Runs every layer of the plan in zope's order: switch (tear down what the next layer
-/// does not need, set up what it needs), run its iterations, and at the end tear down
-/// what is left. Returns the suite's totals but for its wall time.
+/// does not need, set up what it needs), run its iterations, judge its leak by the policy,
+/// and at the end tear down what is left. Returns the suite's totals but for its wall time.
 pub(super) fn drive(
     cx: Scope<'_>,
     options: &RunOptions,
     driver: &mut dyn LayerDriver,
+    mut judge: Option<&mut PolicyJudge<'_>>,
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
     let mut summary = Summary::default();
@@ -248,7 +279,11 @@ pub(super) fn drive(
             continue;
         }
         summary.layers_run += 1;
-        if driver.run_layer(position, &mut stack, sink, &mut summary)? == Flow::Stop {
+        let end = driver.run_layer(position, &mut stack, sink, &mut summary)?;
+        if let Some(leak) = end.leak {
+            judge_leak(cx, cx.layer(planned.layer), leak, judge.as_deref_mut(), sink, &mut summary);
+        }
+        if end.flow == Flow::Stop {
             break;
         }
     }
@@ -257,4 +292,28 @@ pub(super) fn drive(
         stack.tear_down(cx, None, driver, sink, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// What the policy makes of a leaking layer, said right after its verdict and stacks; a
+/// leak it does not excuse (every leak, without a policy) fails `--fail-on-leak`.
+fn judge_leak(
+    cx: Scope<'_>,
+    layer: LayerRef,
+    leak: LayerLeak,
+    judge: Option<&mut PolicyJudge<'_>>,
+    sink: &mut dyn EventSink,
+    summary: &mut Summary,
+) {
+    let excused = match judge {
+        Some(judge) => {
+            let policy = judge.judge(cx.name, &leak.verdict, leak.stacks.as_ref());
+            let excused = policy.excused;
+            sink.send(Event::LeakPolicy { suite: cx.suite, layer: layer.clone(), policy: Box::new(policy) });
+            excused
+        }
+        None => false,
+    };
+    if !excused {
+        summary.unexcused.push(layer.name);
+    }
 }

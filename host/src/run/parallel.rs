@@ -15,8 +15,9 @@ use std::sync::{mpsc, Mutex};
 
 use super::event::{Discard, Event};
 use super::layer_run::SessionDriver;
-use super::layers::{drive, Flow, HookCall, LayerDriver, LayerHook, LayerStack, Scope};
+use super::layers::{drive, Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerStack, Scope};
 use super::{EventSink, RunError, RunOptions, Session, Summary};
+use crate::leak::policy::PolicyJudge;
 use record::{BodyRecord, Recorded};
 
 mod record;
@@ -53,7 +54,7 @@ impl LayerDriver for Logging<'_, '_, '_, '_> {
         stack: &mut LayerStack,
         sink: &mut dyn EventSink,
         summary: &mut Summary,
-    ) -> Result<Flow, RunError> {
+    ) -> Result<LayerEnd, RunError> {
         self.inner.run_layer(position, stack, sink, summary)
     }
 }
@@ -66,7 +67,8 @@ pub(super) struct LayerRecord {
     body: Vec<Recorded>,
     /// The body's totals (tests, and errors of set-ups repeated after traps).
     summary: Summary,
-    flow: Flow,
+    /// How it ended, with its leak.
+    end: LayerEnd,
     /// The layers still set up after the body, when its instance was replaced during it.
     lost_to: Option<Vec<usize>>,
     /// The tear-down hooks it called at the end.
@@ -139,15 +141,15 @@ pub(super) fn record_layer(
     let record = BodyRecord::new(buffers.take(expected));
     let (mut body, mut summary) = (Tee { record, observer }, Summary::default());
     let generation = logging.inner.session.generation();
-    let flow = match set_up_ok {
+    let end = match set_up_ok {
         true => logging.run_layer(position, &mut stack, &mut body, &mut summary)?,
-        false => Flow::Continue,
+        false => LayerEnd { flow: Flow::Continue, leak: None },
     };
     let lost_to = (logging.inner.session.generation() != generation).then(|| stack.layers().to_vec());
     stack.tear_down(cx, None, &mut logging, &mut Discard, &mut Summary::default())?;
     let tear_down = logging.log;
     worker.discard_instance();
-    Ok(LayerRecord { set_up, body: body.record.finish(), summary, flow, lost_to, tear_down })
+    Ok(LayerRecord { set_up, body: body.record.finish(), summary, end, lost_to, tear_down })
 }
 
 /// Answers the state machine from the workers' records, in plan order.
@@ -210,7 +212,7 @@ impl LayerDriver for Replay<'_, '_> {
         stack: &mut LayerStack,
         sink: &mut dyn EventSink,
         summary: &mut Summary,
-    ) -> Result<Flow, RunError> {
+    ) -> Result<LayerEnd, RunError> {
         let record = self.records[position].as_mut().expect("begin() stored the record");
         let body = std::mem::take(&mut record.body);
         record::replay(&body, self.cx, sink);
@@ -219,19 +221,21 @@ impl LayerDriver for Replay<'_, '_> {
             stack.adopt(layers);
         }
         summary.absorb(std::mem::take(&mut record.summary));
-        Ok(record.flow)
+        Ok(LayerEnd { flow: record.end.flow, leak: record.end.leak.take() })
     }
 }
 
-/// Runs the plan's layers on `options.jobs` threads and replays them in order.
+/// Runs the plan's layers on `options.execution.jobs` threads and replays them in order; the
+/// policy judges each layer's leak as the replay reaches it, as in a serial run.
 pub(super) fn run(
     session: &mut Session<'_>,
     cx: Scope<'_>,
     options: &RunOptions,
+    judge: Option<&mut PolicyJudge<'_>>,
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
     let layers = cx.plan.layers.len();
-    let jobs = options.jobs.clamp(1, layers);
+    let jobs = options.execution.jobs.clamp(1, layers);
     let next = AtomicUsize::new(0);
     let (results, received) = mpsc::channel();
     let stack_size = worker_stack_size(session.policy().max_stack);
@@ -263,7 +267,7 @@ pub(super) fn run(
             current: 0,
             torn_down_by: HashMap::new(),
         };
-        let outcome = drive(cx, options, &mut replay, sink);
+        let outcome = drive(cx, options, &mut replay, judge, sink);
         // Workers finish the layer they are on and take no more.
         next.store(layers, Ordering::Relaxed);
         outcome

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use leakhost_guest::abi::trace;
 
-use super::event::{Event, EventSink, LayerRef};
+use super::event::{Event, EventSink};
 use super::layers::Scope;
 use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
@@ -24,39 +24,33 @@ use crate::sandbox::{AllocCall, AllocTracer};
 use crate::suite::symbols::Symbolizer;
 use crate::text::GuestText;
 
-/// Emits a [`Event::LeakStacks`] for every layer of the suite whose verdict leaked; a
-/// replay that fails gives a note instead of stacks, never a failed run.
-pub(super) fn emit_stacks(
+/// Where the leaked blocks of the layer at `position` were allocated, from traced replays
+/// of it under `options` (the run's iterations: [`RunOptions::replay`]); `first` is the
+/// run's own iteration deltas. A replay that fails gives a note instead of stacks, never a
+/// failed run.
+pub(super) fn layer_stacks(
     session: &Session<'_>,
     cx: Scope<'_>,
+    position: usize,
     options: &RunOptions,
-    leaking: Vec<(LayerRef, Vec<Option<Delta>>)>,
-    sink: &mut dyn EventSink,
-) {
-    if leaking.is_empty() {
-        return;
+    first: &[Option<Delta>],
+) -> LeakStacks {
+    let version = session.abi_version();
+    if version < TRACING_VERSION {
+        return LeakStacks::unavailable(format!(
+            "no allocation stacks: the suite speaks ABI v{version}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
+        ));
     }
     // The bytes the module was compiled from (with the exports snapshots add), so that
-    // module offsets in backtraces and the DWARF's code section agree; read once per suite.
+    // module offsets in backtraces and the DWARF's code section agree.
     let symbolizer = Symbolizer::new(session.module_bytes());
-    for (layer, first) in leaking {
-        let stacks = match session.abi_version() {
-            v if v < TRACING_VERSION => LeakStacks::unavailable(format!(
-                "no allocation stacks: the suite speaks ABI v{v}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
-            )),
-            _ => match cx.plan.layers.iter().position(|p| p.layer == layer.id.0 as usize) {
-                // The run itself went well: a replay that cannot run costs the stacks, not the run.
-                Some(position) => layer_stacks(session, cx, position, options, &first, &symbolizer)
-                    .unwrap_or_else(|e| LeakStacks::unavailable(format!("no allocation stacks: the replay failed: {e}"))),
-                None => continue,
-            },
-        };
-        sink.send(Event::LeakStacks { suite: cx.suite, layer, stacks: Box::new(stacks) });
-    }
+    // The run itself went well: a replay that cannot run costs the stacks, not the run.
+    replayed_stacks(session, cx, position, options, first, &symbolizer)
+        .unwrap_or_else(|e| LeakStacks::unavailable(format!("no allocation stacks: the replay failed: {e}")))
 }
 
 /// Replays the layer at `position` twice with tracing on and groups its leaked blocks.
-fn layer_stacks(
+fn replayed_stacks(
     session: &Session<'_>,
     cx: Scope<'_>,
     position: usize,
@@ -64,11 +58,9 @@ fn layer_stacks(
     first: &[Option<Delta>],
     symbolizer: &Symbolizer<'_>,
 ) -> Result<LeakStacks, RunError> {
-    let options =
-        RunOptions { measure: true, every_test_delta: false, jobs: 1, stop_on_error: false, ..options.clone() };
-    let survey = replay(session, cx, position, &options, None)?;
+    let survey = replay(session, cx, position, options, None)?;
     let wanted: HashSet<u64> = survey.survivors.iter().map(|(seq, _)| *seq).collect();
-    let capture = replay(session, cx, position, &options, Some(wanted))?;
+    let capture = replay(session, cx, position, options, Some(wanted))?;
     let mut notes = Vec::new();
     if let Some(note) = compare_counts(first, &survey.deltas, options.warmup) {
         notes.push(note);

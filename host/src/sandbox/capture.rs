@@ -25,7 +25,7 @@ struct CaptureState {
 }
 
 /// What one test wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CapturedOutput {
     /// The text (invalid UTF-8 replaced).
     pub text: GuestText,

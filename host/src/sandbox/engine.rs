@@ -7,7 +7,8 @@ use wasmtime::{Config, Engine, WasmBacktraceDetails};
 use super::{Policy, SandboxError};
 
 /// How a suite's code is executed; both give the same results (docs/determinism.md).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EngineKind {
     /// Compiled to native code by Cranelift (fast).
     #[default]

@@ -112,7 +112,7 @@ pub(super) fn judge(entries: &[Entry], leak: &Leak<'_>, uses: &mut [Use]) -> Sta
         return Status::NeedsStacks { why: format!("not every leaked block has one: {}", notes.join("; ")).into() };
     }
     excused.sort_by_key(|(i, _)| *i);
-    let mut reasons: Vec<String> = Vec::new();
+    let (mut places, mut reasons): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for (i, sum) in &excused {
         let entry = &entries[*i];
         let spec = entry.frame.as_ref().map_or("", |(spec, _)| spec.as_str());
@@ -120,9 +120,10 @@ pub(super) fn judge(entries: &[Entry], leak: &Leak<'_>, uses: &mut [Use]) -> Sta
         if let Some(over) = over_bound(entry, &what, |m| sum.rate(m)) {
             return over;
         }
+        places.push(entry.place.clone());
         if !reasons.contains(&entry.reason) {
             reasons.push(entry.reason.clone());
         }
     }
-    Status::Allowed { reasons }
+    Status::Allowed { places, reasons }
 }

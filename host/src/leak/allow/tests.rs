@@ -33,6 +33,14 @@ fn clean() -> Verdict {
     Verdict { shape: Shape::Flat, layer: "clean".into(), counted: 2, growth: Vec::new(), tests: Vec::new() }
 }
 
+/// Allowed by the entries at `lines` of leakhost.toml, for `reasons`.
+fn allowed(lines: &[usize], reasons: &[&str]) -> Status {
+    Status::Allowed {
+        places: lines.iter().map(|l| format!("leakhost.toml:{l}")).collect(),
+        reasons: reasons.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
 fn parse(text: &str) -> Result<Allowances, AllowError> {
     Allowances::parse(Path::new("leakhost.toml"), text)
 }
@@ -51,8 +59,8 @@ fn a_test_entry_excuses_its_test_and_a_layer_entry_its_layer() {
     .unwrap();
     let judgement = judge(&allow, &[mixed(), clean(), unit()]);
     assert_eq!(judgement.leaks.len(), 2, "clean layers are not judged");
-    assert_eq!(judgement.leaks[0].status, Status::Allowed { reasons: vec!["bounded cache".into()] });
-    assert_eq!(judgement.leaks[1].status, Status::Allowed { reasons: vec!["known".into()] });
+    assert_eq!(judgement.leaks[0].status, allowed(&[1], &["bounded cache"]));
+    assert_eq!(judgement.leaks[1].status, allowed(&[5], &["known"]));
     assert!(judgement.stale.is_empty());
     assert_eq!(judgement.failing().count(), 0);
 }
@@ -157,18 +165,18 @@ fn a_frame_entry_excuses_a_layer_whose_every_stack_has_a_matching_frame() {
     let stacks = visit_stacks();
     let judgement =
         judge_with("[[allow]]\nframe = '^leakstacks::record_visit$'\nreason = 'visits are kept'\n", Some(&stacks));
-    assert_eq!(judgement.leaks[0].status, Status::Allowed { reasons: vec!["visits are kept".into()] });
+    assert_eq!(judgement.leaks[0].status, allowed(&[1], &["visits are kept"]));
     assert!(judgement.stale.is_empty() && judgement.unchecked.is_empty());
     // Each stack by a frame entry of its own, one of them by `file:line`.
     let two = "[[allow]]\nframe = 'src/lib\\.rs:144$'\nreason = 'a'\n\n[[allow]]\nframe = 'closure'\nreason = 'b'\n";
     assert_eq!(
         judge_with(two, Some(&stacks)).leaks[0].status,
-        Status::Allowed { reasons: vec!["a".into(), "b".into()] }
+        allowed(&[1, 5], &["a", "b"])
     );
     // The first matching entry takes a stack; one that matches none after it is stale.
     let shadowed = "[[allow]]\nframe = 'record_visit'\nreason = 'a'\n\n[[allow]]\nframe = 'closure'\nreason = 'b'\n";
     let judgement = judge_with(shadowed, Some(&stacks));
-    assert_eq!(judgement.leaks[0].status, Status::Allowed { reasons: vec!["a".into()] });
+    assert_eq!(judgement.leaks[0].status, allowed(&[1], &["a"]));
     assert_eq!(judgement.stale.iter().map(|e| e.place.as_str()).collect::<Vec<_>>(), ["leakhost.toml:5"]);
 }
 
@@ -239,7 +247,7 @@ fn without_stacks_a_frame_entry_is_unchecked_not_stale_and_excuses_nothing() {
         "[[allow]]\nframe = 'record_visit'\nreason = 'r'\n\n[[allow]]\ntest = 'visit'\nreason = 'n'\n",
         None,
     );
-    assert_eq!(named.leaks[0].status, Status::Allowed { reasons: vec!["n".into()] });
+    assert_eq!(named.leaks[0].status, allowed(&[5], &["n"]));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 use super::*;
-use crate::leak::Shape;
-use crate::leak::{Delta, Growth, LeakingTest, Metric};
-use crate::run::{Counts, LayerId, LayerRef, SuiteId, TestId, TestRef};
+use crate::leak::{Delta, Growth, LeakingTest, Metric, Shape};
+use crate::report::Recorder;
+use crate::run::{Counts, Event, EventSink, LayerId, LayerRef, Outcome, Summary, SuiteId, TestId, TestRef};
 use crate::sandbox::CapturedOutput;
 
 /// The hostile suite's worst: markup, an attribute break-out, a script tag, ESC and NUL.
@@ -41,8 +41,9 @@ fn iteration(iteration: u32, blocks: u64) -> Event {
     }
 }
 
-fn leaking_run() -> HtmlReporter {
-    let mut html = HtmlReporter::new();
+/// A run of one leaking layer whose test fails in each of 4 iterations (-N 3, one added).
+fn leaking_run() -> String {
+    let mut html = Recorder::new(false);
     let growth = vec![Growth::from_deltas(Metric::Blocks, vec![1, 1])];
     let verdict = Verdict {
         shape: Shape::Leaks,
@@ -55,6 +56,7 @@ fn leaking_run() -> HtmlReporter {
     html.emit(&Event::SuiteStarted { suite: SuiteId(0), name: "leak.wasm".into(), layers: 1, tests: 1 });
     html.emit(&Event::LayerStarted { suite: SuiteId(0), layer: layer() });
     for i in 1..=4 {
+        html.emit(&Event::IterationStarted { suite: SuiteId(0), layer: layer(), iteration: i, planned: 3 });
         html.emit(&Event::TestFinished {
             suite: SuiteId(0),
             layer: LayerId(0),
@@ -72,12 +74,12 @@ fn leaking_run() -> HtmlReporter {
     html.emit(&Event::RunFinished {
         summary: Box::new(Summary { tests: 1, failures: 4, leaks: vec![verdict], ..Summary::default() }),
     });
-    html
+    to_html(html.report())
 }
 
 #[test]
 fn a_leaking_layer_gets_two_plots_its_verdict_and_its_tests() {
-    let page = leaking_run().to_html();
+    let page = leaking_run();
     assert_eq!(page.matches("<svg class=\"plot\"").count(), 2, "{page}");
     // Set-up plus four iterations; the fourth is added after -N 3.
     assert_eq!(page.matches("<circle class=\"point\"").count(), 10);
@@ -91,7 +93,7 @@ fn a_leaking_layer_gets_two_plots_its_verdict_and_its_tests() {
 
 #[test]
 fn no_guest_string_reaches_the_page_unescaped() {
-    let page = leaking_run().to_html();
+    let page = leaking_run();
     assert!(!page.contains("<script"), "{page}");
     assert!(!page.contains('\u{1b}') && !page.contains('\u{0}'));
     assert!(!page.contains("\" onload"));

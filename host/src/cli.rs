@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run suites' tests, layer by layer, as zope.testrunner does.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// List the tests a run would run, by layer, without running them.
     List(run::ListArgs),
     /// Show a suite's ABI version, layers, test counts, exports and sandbox.

@@ -257,8 +257,25 @@ pub struct AllocCall {
     pub old_ptr: u32,
 }
 
+/// Which export the host is about to call, for a tracer that blames allocations on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPhase {
+    /// Test `0` (a guest index).
+    Test(u32),
+    /// Hook `code` (`abi::hook`) of host layer `layer`.
+    Hook {
+        /// The host layer.
+        layer: usize,
+        /// Which hook.
+        code: u32,
+    },
+}
+
 /// Receives the allocator calls of a traced instance.
 pub trait AllocTracer: Send + Sync {
+    /// The host is about to call into the guest for `phase`.
+    fn enter(&self, phase: CallPhase);
+
     /// Records `call`; `backtrace` captures the guest's stack (names only), which only
     /// the calls the tracer keeps should pay for.
     fn record(&self, call: AllocCall, backtrace: &mut dyn FnMut() -> wasmtime::WasmBacktrace);

@@ -139,6 +139,9 @@ fn allocation_stacks_are_in_the_report() {
     no_console_errors(&loaded);
     let stacks = &loaded.dom[loaded.dom.find("<section id=\"stacks\">").expect("a stacks section")..];
     assert!(stacks.matches("<div class=\"stack\">").count() >= 8, "{stacks}");
-    assert!(stacks.contains("<code>leakstacks::test_memo_map  src/lib.rs:"), "{stacks}");
+    assert!(stacks.contains("<code>leakstacks::test_memo_map  leakstacks/src/lib.rs:"), "{stacks}");
+    // Every report says what the terminal says about a group.
+    assert!(stacks.contains("<p>1 block, 64 bytes per iteration, allocated by test_forgotten_vec at:</p>"), "{stacks}");
+    assert!(stacks.contains("<p>14 bytes per iteration added to live blocks by test_visit_a at:</p>"), "{stacks}");
     assert!(!stacks.contains("No allocation stacks were recorded"), "{stacks}");
 }

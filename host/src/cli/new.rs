@@ -165,7 +165,7 @@ mod tests {
         let [(_, cargo), (_, lib), (_, ignore)] = RUST_TEMPLATE;
         assert!(cargo.contains("crate-type = [\"cdylib\"]"));
         assert!(cargo.contains("leakhost-guest = { path = \"{{sdk}}\" }"));
-        assert!(cargo.contains("debug = \"line-tables-only\""));
+        assert!(cargo.contains("debug = \"limited\""));
         assert!(lib.contains("leakhost_guest::suite!();"));
         assert!(lib.contains("#[leakhost_guest::test(layer = Words)]"));
         assert!(ignore.contains("/target"));

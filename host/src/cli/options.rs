@@ -222,7 +222,7 @@ fn parse_env(spec: &str) -> Result<(String, String), String> {
 }
 
 /// Parses a size in bytes with an optional K, M or G suffix (powers of 1024).
-fn parse_size(spec: &str) -> Result<u64, String> {
+pub(super) fn parse_size(spec: &str) -> Result<u64, String> {
     let spec = spec.trim();
     let (digits, shift) = match spec.char_indices().last() {
         Some((i, 'k' | 'K')) => (&spec[..i], 10),

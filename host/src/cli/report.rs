@@ -51,7 +51,9 @@ fn read(path: &Path) -> Result<RunReport, CliError> {
 /// `leakhost report`.
 pub fn report(args: &ReportArgs) -> Result<ExitCode, CliError> {
     if args.json.is_none() && args.junit.is_none() && args.html.is_none() {
-        return Err(CliError::Usage("leakhost report writes nothing without --html FILE, --junit FILE or --json FILE".into()));
+        return Err(CliError::Usage(
+            "leakhost report writes nothing without --html FILE, --junit FILE or --json FILE".into(),
+        ));
     }
     let reports = args.reports.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
     let merged = merge(reports).map_err(|e| CliError::Usage(format!("cannot merge the reports: {e}")))?;

@@ -11,7 +11,7 @@ use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs,
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
 use crate::plan::Plan;
 use crate::report::{HumanReporter, ProgressReporter};
-use crate::run::{Event, EventSink, Execution, RunOptions, Summary, SuiteRun};
+use crate::run::{Event, EventSink, Execution, ReplayBudget, RunOptions, SuiteRun, Summary, DEFAULT_REPLAY_BUDGET};
 use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
 use crate::text::GuestText;
@@ -49,6 +49,23 @@ pub struct RunArgs {
     /// Do not replay leaking layers to report where their leaked blocks were allocated.
     #[arg(long)]
     pub no_stacks: bool,
+
+    /// Most live blocks a traced replay follows at once; past it the replay stops recording.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPLAY_BUDGET.traced_blocks)]
+    pub max_traced_blocks: usize,
+
+    /// Most allocation stacks a traced replay captures.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPLAY_BUDGET.captures)]
+    pub max_stack_captures: usize,
+
+    /// Most distinct allocation stacks a traced replay keeps.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPLAY_BUDGET.stacks)]
+    pub max_distinct_stacks: usize,
+
+    /// Most bytes of distinct frame names and paths one layer's stacks keep, e.g. 16M.
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_REPLAY_BUDGET.frame_text as u64,
+          value_parser = super::options::parse_size)]
+    pub max_frame_text: u64,
 
     /// Exit with status 3 when a layer leaks (and no test failed).
     #[arg(long, requires = "report_leaks")]
@@ -203,7 +220,8 @@ fn check_run_args(args: &RunArgs) -> Result<(), CliError> {
 /// The run options these arguments describe, with the policy loaded from its files: the
 /// one place the command line becomes what the runner obeys.
 fn run_options(args: &RunArgs) -> Result<RunOptions, CliError> {
-    let policy = super::policy::load(args.report_leaks, args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?;
+    let policy =
+        super::policy::load(args.report_leaks, args.allow.as_deref(), args.baseline.as_deref(), &args.targets)?;
     Ok(RunOptions {
         repeat: args.repeat,
         max_iterations: args.max_iterations,
@@ -213,6 +231,12 @@ fn run_options(args: &RunArgs) -> Result<RunOptions, CliError> {
         execution: Execution { jobs: args.jobs as usize, engine: args.sandbox.engine },
         seed: args.seed,
         stacks: !args.no_stacks,
+        replay_budget: ReplayBudget {
+            traced_blocks: args.max_traced_blocks,
+            captures: args.max_stack_captures,
+            stacks: args.max_distinct_stacks,
+            frame_text: usize::try_from(args.max_frame_text).unwrap_or(usize::MAX),
+        },
         fail_on_leak: args.fail_on_leak,
         fail_on_undecided: args.fail_on_undecided,
         policy: std::sync::Arc::new(policy),
@@ -246,7 +270,8 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
         return Ok(ExitCode::from(EXIT_OK));
     }
     let options = run_options(args)?;
-    let (json, junit, html, events) = (args.json.as_deref(), args.junit.as_deref(), args.html.as_deref(), args.events.as_deref());
+    let (json, junit, html, events) =
+        (args.json.as_deref(), args.junit.as_deref(), args.html.as_deref(), args.events.as_deref());
     let mut reports = Reports::open(json, junit, html, events, !args.no_timings)?;
     if let Some(seed) = selection.shuffle {
         println!("Tests shuffled with seed {seed}.");

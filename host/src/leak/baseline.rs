@@ -141,7 +141,11 @@ impl Baseline {
     /// The layers that leaked in the baseline and are not in `leaking` (suite, layer):
     /// fixed since, in (suite, layer) order.
     pub fn fixed(&self, leaking: &BTreeSet<(String, String)>) -> Vec<GuestText> {
-        self.leaks.keys().filter(|key| !leaking.contains(*key)).map(|(_, layer)| GuestText::from(layer.as_str())).collect()
+        self.leaks
+            .keys()
+            .filter(|key| !leaking.contains(*key))
+            .map(|(_, layer)| GuestText::from(layer.as_str()))
+            .collect()
     }
 }
 

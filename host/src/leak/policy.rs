@@ -220,8 +220,7 @@ mod tests {
     #[test]
     fn a_baseline_that_does_not_compare_excuses_nothing() {
         let baseline = Baseline::new(key(), [("s.wasm".to_string(), &leak("A"))]);
-        let policy =
-            LeakPolicy { allow: None, baseline: Some(BaselinePolicy { source: "b.json".into(), baseline }) };
+        let policy = LeakPolicy { allow: None, baseline: Some(BaselinePolicy { source: "b.json".into(), baseline }) };
         let mut other = key();
         other.repeat = 8;
         let mut judge = policy.judge(&other).expect("a policy");

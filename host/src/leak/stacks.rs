@@ -1,9 +1,9 @@
-//! Allocation stacks of leaked blocks: interning the program points a replay
-//! captured, grouping blocks by stack, trimming allocator and SDK frames, and the
-//! order reports print them in. Pure: the replay (`run::trace`) feeds it, the
-//! symbolizer (`suite::symbols`) names the frames.
+//! Allocation stacks of leaked blocks: interning the program points a replay captured,
+//! grouping what leaked by the text of its trimmed stack, and the one order reports print
+//! groups in. Pure: the replay (`run::trace`) feeds it, the symbolizer (`suite::symbols`)
+//! names the frames, each distinct stack once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ pub struct RawFrame {
     /// The function's index in the module.
     pub func_index: u32,
     /// Its name from the module's name section, if any (possibly mangled).
-    pub name: Option<String>,
+    pub name: Option<std::sync::Arc<str>>,
     /// The offset of the call in the module file, if known.
     pub module_offset: Option<u32>,
 }
@@ -43,19 +43,34 @@ impl StackTable {
         id
     }
 
+    /// How many distinct stacks it holds.
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
     /// The frames of `id`.
     pub fn get(&self, id: StackId) -> &[RawFrame] {
         &self.stacks[id.0 as usize]
+    }
+
+    /// Every stack, by id.
+    pub fn stacks(&self) -> &[Vec<RawFrame>] {
+        &self.stacks
     }
 }
 
 /// Whose code a frame is, which decides what trimming keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Origin {
-    /// The suite's own code.
+    /// The suite's own code and its dependencies (crates.io, C sources).
     #[default]
     User,
-    /// The standard library and its dependencies, the allocator included.
+    /// The standard library and the runtime (the allocator, libc) below the suite's code.
     Std,
     /// The leakhost SDK: its allocator and the dispatch around a test.
     Sdk,
@@ -65,7 +80,10 @@ impl Origin {
     /// The origin a qualified function name shows (names from the name section).
     pub fn of_name(function: &str) -> Origin {
         let path = path_of(function);
-        if SDK.iter().any(|p| path.starts_with(p)) {
+        // The SDK's crate, the glue its macros put in the suite's crate (`__leakhost_body`),
+        // and the exports and C functions of the ABI (`leakhost_run_test`, `leakhost_counters`).
+        let sdk_glue = function.contains("::__leakhost_") || function.starts_with("__leakhost_");
+        if path.starts_with(SDK) || sdk_glue || (!function.contains("::") && function.starts_with("leakhost_")) {
             Origin::Sdk
         } else if STD.iter().any(|p| path.starts_with(p)) || STD_SYMBOLS.contains(&function) {
             Origin::Std
@@ -78,21 +96,28 @@ impl Origin {
 /// One frame of a reported stack.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Frame {
-    /// The demangled function name (`<unknown>` when the module has no name for it).
+    /// The demangled function name, with its path (`<function N>` when the module has no name).
     pub function: GuestText,
-    /// The source file, when the suite carries DWARF line tables.
+    /// The source file as reports show it: in its package (`inventory/src/sessions.rs`), its
+    /// crate (`lru-0.12.5/src/lib.rs`) or the standard library (`std/src/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<GuestText>,
+    /// The source file's full path, as the DWARF says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<GuestText>,
     /// The line in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
-    /// The offset of the call in the module file.
-    pub module_offset: Option<u32>,
+    /// The offsets of the calls in the module file this frame stands for: one per
+    /// distinct captured stack merged into its group, sorted.
+    pub module_offsets: Vec<u32>,
     /// Whose code it is.
     #[serde(skip)]
     pub origin: Origin,
 }
 
 impl Frame {
-    /// `function  file:line`, or the function alone.
+    /// `function  file:line`, or the function alone: what identifies a frame to a reader.
     pub fn text(&self) -> String {
         match (&self.file, self.line) {
             (Some(file), Some(line)) => format!("{}  {}:{line}", self.function.raw(), file.raw()),
@@ -102,20 +127,23 @@ impl Frame {
     }
 }
 
-/// The leaked blocks that share one allocation stack.
+/// The leaked blocks and bytes that share one stack, as a reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackGroup {
-    /// Blocks over all counted iterations.
+    /// Blocks allocated over all counted iterations and still live.
     pub blocks: u64,
-    /// Their bytes, as requested.
+    /// Bytes added over all counted iterations and still live: new blocks' sizes and what
+    /// reallocations added to live blocks.
     pub bytes: u64,
-    /// The counted iterations they were allocated in.
+    /// The counted iterations.
     pub iterations: usize,
-    /// The tests (or `Layer.testSetUp`-style hook owners) running when they were
-    /// allocated, sorted.
+    /// The causes (tests, or `testSetUp of LAYER`-style hooks) that allocated them, sorted.
     pub tests: Vec<GuestText>,
-    /// The stack, innermost first, allocator and SDK frames trimmed.
+    /// The stack, innermost first, allocator, runtime and SDK frames trimmed.
     pub frames: Vec<Frame>,
+    /// Whether any frame is the suite's own code; without one, the frames shown are all
+    /// there is (a names-only build whose code was inlined away).
+    pub user_frames: bool,
 }
 
 impl StackGroup {
@@ -125,6 +153,11 @@ impl StackGroup {
         (n > 0 && self.blocks.is_multiple_of(n) && self.bytes.is_multiple_of(n))
             .then(|| (self.blocks / n, self.bytes / n))
     }
+
+    /// The rendered frames: what makes two groups one.
+    fn text(&self) -> Vec<String> {
+        self.frames.iter().map(Frame::text).collect()
+    }
 }
 
 /// The allocation stacks of one leaking layer.
@@ -132,8 +165,8 @@ impl StackGroup {
 pub struct LeakStacks {
     /// The leaked blocks grouped by stack, most bytes first.
     pub groups: Vec<StackGroup>,
-    /// What limits them: no tracing in the suite's ABI, no line tables, a replay that
-    /// differed from the run.
+    /// What limits them: no tracing, no line tables, a replay that differed from the run,
+    /// a spent budget, live data of causes the verdict does not name.
     pub notes: Vec<GuestText>,
     /// Some leaked blocks may be missing from `groups` (a block without a captured stack,
     /// replays that disagree with each other or with the run; `notes` say which), so the
@@ -149,60 +182,82 @@ impl LeakStacks {
     }
 }
 
-/// A leaked block, as the replay saw it.
+/// What one allocator call added to what is live at the layer's end: a new block, or the
+/// bytes a reallocation grew (or shrank) a live block by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeakedBlock {
-    /// Where it was allocated.
+pub struct Contribution {
+    /// Where the call was made.
     pub stack: StackId,
-    /// Its size.
-    pub size: u64,
-    /// The test running when it was allocated, if any.
-    pub test: Option<GuestText>,
+    /// 1 for a new block, 0 for a reallocation.
+    pub blocks: u64,
+    /// Bytes it added.
+    pub bytes: i64,
+    /// The cause that made it.
+    pub cause: GuestText,
 }
 
-/// Groups `blocks` by stack; `frames` turns a stack into reported frames (it is
-/// called once per distinct stack). Groups that trim to the same frames merge.
+#[derive(Default)]
+struct Sum {
+    blocks: u64,
+    bytes: i64,
+    tests: BTreeSet<GuestText>,
+    offsets: Vec<BTreeSet<u32>>,
+}
+
+/// Groups `contributions` by the text of their trimmed stacks; `frames` names a stack (it is
+/// called once per distinct stack, in id order). Groups that add nothing live are dropped.
 pub fn group(
-    blocks: &[LeakedBlock],
+    contributions: &[Contribution],
     iterations: usize,
     mut frames: impl FnMut(StackId) -> Vec<Frame>,
 ) -> Vec<StackGroup> {
-    let mut by_stack: HashMap<StackId, (u64, u64, BTreeSet<GuestText>)> = HashMap::new();
-    for block in blocks {
-        let entry = by_stack.entry(block.stack).or_default();
-        entry.0 += 1;
-        entry.1 += block.size;
-        entry.2.extend(block.test.clone());
+    let stacks: BTreeSet<StackId> = contributions.iter().map(|c| c.stack).collect();
+    let named: BTreeMap<StackId, (Vec<Frame>, bool)> = stacks.into_iter().map(|id| (id, trim(frames(id)))).collect();
+    let mut by_text: BTreeMap<Vec<String>, (Vec<Frame>, bool, Sum)> = BTreeMap::new();
+    for c in contributions {
+        let (frames, user) = &named[&c.stack];
+        let key: Vec<String> = frames.iter().map(Frame::text).collect();
+        let (_, _, sum) = by_text.entry(key).or_insert_with(|| (frames.clone(), *user, Sum::default()));
+        sum.blocks += c.blocks;
+        sum.bytes += c.bytes;
+        sum.tests.insert(c.cause.clone());
+        sum.offsets.resize_with(frames.len(), BTreeSet::new);
+        for (set, frame) in sum.offsets.iter_mut().zip(frames) {
+            set.extend(frame.module_offsets.iter().copied());
+        }
     }
-    let mut ids: Vec<StackId> = by_stack.keys().copied().collect();
-    ids.sort();
-    let mut merged: HashMap<Vec<Frame>, (u64, u64, BTreeSet<GuestText>)> = HashMap::new();
-    for id in ids {
-        let (blocks, bytes, tests) = by_stack.remove(&id).expect("listed above");
-        let entry = merged.entry(trim(frames(id))).or_default();
-        entry.0 += blocks;
-        entry.1 += bytes;
-        entry.2.extend(tests);
-    }
-    let mut groups: Vec<StackGroup> = merged
-        .into_iter()
-        .map(|(frames, (blocks, bytes, tests))| StackGroup {
-            blocks,
-            bytes,
-            iterations,
-            tests: tests.into_iter().collect(),
-            frames,
+    let mut groups: Vec<StackGroup> = by_text
+        .into_values()
+        .filter(|(_, _, sum)| sum.blocks > 0 || sum.bytes > 0)
+        .map(|(mut frames, user_frames, sum)| {
+            for (frame, offsets) in frames.iter_mut().zip(sum.offsets) {
+                frame.module_offsets = offsets.into_iter().collect();
+            }
+            StackGroup {
+                blocks: sum.blocks,
+                bytes: u64::try_from(sum.bytes).unwrap_or(0),
+                iterations,
+                tests: sum.tests.into_iter().collect(),
+                frames,
+                user_frames,
+            }
         })
         .collect();
     order(&mut groups);
     groups
 }
 
-/// Most bytes first, then by the stack's text, so two runs print the same thing.
+/// Most bytes first, then most blocks, then by the stack's text, then by its frames'
+/// offsets: a key no two distinct groups share, so every run prints the same order.
 pub fn order(groups: &mut [StackGroup]) {
-    let key = |g: &StackGroup| g.frames.iter().map(Frame::text).collect::<Vec<_>>();
-    groups
-        .sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| b.blocks.cmp(&a.blocks)).then_with(|| key(a).cmp(&key(b))));
+    let offsets = |g: &StackGroup| g.frames.iter().map(|f| f.module_offsets.clone()).collect::<Vec<_>>();
+    groups.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| b.blocks.cmp(&a.blocks))
+            .then_with(|| a.text().cmp(&b.text()))
+            .then_with(|| offsets(a).cmp(&offsets(b)))
+    });
 }
 
 /// Crate paths of the standard library's frames (the allocator's included).
@@ -224,10 +279,20 @@ const STD_SYMBOLS: &[&str] = &[
     "free",
     "aligned_alloc",
     "posix_memalign",
+    "__wrap_malloc",
+    "__wrap_calloc",
+    "__wrap_realloc",
+    "__wrap_free",
+    "__wrap_aligned_alloc",
+    "__wrap_posix_memalign",
+    "dlmalloc",
+    "dlrealloc",
+    "dlcalloc",
+    "internal_memalign",
 ];
 
-/// Crate paths and exports of the SDK.
-const SDK: &[&str] = &["leakhost_guest::", "leakhost_run_test", "leakhost_layer_hook", "leakhost_counters"];
+/// The SDK's crate path.
+const SDK: &str = "leakhost_guest::";
 
 /// The name a prefix test looks at: `<alloc::vec::Vec<T> as Clone>::clone` is
 /// `alloc::vec::Vec<T> as Clone>::clone`, so a trait impl counts as its type's crate.
@@ -236,13 +301,16 @@ fn path_of(function: &str) -> &str {
 }
 
 /// Keeps the suite's own frames, innermost first, up to the SDK's dispatch around the
-/// test: the allocator below and the standard library between them are not where a
-/// leak is fixed. A stack without any frame of the suite is kept whole, so a block is
-/// never shown without a stack.
-pub fn trim(frames: Vec<Frame>) -> Vec<Frame> {
-    let Some(first) = frames.iter().position(|f| f.origin == Origin::User) else { return frames };
+/// test: the allocator below and the standard library between them are not where a leak
+/// is fixed. Returns the frames and whether any is the suite's; a stack without one is
+/// kept whole but for the allocator and SDK frames, so a block is never shown without a stack.
+pub fn trim(frames: Vec<Frame>) -> (Vec<Frame>, bool) {
+    let Some(first) = frames.iter().position(|f| f.origin == Origin::User) else {
+        let rest: Vec<Frame> = frames.iter().filter(|f| f.origin != Origin::Sdk).cloned().collect();
+        return (if rest.is_empty() { frames } else { rest }, false);
+    };
     let end = frames[first..].iter().position(|f| f.origin == Origin::Sdk).map_or(frames.len(), |i| first + i);
-    frames[first..end].iter().filter(|f| f.origin == Origin::User).cloned().collect()
+    (frames[first..end].iter().filter(|f| f.origin == Origin::User).cloned().collect(), true)
 }
 
 /// A demangled function name: Rust legacy (`_ZN…`) and v0 (`_R…`) symbols lose their
@@ -255,67 +323,4 @@ pub fn demangle(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(function: &str) -> Frame {
-        Frame {
-            function: function.into(),
-            file: None,
-            line: None,
-            module_offset: None,
-            origin: Origin::of_name(function),
-        }
-    }
-
-    #[test]
-    fn allocator_and_sdk_frames_are_trimmed() {
-        let frames = [
-            "leakhost_guest::alloc::report",
-            "__rust_alloc",
-            "<alloc::vec::Vec<u8> as Clone>::clone",
-            "leak::helper",
-            "std::thread::local::LocalKey<T>::with",
-            "leak::test_body",
-            "leakhost_guest::runtime::run_test",
-            "leak::declare",
-            "leakhost_run_test",
-        ]
-        .map(frame)
-        .to_vec();
-        let names: Vec<String> = trim(frames).iter().map(Frame::text).collect();
-        assert_eq!(names, ["leak::helper", "leak::test_body"]);
-    }
-
-    #[test]
-    fn a_stack_of_allocator_frames_only_is_kept() {
-        let frames = vec![frame("alloc::alloc::alloc"), frame("std::thread::spawn")];
-        assert_eq!(trim(frames.clone()), frames);
-    }
-
-    #[test]
-    fn rust_symbols_are_demangled_without_hash() {
-        assert_eq!(demangle("_ZN4leak6helper17h0123456789abcdefE"), "leak::helper");
-        assert_eq!(demangle("_RNvCs1234_4leak6helper"), "leak::helper");
-        assert_eq!(demangle("malloc"), "malloc");
-    }
-
-    #[test]
-    fn blocks_group_by_trimmed_stack_and_order_by_bytes() {
-        let mut table = StackTable::default();
-        let raw = |name: &str, offset| RawFrame { func_index: 0, name: Some(name.into()), module_offset: Some(offset) };
-        let a = table.intern(vec![raw("alloc::alloc::alloc", 1), raw("leak::small", 2)]);
-        let b = table.intern(vec![raw("alloc::alloc::alloc", 3), raw("leak::big", 4)]);
-        let c = table.intern(vec![raw("alloc::raw_vec::grow", 5), raw("leak::big", 4)]);
-        assert_eq!(table.intern(vec![raw("alloc::alloc::alloc", 1), raw("leak::small", 2)]), a);
-        let block = |stack, size, test: &str| LeakedBlock { stack, size, test: Some(test.into()) };
-        let blocks = [block(a, 8, "t1"), block(a, 8, "t2"), block(b, 100, "t3"), block(c, 100, "t3")];
-        let groups =
-            group(&blocks, 2, |id| table.get(id).iter().map(|f| frame(f.name.as_deref().unwrap_or("?"))).collect());
-        assert_eq!(groups.len(), 2);
-        assert_eq!((groups[0].blocks, groups[0].bytes), (2, 200));
-        assert_eq!(groups[0].frames, vec![frame("leak::big")]);
-        assert_eq!(groups[1].tests, vec![GuestText::from("t1"), GuestText::from("t2")]);
-        assert_eq!(groups[1].per_iteration(), Some((1, 8)));
-    }
-}
+mod tests;

@@ -414,7 +414,9 @@ impl<W: Write> EventSink for HumanReporter<W> {
                     self.line(format_args!("{line}"));
                 }
             }
-            Event::LeakPolicy { layer, policy, .. } => self.policies.push((layer.name.clone(), policy.as_ref().clone())),
+            Event::LeakPolicy { layer, policy, .. } => {
+                self.policies.push((layer.name.clone(), policy.as_ref().clone()))
+            }
             Event::PolicyFinished { summary } => self.policy = Some(summary.as_ref().clone()),
             Event::Stopped { after, .. } => {
                 self.line(format_args!("Stopping after {} failed (-x); the remaining tests do not run.", after.line()))

@@ -77,7 +77,10 @@ mod tests {
         let report = RunReport::new();
         assert_eq!(read_json(&to_json(&report)), Ok(report));
         assert!(matches!(read_json("{nope"), Err(ReadError::NotJson(_))));
-        assert_eq!(read_json(r#"{"schema":"leakhost-events","version":1}"#), Err(ReadError::Schema("leakhost-events".into())));
+        assert_eq!(
+            read_json(r#"{"schema":"leakhost-events","version":1}"#),
+            Err(ReadError::Schema("leakhost-events".into()))
+        );
         let old = r#"{"schema":"leakhost-report","version":2,"suites":[]}"#;
         assert_eq!(read_json(old), Err(ReadError::Version(2)));
         assert!(matches!(read_json(r#"{"schema":"leakhost-report","version":3}"#), Err(ReadError::Invalid(_))));

@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn allowance_lines_say_which_entry_allows_and_why_others_do_not() {
         let layers = vec![
-            (GuestText::from("A"), judged(Status::Allowed { places: vec!["a.toml:3".into()], reasons: vec!["known".into()] })),
+            (
+                GuestText::from("A"),
+                judged(Status::Allowed { places: vec!["a.toml:3".into()], reasons: vec!["known".into()] }),
+            ),
             (
                 GuestText::from("UnitTests"),
                 judged(Status::StacksUnmatched { unmatched: 7, of: 8, first: "m::f  src/lib.rs:49".into() }),

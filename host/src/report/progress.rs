@@ -34,7 +34,6 @@ impl<S: EventSink> ProgressReporter<S> {
 }
 
 impl<S: EventSink> EventSink for ProgressReporter<S> {
-
     fn emit(&mut self, event: &Event) {
         let Some(bar) = &self.bar else {
             self.inner.emit(event);

@@ -13,17 +13,12 @@ fn frame_line(frame: &Frame) -> String {
     }
 }
 
-/// "2 blocks, 124 bytes per iteration, allocated by test_a at:".
+/// "2 blocks, 124 bytes per iteration, allocated by test_a at:", or for what reallocations
+/// added to blocks already live, "36 bytes per iteration added to live blocks by test_a at:".
 pub(super) fn group_heading(group: &StackGroup) -> String {
-    let amount = match group.per_iteration() {
-        Some((blocks, bytes)) => format!("{} {}, {bytes} bytes per iteration", blocks, plural(blocks, "block")),
-        None => format!(
-            "{} {}, {} bytes in {} counted iterations",
-            group.blocks,
-            plural(group.blocks, "block"),
-            group.bytes,
-            group.iterations
-        ),
+    let (blocks, bytes, per) = match group.per_iteration() {
+        Some((blocks, bytes)) => (blocks, bytes, " per iteration".to_string()),
+        None => (group.blocks, group.bytes, format!(" in {} counted iterations", group.iterations)),
     };
     let by = match group.tests.as_slice() {
         [] => String::new(),
@@ -32,7 +27,16 @@ pub(super) fn group_heading(group: &StackGroup) -> String {
             format!(" by {}", names.join(", "))
         }
     };
-    format!("{amount}, allocated{by} at:")
+    let heading = match blocks {
+        0 => format!("{bytes} bytes{per} added to live blocks{by} at:"),
+        _ => format!("{blocks} {}, {bytes} bytes{per}, allocated{by} at:", plural(blocks, "block")),
+    };
+    match group.user_frames {
+        true => heading,
+        false => format!(
+            "{heading} (no frame of the suite's own code: it was inlined away; build with debug = \"limited\" to see it)"
+        ),
+    }
 }
 
 fn plural(n: u64, word: &str) -> String {
@@ -85,8 +89,9 @@ mod tests {
         let frame = |f: &str, line| Frame {
             function: f.into(),
             file: Some("src/lib.rs".into()),
+            path: None,
             line: Some(line),
-            module_offset: Some(1),
+            module_offsets: vec![1],
             origin: Origin::User,
         };
         LeakStacks {
@@ -96,6 +101,7 @@ mod tests {
                 iterations: 3,
                 tests: vec!["test_rc_cycle".into()],
                 frames: vec![frame("leaky::build_tree", 21), frame("leaky::test_rc_cycle", 101)],
+                user_frames: true,
             }],
             notes: vec![],
             partial: false,
@@ -118,5 +124,14 @@ mod tests {
         let mut s = stacks();
         s.groups[0].blocks = 7;
         assert!(group_heading(&s.groups[0]).starts_with("7 blocks, 372 bytes in 3 counted iterations"));
+    }
+
+    #[test]
+    fn growth_by_reallocation_and_stacks_without_the_suites_code_say_so() {
+        let mut s = stacks();
+        s.groups[0].blocks = 0;
+        assert_eq!(group_heading(&s.groups[0]), "124 bytes per iteration added to live blocks by test_rc_cycle at:");
+        s.groups[0].user_frames = false;
+        assert!(group_heading(&s.groups[0]).ends_with("build with debug = \"limited\" to see it)"));
     }
 }

@@ -69,9 +69,9 @@ pub(super) struct LayerRun<'p> {
     layer: LayerRef,
     /// Layers whose testSetUp and testTearDown run around each test, most basic first.
     test_hooks: Vec<usize>,
-    /// Whether any of them has a testSetUp, and a testTearDown: each is then a cause of
-    /// its own in the series, after the tests.
-    hook_causes: [bool; 2],
+    /// The names of the testSetUp and the testTearDown causes, when any of them has the
+    /// hook: each is then a cause of its own in the series, after the tests.
+    hook_causes: [Option<GuestText>; 2],
     /// This iteration's changes by the testSetUp and the testTearDown hooks, summed over tests.
     hook_deltas: [Option<Delta>; 2],
     /// Whether this iteration measures the per-test hooks apart from the test bodies.
@@ -107,15 +107,13 @@ impl<'p> LayerRun<'p> {
             test_hooks.iter().filter(|&&l| flag(&graph.layers[l].flags)).map(|&l| graph.name(l)).collect()
         };
         let (set_ups, tear_downs) = (with(|f| f.test_set_up), with(|f| f.test_tear_down));
-        let hook_causes = [!set_ups.is_empty(), !tear_downs.is_empty()];
+        let hook_causes = [
+            (!set_ups.is_empty()).then(|| hook_cause("testSetUp", &set_ups)),
+            (!tear_downs.is_empty()).then(|| hook_cause("testTearDown", &tear_downs)),
+        ];
         let mut causes: Vec<GuestText> =
             planned.tests.iter().map(|&t| cx.plan.test_names[t as usize].clone()).collect();
-        if hook_causes[0] {
-            causes.push(hook_cause("testSetUp", &set_ups));
-        }
-        if hook_causes[1] {
-            causes.push(hook_cause("testTearDown", &tear_downs));
-        }
+        causes.extend(hook_causes.iter().flatten().cloned());
         LayerRun {
             cx,
             position,
@@ -189,8 +187,15 @@ impl<'p> LayerRun<'p> {
     fn conclude(&self, done: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Option<LayerLeak> {
         let verdict = self.rule.judge(&self.layer.name, &self.series);
         let stacks = (verdict.leaks() && self.options.stacks).then(|| {
+            let named: Vec<GuestText> = verdict.tests.iter().map(|t| t.test.clone()).collect();
+            let causes = trace::Causes {
+                tests: &self.cx.plan.test_names,
+                test_set_up: self.hook_causes[0].as_ref(),
+                test_tear_down: self.hook_causes[1].as_ref(),
+                named: &named,
+            };
             let replay = self.options.replay(done);
-            trace::layer_stacks(&*io.driver.session, self.cx, self.position, &replay, &self.series.deltas())
+            trace::layer_stacks(&*io.driver.session, self.cx, self.position, &replay, &self.series.deltas(), &causes)
         });
         if verdict.leaks() {
             io.summary.leaks.push(verdict.clone());
@@ -362,8 +367,8 @@ impl<'p> LayerRun<'p> {
     /// Closes the iteration's hook causes: their summed changes, after the tests.
     fn record_hooks(&mut self) {
         let mut position = self.planned.tests.len();
-        for (present, delta) in self.hook_causes.into_iter().zip(std::mem::take(&mut self.hook_deltas)) {
-            if present {
+        for (present, delta) in self.hook_causes.iter().zip(std::mem::take(&mut self.hook_deltas)) {
+            if present.is_some() {
                 self.series.record_cause(position, delta);
                 position += 1;
             }

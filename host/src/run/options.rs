@@ -16,6 +16,31 @@ use crate::sandbox::EngineKind;
 /// 16, and a cache settles after [`crate::leak::HORIZON`] flat iterations; 32 leaves room.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 32;
 
+/// What a traced replay of one leaking layer may spend; past any of it the replay stops
+/// recording, its stacks say so, and the verdict stands (docs/sandbox.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayBudget {
+    /// Live blocks the tracer follows at once (`--max-traced-blocks`).
+    pub traced_blocks: usize,
+    /// Stacks captured (`--max-stack-captures`).
+    pub captures: usize,
+    /// Distinct stacks kept (`--max-distinct-stacks`).
+    pub stacks: usize,
+    /// Bytes of distinct frame text (names and paths) kept (`--max-frame-text`).
+    pub frame_text: usize,
+}
+
+/// The default [`ReplayBudget`]: about 150 MB for the blocks and 100 MB for the stacks at
+/// their limits, far beyond what a real leak needs.
+pub const DEFAULT_REPLAY_BUDGET: ReplayBudget =
+    ReplayBudget { traced_blocks: 1_000_000, captures: 100_000, stacks: 10_000, frame_text: 16 << 20 };
+
+impl Default for ReplayBudget {
+    fn default() -> Self {
+        DEFAULT_REPLAY_BUDGET
+    }
+}
+
 /// How a run is carried out, as opposed to what it measures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Execution {
@@ -50,6 +75,8 @@ pub struct RunOptions {
     /// With `measure`: replay every leaking layer with allocation tracing and report
     /// where its leaked blocks were allocated (off with `--no-stacks`).
     pub stacks: bool,
+    /// What each replay may spend.
+    pub replay_budget: ReplayBudget,
     /// A leak the policy does not excuse fails the run (`--fail-on-leak`).
     pub fail_on_leak: bool,
     /// A layer still undecided at `max_iterations` fails the run (`--fail-on-undecided`).
@@ -79,6 +106,7 @@ impl Default for RunOptions {
             execution: Execution::default(),
             seed: 0,
             stacks: true,
+            replay_budget: ReplayBudget::default(),
             fail_on_leak: false,
             fail_on_undecided: false,
             policy: Arc::default(),

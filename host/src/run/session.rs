@@ -11,7 +11,7 @@ use super::{CallResult, InstanceError, Outcome, RunError};
 use crate::abi::{hook, Manifest};
 use crate::leak::Snapshot;
 use crate::plan::Plan;
-use crate::sandbox::{self, AllocTracer, Capture, CapturedOutput, GuestState, Policy};
+use crate::sandbox::{self, AllocTracer, CallPhase, Capture, CapturedOutput, GuestState, Policy};
 use crate::suite::Suite;
 
 /// A suite ready to run. Instances start lazily and are replaced after a trap.
@@ -231,14 +231,25 @@ impl<'e> Session<'e> {
             _ => node.flags.test_tear_down,
         };
         match node.guest_index {
-            Some(index) if present => self.instance()?.hook(index, code).map_err(RunError::Instance),
+            Some(index) if present => {
+                self.entering(CallPhase::Hook { layer, code });
+                self.instance()?.hook(index, code).map_err(RunError::Instance)
+            }
             _ => Ok(CallResult { outcome: Outcome::Pass, trapped: false }),
         }
     }
 
     /// Runs test `test` (a guest index).
     pub(super) fn call_test(&mut self, test: u32) -> Result<CallResult, RunError> {
+        self.entering(CallPhase::Test(test));
         self.instance()?.run_test(test).map_err(RunError::Instance)
+    }
+
+    /// Tells the tracer, if any, whose allocations come next.
+    fn entering(&self, phase: CallPhase) {
+        if let Some(tracer) = &self.tracer {
+            tracer.enter(phase);
+        }
     }
 
     /// Takes what the guest wrote since the last take.

@@ -1,28 +1,59 @@
 //! Allocation stacks for the layers that leak, by replay.
 //!
-//! A run measures without tracing. When a layer's verdict leaks, the layer is run
-//! again alone, in fresh instances of a forked session, with the guest's allocation
-//! tracing on (ABI v2): a first replay surveys every allocator call and finds the
-//! blocks allocated in counted iterations that are still live at the end of the
-//! layer; a second replay captures the stack (names only) of exactly those calls.
-//! A run is deterministic, so both replays make the same calls; where they, or the
-//! replay and the first run, differ, the report says so instead of guessing.
+//! A run measures without tracing. When a layer's verdict leaks, the layer is run again
+//! alone, in fresh instances of a forked session, with the guest's allocation tracing on
+//! (ABI v2), for exactly the iterations the run ran and measured as the run measured
+//! them: a first replay follows every allocator call and finds what the calls of counted
+//! iterations added to the blocks still live at the end of the last iteration; a second
+//! replay captures the stack (names only) of exactly those calls. A run is deterministic,
+//! so both replays make the same calls; where they, or the replay and the run, differ, the
+//! report says so instead of guessing. The stacks shown are those of the causes the
+//! verdict names, each blamed on the test or hook that was running.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+mod tracer;
 
-use leakhost_guest::abi::trace;
+use std::collections::HashSet;
+use std::sync::Arc;
 
-use super::event::{Event, EventSink};
 use super::layers::Scope;
 use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
-use crate::abi::TRACING_VERSION;
-use crate::leak::stacks::{self, LeakStacks, LeakedBlock, RawFrame, StackId, StackTable};
+use crate::abi::{hook, TRACING_VERSION};
+use crate::leak::stacks::{self, Contribution, LeakStacks};
 use crate::leak::Delta;
-use crate::sandbox::{AllocCall, AllocTracer};
-use crate::suite::symbols::Symbolizer;
+use crate::sandbox::CallPhase;
+use crate::suite::symbols;
 use crate::text::GuestText;
+use tracer::{Observer, Piece, Traced, Tracer};
+
+/// The causes of a layer's iterations, as the verdict names them.
+pub(super) struct Causes<'a> {
+    /// Tests by guest index.
+    pub tests: &'a [GuestText],
+    /// The layer's `testSetUp of …` cause, when it has one.
+    pub test_set_up: Option<&'a GuestText>,
+    /// Its `testTearDown of …` cause.
+    pub test_tear_down: Option<&'a GuestText>,
+    /// The causes the verdict names; empty: it names none, and every cause's blocks count.
+    pub named: &'a [GuestText],
+}
+
+impl Causes<'_> {
+    /// The cause a call of the host was made for, if it is one the verdict can name.
+    fn of(&self, phase: Option<CallPhase>) -> Option<&GuestText> {
+        match phase? {
+            CallPhase::Test(test) => self.tests.get(test as usize),
+            CallPhase::Hook { code: hook::TEST_SET_UP, .. } => self.test_set_up,
+            CallPhase::Hook { code: hook::TEST_TEAR_DOWN, .. } => self.test_tear_down,
+            // A layer's setUp or tearDown, run again after a trap: no test's doing.
+            CallPhase::Hook { .. } => None,
+        }
+    }
+
+    fn named(&self, cause: &GuestText) -> bool {
+        self.named.is_empty() || self.named.contains(cause)
+    }
+}
 
 /// Where the leaked blocks of the layer at `position` were allocated, from traced replays
 /// of it under `options` (the run's iterations: [`RunOptions::replay`]); `first` is the
@@ -34,6 +65,7 @@ pub(super) fn layer_stacks(
     position: usize,
     options: &RunOptions,
     first: &[Option<Delta>],
+    causes: &Causes<'_>,
 ) -> LeakStacks {
     let version = session.abi_version();
     if version < TRACING_VERSION {
@@ -41,64 +73,101 @@ pub(super) fn layer_stacks(
             "no allocation stacks: the suite speaks ABI v{version}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
         ));
     }
-    // The bytes the module was compiled from (with the exports snapshots add), so that
-    // module offsets in backtraces and the DWARF's code section agree.
-    let symbolizer = Symbolizer::new(session.module_bytes());
     // The run itself went well: a replay that cannot run costs the stacks, not the run.
-    replayed_stacks(session, cx, position, options, first, &symbolizer)
+    replayed_stacks(session, cx, position, options, first, causes)
         .unwrap_or_else(|e| LeakStacks::unavailable(format!("no allocation stacks: the replay failed: {e}")))
 }
 
-/// Replays the layer at `position` twice with tracing on and groups its leaked blocks.
 fn replayed_stacks(
     session: &Session<'_>,
     cx: Scope<'_>,
     position: usize,
     options: &RunOptions,
     first: &[Option<Delta>],
-    symbolizer: &Symbolizer<'_>,
+    causes: &Causes<'_>,
 ) -> Result<LeakStacks, RunError> {
     let survey = replay(session, cx, position, options, None)?;
-    let wanted: HashSet<u64> = survey.survivors.iter().map(|(seq, _)| *seq).collect();
-    let capture = replay(session, cx, position, options, Some(wanted))?;
     let mut notes = Vec::new();
-    if let Some(note) = compare_counts(first, &survey.deltas, options.warmup) {
-        notes.push(note);
+    if let Some(note) = check_counters(&survey) {
+        // A tracer's report the counters contradict cannot be trusted with any block.
+        return Ok(LeakStacks { groups: Vec::new(), notes: vec![note.into()], partial: true });
     }
-    let survey_sizes: Vec<(u64, u32)> = survey.survivors.iter().map(|(seq, b)| (*seq, b.size)).collect();
-    let capture_sizes: Vec<(u64, u32)> = capture.survivors.iter().map(|(seq, b)| (*seq, b.size)).collect();
-    if survey_sizes != capture_sizes || survey.lost || capture.lost {
+    let (wanted, unnamed) = blamed(&survey.survivors, causes);
+    let wanted_seqs: HashSet<u64> = wanted.iter().map(|(p, _)| p.seq).collect();
+    let capture = replay(session, cx, position, options, Some(wanted_seqs))?;
+    notes.extend(compare_counts(first, &survey.deltas, options.warmup));
+    let pieces = |t: &Traced| t.survivors.iter().map(|p| (p.seq, p.bytes)).collect::<Vec<_>>();
+    if pieces(&survey) != pieces(&capture) || survey.lost || capture.lost {
         notes.push(
             "the two replays of this layer allocated differently (or lost their instance); only blocks whose stack was captured are shown"
                 .to_string(),
         );
     }
-    let mut missing = (0u64, 0u64);
-    let blocks: Vec<LeakedBlock> = capture
-        .survivors
-        .iter()
-        .filter_map(|(seq, block)| match capture.captured.get(seq) {
-            Some(&stack) => Some(LeakedBlock { stack, size: u64::from(block.size), test: block.test.clone() }),
-            None => {
-                missing = (missing.0 + 1, missing.1 + u64::from(block.size));
-                None
-            }
-        })
-        .collect();
-    if missing.0 > 0 {
+    for why in [&survey.stopped, &capture.stopped].into_iter().flatten() {
+        notes.push(format!("the replay stopped recording: {why}; the verdict stands"));
+    }
+    let mut missing = (0u64, 0i64);
+    let mut contributions = Vec::with_capacity(wanted.len());
+    for (piece, cause) in &wanted {
+        match capture.captured.get(&piece.seq) {
+            Some(&stack) => contributions.push(Contribution {
+                stack,
+                blocks: piece.blocks,
+                bytes: piece.bytes,
+                cause: (*cause).clone(),
+            }),
+            None => missing = (missing.0 + piece.blocks, missing.1 + piece.bytes),
+        }
+    }
+    if missing != (0, 0) {
         notes.push(format!("{} blocks ({} bytes) have no captured stack", missing.0, missing.1));
     }
-    // Every note so far says the groups may miss leaked blocks; the one below does not.
+    // Every note so far says the groups may miss leaked blocks; those below do not.
     let partial = !notes.is_empty();
+    if unnamed != (0, 0) {
+        notes.push(format!(
+            "{} blocks, {} bytes allocated in counted iterations are still live from tests without a verdict (not shown)",
+            unnamed.0, unnamed.1
+        ));
+    }
     let counted = (options.repeat.max(1) as usize).saturating_sub(options.warmup);
-    let groups = stacks::group(&blocks, counted, |id| symbolizer.frames(capture.table.get(id)));
-    if !symbolizer.has_lines() {
+    let named = symbols::symbolize(session.module_bytes(), capture.table.stacks(), options.replay_budget.frame_text);
+    let groups = stacks::group(&contributions, counted, |id| named.stacks[id.0 as usize].clone());
+    if !named.has_lines {
         notes.push(
-            "names only: the suite has no DWARF line tables (build it with debug = \"line-tables-only\" for file:line)"
+            "names only: the suite has no DWARF line tables (build it with debug = \"limited\" for file:line and full names)"
                 .into(),
         );
     }
+    notes.extend(named.notes);
     Ok(LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect(), partial })
+}
+
+/// The pieces of causes the verdict names, with their cause; and the blocks and bytes of
+/// the others, which are only counted.
+fn blamed<'c>(survivors: &[Piece], causes: &'c Causes<'_>) -> (Vec<(Piece, &'c GuestText)>, (u64, i64)) {
+    let mut wanted = Vec::new();
+    let mut unnamed = (0u64, 0i64);
+    for piece in survivors {
+        match causes.of(piece.phase).filter(|cause| causes.named(cause)) {
+            Some(cause) => wanted.push((*piece, cause)),
+            None => unnamed = (unnamed.0 + piece.blocks, unnamed.1 + piece.bytes),
+        }
+    }
+    (wanted, unnamed)
+}
+
+/// A tracer that claims more live blocks or bytes than the guest's own counters hold is
+/// lying (or broken): say so rather than show its blocks.
+fn check_counters(survey: &Traced) -> Option<String> {
+    let (blocks, bytes) = survey.live;
+    let (counted_blocks, counted_bytes) = survey.counters?;
+    (blocks > counted_blocks || bytes > counted_bytes).then(|| {
+        format!(
+            "no allocation stacks: the suite's allocation trace claims {blocks} blocks ({bytes} bytes) live, more than \
+             its counters' {counted_blocks} blocks ({counted_bytes} bytes); the trace cannot be trusted"
+        )
+    })
 }
 
 /// Says how the replay's counted deltas differ from the first run's, if they do.
@@ -121,157 +190,20 @@ fn compare_counts(first: &[Option<Delta>], replay: &[Option<Delta>], warmup: usi
     (first.len() != replay.len()).then(|| "the replay ran a different number of iterations than the run".to_string())
 }
 
-/// What one traced replay of a layer saw.
-struct Replayed {
-    /// Blocks allocated in counted iterations and live at the layer's end, by call number.
-    survivors: Vec<(u64, Block)>,
-    /// The stacks captured, by call number.
-    captured: HashMap<u64, StackId>,
-    table: StackTable,
-    /// The replay's own iteration deltas.
-    deltas: Vec<Option<Delta>>,
-    /// A fresh instance replaced the traced one during the layer.
-    lost: bool,
-}
-
 fn replay(
     session: &Session<'_>,
     cx: Scope<'_>,
     position: usize,
     options: &RunOptions,
     capture: Option<HashSet<u64>>,
-) -> Result<Replayed, RunError> {
-    let tracer = Arc::new(Tracer::new(options, capture));
+) -> Result<Traced, RunError> {
+    let tracer = Arc::new(Tracer::new(options.warmup, options.repeat, options.replay_budget, capture));
     let mut worker = session.fork();
     worker.set_tracer(tracer.clone());
     let mut observer = Observer(tracer.clone());
     record_layer(&mut worker, cx, position, options, &mut observer, &BufferPool::default())?;
     drop(worker);
-    let state = std::mem::take(&mut *tracer.lock());
-    Ok(Replayed {
-        survivors: state.survivors,
-        captured: state.captured,
-        table: state.table,
-        deltas: state.deltas,
-        lost: state.lost,
-    })
-}
-
-/// A live block the tracer knows.
-#[derive(Debug, Clone)]
-struct Block {
-    size: u32,
-    /// The iteration it was allocated in (0: outside any).
-    iteration: u32,
-    test: Option<GuestText>,
-    seq: u64,
-}
-
-#[derive(Default)]
-struct TraceState {
-    warmup: u32,
-    planned: u32,
-    /// The iteration running, 0 between iterations.
-    iteration: u32,
-    test: Option<GuestText>,
-    /// Allocations (and reallocations) seen so far: a call's number in the replay.
-    seq: u64,
-    live: HashMap<u32, Block>,
-    /// The call numbers whose stack is wanted (the second replay).
-    capture: Option<HashSet<u64>>,
-    captured: HashMap<u64, StackId>,
-    table: StackTable,
-    survivors: Vec<(u64, Block)>,
-    deltas: Vec<Option<Delta>>,
-    lost: bool,
-}
-
-/// The allocation tracer of one replay.
-struct Tracer(Mutex<TraceState>);
-
-impl Tracer {
-    fn new(options: &RunOptions, capture: Option<HashSet<u64>>) -> Self {
-        Tracer(Mutex::new(TraceState {
-            warmup: options.warmup as u32,
-            planned: options.repeat.max(1),
-            capture,
-            ..TraceState::default()
-        }))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, TraceState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl AllocTracer for Tracer {
-    fn record(&self, call: AllocCall, backtrace: &mut dyn FnMut() -> wasmtime::WasmBacktrace) {
-        let mut state = self.lock();
-        match call.kind {
-            trace::FREE => {
-                state.live.remove(&call.ptr);
-                return;
-            }
-            trace::REALLOC => {
-                state.live.remove(&call.old_ptr);
-            }
-            trace::ALLOC => {}
-            // An unknown kind is the guest's mistake; it must not make up a block.
-            _ => return,
-        }
-        state.seq += 1;
-        let seq = state.seq;
-        let block = Block { size: call.size, iteration: state.iteration, test: state.test.clone(), seq };
-        state.live.insert(call.ptr, block);
-        if state.capture.as_ref().is_some_and(|wanted| wanted.contains(&seq)) {
-            let frames = raw_frames(&backtrace());
-            let stack = state.table.intern(frames);
-            state.captured.insert(seq, stack);
-        }
-    }
-}
-
-fn raw_frames(backtrace: &wasmtime::WasmBacktrace) -> Vec<RawFrame> {
-    backtrace
-        .frames()
-        .iter()
-        .map(|f| RawFrame {
-            func_index: f.func_index(),
-            name: f.func_name().map(str::to_string),
-            module_offset: f.module_offset().and_then(|o| u32::try_from(o).ok()),
-        })
-        .collect()
-}
-
-/// Tells the tracer where the replay is: which iteration and test allocate.
-struct Observer(Arc<Tracer>);
-
-impl EventSink for Observer {
-    fn emit(&mut self, event: &Event) {
-        let mut state = self.0.lock();
-        match event {
-            Event::IterationStarted { iteration, .. } => state.iteration = *iteration,
-            Event::TestStarted { test, .. } => state.test = Some(test.name.clone()),
-            Event::TestFinished { .. } => state.test = None,
-            Event::FreshInstance { .. } => {
-                // The old heap is gone, and with it every block the tracer knew.
-                state.live.clear();
-                state.lost = true;
-            }
-            Event::IterationFinished { iteration, delta, .. } => {
-                state.deltas.push(delta.as_deref().cloned());
-                if *iteration == state.planned {
-                    let warmup = state.warmup;
-                    let mut survivors: Vec<(u64, Block)> =
-                        state.live.values().filter(|b| b.iteration > warmup).map(|b| (b.seq, b.clone())).collect();
-                    survivors.sort_by_key(|(seq, _)| *seq);
-                    state.survivors = survivors;
-                }
-                state.iteration = 0;
-            }
-            _ => {}
-        }
-    }
+    Ok(tracer.finish())
 }
 
 #[cfg(test)]

@@ -120,8 +120,9 @@ fn visit_stacks() -> LeakStacks {
     let frame = |function: &str, line| Frame {
         function: function.into(),
         file: Some("src/lib.rs".into()),
+        path: None,
         line: Some(line),
-        module_offset: Some(1),
+        module_offsets: vec![1],
         origin: Origin::User,
     };
     let group = |blocks, bytes, tests: &[&str], frames| StackGroup {
@@ -130,6 +131,7 @@ fn visit_stacks() -> LeakStacks {
         iterations: 3,
         tests: tests.iter().map(|&t| t.into()).collect(),
         frames,
+        user_frames: true,
     };
     LeakStacks {
         groups: vec![
@@ -169,10 +171,7 @@ fn a_frame_entry_excuses_a_layer_whose_every_stack_has_a_matching_frame() {
     assert!(judgement.stale.is_empty() && judgement.unchecked.is_empty());
     // Each stack by a frame entry of its own, one of them by `file:line`.
     let two = "[[allow]]\nframe = 'src/lib\\.rs:144$'\nreason = 'a'\n\n[[allow]]\nframe = 'closure'\nreason = 'b'\n";
-    assert_eq!(
-        judge_with(two, Some(&stacks)).leaks[0].status,
-        allowed(&[1, 5], &["a", "b"])
-    );
+    assert_eq!(judge_with(two, Some(&stacks)).leaks[0].status, allowed(&[1, 5], &["a", "b"]));
     // The first matching entry takes a stack; one that matches none after it is stale.
     let shadowed = "[[allow]]\nframe = 'record_visit'\nreason = 'a'\n\n[[allow]]\nframe = 'closure'\nreason = 'b'\n";
     let judgement = judge_with(shadowed, Some(&stacks));

@@ -62,5 +62,8 @@ fn other_suites_or_option_sets_are_not_compared() {
         assert_eq!(baseline(&[]).incomparable_with(&run).as_deref(), Some(expected));
     }
     let unreadable = Baseline::incomparable("it has schema version 2, this leakhost writes version 3".into());
-    assert_eq!(unreadable.incomparable_with(&key()).as_deref(), Some("it has schema version 2, this leakhost writes version 3"));
+    assert_eq!(
+        unreadable.incomparable_with(&key()).as_deref(),
+        Some("it has schema version 2, this leakhost writes version 3")
+    );
 }

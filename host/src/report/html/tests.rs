@@ -1,7 +1,7 @@
 use super::*;
 use crate::leak::{Delta, Growth, LeakingTest, Metric, Shape};
 use crate::report::Recorder;
-use crate::run::{Counts, Event, EventSink, LayerId, LayerRef, Outcome, Summary, SuiteId, TestId, TestRef};
+use crate::run::{Counts, Event, EventSink, LayerId, LayerRef, Outcome, SuiteId, Summary, TestId, TestRef};
 use crate::sandbox::CapturedOutput;
 
 /// The hostile suite's worst: markup, an attribute break-out, a script tag, ESC and NUL.

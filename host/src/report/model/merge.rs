@@ -51,7 +51,11 @@ fn partitions(reports: Vec<RunReport>) -> Result<Vec<(Partition, RunReport)>, Me
             return Err(mismatch("its run options differ (-N, -r, --warmup, --max-iterations, -x, --seed, …)".into()));
         }
         if names(report) != names(first) {
-            return Err(mismatch(format!("it is of {}, report 1 of {}", names(report).join(", "), names(first).join(", "))));
+            return Err(mismatch(format!(
+                "it is of {}, report 1 of {}",
+                names(report).join(", "),
+                names(first).join(", ")
+            )));
         }
         if unpartitioned(&report.selection) != unpartitioned(&first.selection) {
             return Err(mismatch("it selected other tests or layers (-t, --layer, -u, -f, --shuffle)".into()));

@@ -56,6 +56,7 @@ runs=(
     "sdkforms -N3 -r"
     "verdicts -N4 -r"
     "leakstacks -N4 -r"
+    "inventory_leaks -N4 -r"
     "snapshots -N2"
 )
 

@@ -9,6 +9,11 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// Builds every sample suite once per test process and returns the directory of their `.wasm` files.
+pub fn suite_dir() -> PathBuf {
+    suite("samplelayers").parent().unwrap().to_path_buf()
+}
+
 /// Builds every sample suite once per test process and returns the `.wasm` of `name`.
 pub fn suite(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();

@@ -14,6 +14,7 @@ mod failures;
 mod faults;
 mod hostile;
 mod html;
+mod inventory;
 mod leak;
 mod new;
 mod parallel;

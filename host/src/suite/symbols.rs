@@ -144,6 +144,11 @@ struct Found {
     line: Option<u32>,
 }
 
+/// Whether `function` is the SDK crate's own (`leakhost_guest::…`, `<leakhost_guest::… as …>`).
+fn is_sdk_crate(function: &str) -> bool {
+    function.trim_start_matches('<').starts_with("leakhost_guest::")
+}
+
 /// Why a DWARF tree cannot be read safely: too deep, or malformed.
 fn check_depth(dwarf: &gimli::Dwarf<Reader<'_>>) -> Result<(), String> {
     let mut units = dwarf.units();
@@ -261,10 +266,12 @@ impl<'a> Symbolizer<'a> {
         (frames, comp_dir)
     }
 
+    /// Learns where the SDK's sources are from a function of its own crate (not from the
+    /// glue its macros put in the suite's crate, whose files are the suite's).
     fn learn_sdk_root(&mut self, raw: &RawFrame, outer: Option<&Found>) {
         let name = raw.name.as_deref().map(demangle);
         let path = outer.and_then(|f| f.path.as_deref());
-        if let (Some(Origin::Sdk), Some(path)) = (name.as_deref().map(Origin::of_name), path) {
+        if let (Some(true), Some(path)) = (name.as_deref().map(is_sdk_crate), path) {
             if let Some(at) = path.rfind("/src/") {
                 let root = &path[..at + 1];
                 if !self.sdk_roots.iter().any(|r| r == root) {

@@ -13,6 +13,7 @@ mod events;
 mod failures;
 mod faults;
 mod hostile;
+mod hostile_stacks;
 mod html;
 mod inventory;
 mod leak;

@@ -201,3 +201,51 @@ fn a_frame_allowance_for_the_real_leaks_passes_with_and_without_reports() {
     assert_eq!(catalog["policy"]["excused"], true);
     assert_eq!(catalog["policy"]["allowance"]["status"], "allowed");
 }
+
+#[test]
+fn reports_render_again_and_the_partitions_of_a_run_merge_into_one() {
+    let dir = scratch("partitions");
+    let part = |k: u32, extra: &[&str]| {
+        let path = dir.join(format!("part{k}{}.json", extra.len()));
+        let partition = format!("{k}/2");
+        let mut flags = vec!["--partition", partition.as_str(), "--json", path.to_str().unwrap(), "--no-timings"];
+        flags.extend_from_slice(extra);
+        run(&flags);
+        path
+    };
+    let (one, two) = (part(1, &[]), part(2, &[]));
+    // A report read and written again is the same report, byte for byte.
+    let again = dir.join("again.json");
+    let r = leakhost(["report", one.to_str().unwrap(), "--json", again.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(std::fs::read(&one).unwrap() == std::fs::read(&again).unwrap(), "a report changed on its way through");
+
+    let (merged, junit, html) = (dir.join("merged.json"), dir.join("merged.xml"), dir.join("merged.html"));
+    let args = ["report", two.to_str().unwrap(), one.to_str().unwrap(), "--json", merged.to_str().unwrap()];
+    let r = leakhost(args.iter().copied().chain(["--junit", junit.to_str().unwrap(), "--html", html.to_str().unwrap()]));
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let doc = json(&merged);
+    assert!(doc["selection"]["partition"].is_null());
+    let parts: Vec<(String, u64)> = doc["suites"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().to_string(), l["partition"]["index"].as_u64().unwrap()))
+        .collect();
+    assert!(parts.contains(&("inventory.Catalog".into(), 1)) && parts.contains(&("inventory.Catalog".into(), 2)), "{parts:?}");
+    let tests = |p: &Path| json(p)["totals"]["tests"].as_u64().unwrap();
+    assert_eq!(tests(&merged), tests(&one) + tests(&two));
+    assert!(std::fs::read_to_string(&html).unwrap().contains("(partition 2/2)"));
+    assert!(roxmltree::Document::parse(&std::fs::read_to_string(&junit).unwrap()).is_ok());
+
+    // Partitions of another run do not merge with these.
+    let other = part(2, &["-N5"]);
+    let r = leakhost(["report", one.to_str().unwrap(), other.to_str().unwrap(), "--json", merged.to_str().unwrap()]);
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.starts_with("leakhost: error: cannot merge the reports: report 2 is not of the same run as report 1: its run options differ"), "{}", r.stderr);
+    let r = leakhost(["report", one.to_str().unwrap(), "--json", merged.to_str().unwrap(), one.to_str().unwrap()]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    let r = leakhost(["report", one.to_str().unwrap()]);
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("writes nothing without --html FILE, --junit FILE or --json FILE"), "{}", r.stderr);
+}

@@ -105,7 +105,7 @@ pub fn run(
             layers: suite.plan.layers.len(),
             tests: suite.plan.test_count(),
         });
-        let scope = layers::Scope { suite: id, name: &suite.name, plan: suite.plan };
+        let scope = layers::Scope { suite: id, name: &suite.name, plan: suite.plan, replay: &trace::TracedReplay };
         match run_suite(suite.session, scope, options, judge.as_mut(), sink) {
             Ok(summary) => {
                 sink.send(Event::SuiteFinished { suite: id, summary: Box::new(summary.clone()) });

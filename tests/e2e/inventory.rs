@@ -222,7 +222,8 @@ fn reports_render_again_and_the_partitions_of_a_run_merge_into_one() {
 
     let (merged, junit, html) = (dir.join("merged.json"), dir.join("merged.xml"), dir.join("merged.html"));
     let args = ["report", two.to_str().unwrap(), one.to_str().unwrap(), "--json", merged.to_str().unwrap()];
-    let r = leakhost(args.iter().copied().chain(["--junit", junit.to_str().unwrap(), "--html", html.to_str().unwrap()]));
+    let r =
+        leakhost(args.iter().copied().chain(["--junit", junit.to_str().unwrap(), "--html", html.to_str().unwrap()]));
     assert_eq!(r.status, 0, "{}", r.stderr);
     let doc = json(&merged);
     assert!(doc["selection"]["partition"].is_null());
@@ -232,7 +233,10 @@ fn reports_render_again_and_the_partitions_of_a_run_merge_into_one() {
         .iter()
         .map(|l| (l["name"].as_str().unwrap().to_string(), l["partition"]["index"].as_u64().unwrap()))
         .collect();
-    assert!(parts.contains(&("inventory.Catalog".into(), 1)) && parts.contains(&("inventory.Catalog".into(), 2)), "{parts:?}");
+    assert!(
+        parts.contains(&("inventory.Catalog".into(), 1)) && parts.contains(&("inventory.Catalog".into(), 2)),
+        "{parts:?}"
+    );
     let tests = |p: &Path| json(p)["totals"]["tests"].as_u64().unwrap();
     assert_eq!(tests(&merged), tests(&one) + tests(&two));
     assert!(std::fs::read_to_string(&html).unwrap().contains("(partition 2/2)"));

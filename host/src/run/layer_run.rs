@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use super::event::{Counts, Event, EventSink, FreshReason, LayerId, LayerRef, Phases, Summary};
-use super::layers::{Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerLeak, LayerStack, Scope};
-use super::{trace, Outcome, RunError, RunOptions, Session};
+use super::layers::{Causes, Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerLeak, LayerStack, Scope};
+use super::{Outcome, RunError, RunOptions, Session};
 use crate::abi::hook;
 use crate::leak::{self, Delta, Rule, Series, Snapshot, WholeSeries};
 use crate::plan::PlannedLayer;
@@ -188,14 +188,15 @@ impl<'p> LayerRun<'p> {
         let verdict = self.rule.judge(&self.layer.name, &self.series);
         let stacks = (verdict.leaks() && self.options.stacks).then(|| {
             let named: Vec<GuestText> = verdict.tests.iter().map(|t| t.test.clone()).collect();
-            let causes = trace::Causes {
+            let causes = Causes {
                 tests: &self.cx.plan.test_names,
                 test_set_up: self.hook_causes[0].as_ref(),
                 test_tear_down: self.hook_causes[1].as_ref(),
                 named: &named,
             };
             let replay = self.options.replay(done);
-            trace::layer_stacks(&*io.driver.session, self.cx, self.position, &replay, &self.series.deltas(), &causes)
+            let (session, first) = (&*io.driver.session, &self.series.deltas());
+            self.cx.replay.stacks(session, self.cx, self.position, &replay, first, &causes)
         });
         if verdict.leaks() {
             io.summary.leaks.push(verdict.clone());

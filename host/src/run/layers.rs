@@ -8,15 +8,16 @@
 use std::time::Duration;
 
 use super::event::{Event, EventSink, FreshReason, HookOutcome, LayerId, LayerRef, SuiteId, Summary, TestRef};
-use super::{CallResult, Outcome, RunError, RunOptions};
+use super::{CallResult, Outcome, RunError, RunOptions, Session};
 use crate::leak::policy::PolicyJudge;
 use crate::leak::stacks::LeakStacks;
-use crate::leak::Verdict;
+use crate::leak::{Delta, Verdict};
 use crate::plan::Plan;
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
 
-/// The suite a run is in, and its plan: what events need to name things.
+/// The suite a run is in, and its plan: what events need to name things; and the replay
+/// that finds a leaking layer's allocation stacks.
 #[derive(Clone, Copy)]
 pub(super) struct Scope<'p> {
     /// The suite.
@@ -25,6 +26,36 @@ pub(super) struct Scope<'p> {
     pub name: &'p str,
     /// Its plan.
     pub plan: &'p Plan,
+    /// How stacks are found, given by the run: the layer loop that asks for them is what
+    /// the replay runs again, so neither may import the other.
+    pub replay: &'p dyn StackReplay,
+}
+
+/// The causes of a layer's iterations, as its verdict names them.
+pub(super) struct Causes<'a> {
+    /// Tests by guest index.
+    pub tests: &'a [GuestText],
+    /// The layer's `testSetUp of …` cause, when it has one.
+    pub test_set_up: Option<&'a GuestText>,
+    /// Its `testTearDown of …` cause.
+    pub test_tear_down: Option<&'a GuestText>,
+    /// The causes the verdict names; empty: it names none, and every cause's blocks count.
+    pub named: &'a [GuestText],
+}
+
+/// Finds where a leaking layer's leaked blocks were allocated.
+pub(super) trait StackReplay: Sync {
+    /// The stacks of the layer at `position`, replayed under `options` (the run's
+    /// iterations); `first` is the run's own iteration deltas.
+    fn stacks(
+        &self,
+        session: &Session<'_>,
+        cx: Scope<'_>,
+        position: usize,
+        options: &RunOptions,
+        first: &[Option<Delta>],
+        causes: &Causes<'_>,
+    ) -> LeakStacks;
 }
 
 impl Scope<'_> {

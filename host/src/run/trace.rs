@@ -15,7 +15,7 @@ mod tracer;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::layers::Scope;
+use super::layers::{Causes, Scope, StackReplay};
 use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
 use crate::abi::{hook, TRACING_VERSION};
@@ -25,18 +25,6 @@ use crate::sandbox::CallPhase;
 use crate::suite::symbols;
 use crate::text::GuestText;
 use tracer::{Observer, Piece, Traced, Tracer};
-
-/// The causes of a layer's iterations, as the verdict names them.
-pub(super) struct Causes<'a> {
-    /// Tests by guest index.
-    pub tests: &'a [GuestText],
-    /// The layer's `testSetUp of …` cause, when it has one.
-    pub test_set_up: Option<&'a GuestText>,
-    /// Its `testTearDown of …` cause.
-    pub test_tear_down: Option<&'a GuestText>,
-    /// The causes the verdict names; empty: it names none, and every cause's blocks count.
-    pub named: &'a [GuestText],
-}
 
 impl Causes<'_> {
     /// The cause a call of the host was made for, if it is one the verdict can name.
@@ -55,11 +43,28 @@ impl Causes<'_> {
     }
 }
 
+/// The traced replay of ABI v2 suites, as the run hands it to its layer loops.
+pub(super) struct TracedReplay;
+
+impl StackReplay for TracedReplay {
+    fn stacks(
+        &self,
+        session: &Session<'_>,
+        cx: Scope<'_>,
+        position: usize,
+        options: &RunOptions,
+        first: &[Option<Delta>],
+        causes: &Causes<'_>,
+    ) -> LeakStacks {
+        layer_stacks(session, cx, position, options, first, causes)
+    }
+}
+
 /// Where the leaked blocks of the layer at `position` were allocated, from traced replays
 /// of it under `options` (the run's iterations: [`RunOptions::replay`]); `first` is the
 /// run's own iteration deltas. A replay that fails gives a note instead of stacks, never a
 /// failed run.
-pub(super) fn layer_stacks(
+fn layer_stacks(
     session: &Session<'_>,
     cx: Scope<'_>,
     position: usize,

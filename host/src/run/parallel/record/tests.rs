@@ -42,7 +42,7 @@ fn finished(cx: Scope<'_>, test: u32, iteration: u32, outcome: Outcome, delta: O
 #[test]
 fn a_replayed_record_is_the_events_it_kept() {
     let plan = plan();
-    let cx = Scope { suite: SuiteId(2), name: "s.wasm", plan: &plan };
+    let cx = Scope { suite: SuiteId(2), name: "s.wasm", plan: &plan, replay: &crate::run::trace::TracedReplay };
     let measured = Delta { blocks: 1, bytes: 16, ..Delta::default() };
     let events = vec![
         started(cx, 0, 1),

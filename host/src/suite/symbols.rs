@@ -9,6 +9,7 @@
 //! context serves every stack of a report, built after the replay, never inside an
 //! allocation hook.
 
+mod guard;
 mod names;
 
 use std::collections::HashMap;
@@ -18,13 +19,12 @@ use gimli::{EndianSlice, LittleEndian};
 
 use crate::leak::stacks::{demangle, Frame, Origin, RawFrame};
 use crate::text::GuestText;
+use guard::UnitGuard;
+pub use guard::MAX_DWARF_DEPTH;
 use names::{capped, is_runtime_path, qualify, short_path, without_generics, Interner};
 
 type Reader<'a> = EndianSlice<'a, LittleEndian>;
 
-/// The deepest DWARF tree accepted: real compilers nest a few dozen levels (namespaces and
-/// inlined calls); a hostile module nests thousands to overflow a recursive reader.
-pub const MAX_DWARF_DEPTH: isize = 256;
 /// Inlined frames kept per program point (the innermost first; the rest are cut).
 pub const MAX_INLINED: usize = 32;
 /// Frames kept per stack after inlined frames are expanded.
@@ -122,8 +122,9 @@ pub fn symbolize(wasm: &[u8], stacks: &[Vec<RawFrame>], frame_text: usize) -> Sy
 
 /// Names frames for one module.
 struct Symbolizer<'a> {
-    /// The DWARF context and the code section's start, when the module has usable line tables.
-    dwarf: Option<(Context<Reader<'a>>, u32)>,
+    /// The DWARF context, the guard of its units and the code section's start, when the
+    /// module has line tables.
+    dwarf: Option<Dwarf<'a>>,
     /// Why the module's DWARF is not used, when it has some.
     refused: Option<String>,
     /// Source directories of the SDK's crate, learnt from the functions the name section
@@ -134,6 +135,13 @@ struct Symbolizer<'a> {
     names: HashMap<u32, GuestText>,
     /// A cap was reached: inlined frames or frames per stack.
     cut: bool,
+}
+
+/// A module's DWARF, ready to read.
+struct Dwarf<'a> {
+    context: Context<Reader<'a>>,
+    guard: UnitGuard<'a>,
+    code_start: u32,
 }
 
 /// A frame found in DWARF, before it is classified.
@@ -147,21 +155,6 @@ struct Found {
 /// Whether `function` is the SDK crate's own (`leakhost_guest::…`, `<leakhost_guest::… as …>`).
 fn is_sdk_crate(function: &str) -> bool {
     function.trim_start_matches('<').starts_with("leakhost_guest::")
-}
-
-/// Why a DWARF tree cannot be read safely: too deep, or malformed.
-fn check_depth(dwarf: &gimli::Dwarf<Reader<'_>>) -> Result<(), String> {
-    let mut units = dwarf.units();
-    while let Some(header) = units.next().map_err(|e| format!("its DWARF is malformed ({e})"))? {
-        let unit = dwarf.unit(header).map_err(|e| format!("its DWARF is malformed ({e})"))?;
-        let mut entries = unit.entries();
-        while let Some(entry) = entries.next_dfs().map_err(|e| format!("its DWARF is malformed ({e})"))? {
-            if entry.depth() > MAX_DWARF_DEPTH {
-                return Err(format!("its DWARF nests deeper than {MAX_DWARF_DEPTH} levels"));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl<'a> Symbolizer<'a> {
@@ -187,18 +180,20 @@ impl<'a> Symbolizer<'a> {
         symbolizer
     }
 
-    fn context(sections: Sections<'a>) -> Result<Option<(Context<Reader<'a>>, u32)>, String> {
+    fn context(sections: Sections<'a>) -> Result<Option<Dwarf<'a>>, String> {
         let (Some(code_start), Some(_)) = (sections.code_start, sections.custom.get(".debug_info")) else {
             return Ok(None);
         };
-        let dwarf = gimli::Dwarf::load(|id| -> Result<Reader<'a>, gimli::Error> {
-            let data = sections.custom.get(id.name()).copied().unwrap_or(&[]);
-            Ok(EndianSlice::new(data, LittleEndian))
-        })
-        .map_err(|e| format!("its DWARF is malformed ({e})"))?;
-        check_depth(&dwarf)?;
-        let context = Context::from_dwarf(dwarf).map_err(|e| format!("its DWARF is malformed ({e})"))?;
-        Ok(Some((context, code_start)))
+        let load = || {
+            gimli::Dwarf::load(|id| -> Result<Reader<'a>, gimli::Error> {
+                let data = sections.custom.get(id.name()).copied().unwrap_or(&[]);
+                Ok(EndianSlice::new(data, LittleEndian))
+            })
+            .map_err(|e| format!("its DWARF is malformed ({e})"))
+        };
+        let guard = UnitGuard::new(load()?)?;
+        let context = Context::from_dwarf(load()?).map_err(|e| format!("its DWARF is malformed ({e})"))?;
+        Ok(Some(Dwarf { context, guard, code_start }))
     }
 
     fn name_all(mut self, stacks: &[Vec<RawFrame>]) -> Symbolized {
@@ -240,10 +235,19 @@ impl<'a> Symbolizer<'a> {
     /// The DWARF frames at one program point, innermost first, and the directory its
     /// compile unit was built in; empty without DWARF.
     fn lookup(&mut self, raw: &RawFrame) -> (Vec<Found>, Option<String>) {
-        let (Some((context, code_start)), Some(offset)) = (&self.dwarf, raw.module_offset) else {
+        let (Some(dwarf), Some(offset)) = (&mut self.dwarf, raw.module_offset) else {
             return (Vec::new(), None);
         };
-        let Some(address) = offset.checked_sub(*code_start).map(u64::from) else { return (Vec::new(), None) };
+        let Some(address) = offset.checked_sub(dwarf.code_start).map(u64::from) else { return (Vec::new(), None) };
+        match dwarf.guard.check(address) {
+            Ok(true) => {}
+            Ok(false) => return (Vec::new(), None),
+            Err(why) => {
+                self.refused.get_or_insert(why);
+                return (Vec::new(), None);
+            }
+        }
+        let context = &dwarf.context;
         let comp_dir = context
             .find_dwarf_and_unit(address)
             .skip_all_loads()

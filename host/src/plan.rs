@@ -1,13 +1,14 @@
 //! Which layers run, in which order, and which set-ups and tear-downs a switch needs.
 //!
-//! Pure functions over the layer graph, following zope.testrunner 8.3 (see
-//! ../shared/reference/zope-testrunner.md): the unit-test layer first, then the
-//! sort-key order, bases set up depth-first once each, unneeded layers torn down
-//! most specific first.
+//! Pure functions over the layer graph, following zope.testrunner 8.3 (the rules are
+//! written down in docs/layers.md): the unit-test layer first, then the sort-key order,
+//! bases set up depth-first once each, unneeded layers torn down most specific first.
 
 mod graph;
+mod unmatched;
 
 pub use graph::{LayerGraph, LayerNode};
+pub use unmatched::NothingSelected;
 
 #[cfg(test)]
 use crate::abi::LayerFlags;
@@ -40,6 +41,11 @@ impl std::str::FromStr for Pattern {
 }
 
 impl Pattern {
+    /// The pattern as it was given, `!` included.
+    pub fn spec(&self) -> String {
+        format!("{}{}", if self.negated { "!" } else { "" }, self.regex.as_str())
+    }
+
     /// Whether `name` is selected by this pattern alone.
     pub fn selects(&self, name: &str) -> bool {
         self.regex.is_match(name) != self.negated

@@ -55,6 +55,9 @@ pub enum RunError {
 /// 16, and a cache settles after [`crate::leak::HORIZON`] flat iterations; 32 leaves room.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 32;
 
+/// The default `--warmup`: the first iteration fills caches and pools, so it is not counted.
+pub const DEFAULT_WARMUP: usize = 1;
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -93,7 +96,7 @@ impl Default for RunOptions {
             repeat: 1,
             max_iterations: DEFAULT_MAX_ITERATIONS,
             measure: false,
-            warmup: 1,
+            warmup: DEFAULT_WARMUP,
             stop_on_error: false,
             jobs: 1,
             every_test_delta: false,

@@ -15,6 +15,7 @@ mod faults;
 mod hostile;
 mod html;
 mod leak;
+mod mistakes;
 mod new;
 mod parallel;
 mod policy;

@@ -29,7 +29,7 @@ pub struct RunArgs {
     pub targets: Vec<PathBuf>,
 
     /// Repeat each layer's tests N times in place.
-    #[arg(short = 'N', long = "repeat", value_name = "N", default_value_t = 1,
+    #[arg(short = 'N', long = "repeat", alias = "repeats", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
 
@@ -42,11 +42,12 @@ pub struct RunArgs {
     pub quiet: bool,
 
     /// Report what each iteration leaked (needs -N 2 or more); with -v per type, with -vv per test.
-    #[arg(short = 'r', long = "report-refcounts", visible_alias = "report-leaks")]
+    #[arg(short = 'r', long = "report-refcounts", visible_alias = "report-leaks",
+          aliases = ["report-leak", "report-refcount"])]
     pub report_leaks: bool,
 
     /// Leading iterations not counted by the leak verdict.
-    #[arg(long, value_name = "K", default_value_t = 1)]
+    #[arg(long, value_name = "K", default_value_t = crate::run::DEFAULT_WARMUP)]
     pub warmup: usize,
 
     /// Do not replay leaking layers to report where their leaked blocks were allocated.
@@ -192,6 +193,7 @@ pub fn list(args: &ListArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError
     let loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
+    args.selection.check_selected(&selection, &loaded, &plans)?;
     print_listing(&loaded, &plans, selection.shuffle);
     Ok(ExitCode::from(EXIT_OK))
 }
@@ -260,6 +262,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let mut loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
+    args.selection.check_selected(&selection, &loaded, &plans)?;
     if args.list_tests {
         print_listing(&loaded, &plans, selection.shuffle);
         return Ok(ExitCode::from(EXIT_OK));

@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_modules;
+mod building;
 mod c_sdk;
 mod cache;
 mod cli;

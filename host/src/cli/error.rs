@@ -90,7 +90,7 @@ impl CliError {
             CliError::Thread { .. } => EXIT_ENVIRONMENT,
             CliError::Internal(_) => EXIT_INTERNAL,
             CliError::Sandbox(_) => EXIT_ENVIRONMENT,
-            CliError::Suite(SuiteError::TargetMissing) => EXIT_ENVIRONMENT,
+            CliError::Suite(SuiteError::TargetMissing(_)) => EXIT_ENVIRONMENT,
             CliError::Suite(_) => EXIT_USAGE,
             CliError::Start { error, .. } | CliError::Aborted(RunFailure { error, .. }) => run_error_code(error),
             CliError::Report { .. } | CliError::New(NewError::Write { .. }) => EXIT_ENVIRONMENT,
@@ -115,7 +115,7 @@ mod tests {
     fn each_kind_of_failure_has_its_status() {
         assert_eq!(CliError::Usage("x".into()).exit_code(), EXIT_USAGE);
         assert_eq!(CliError::Suite(SuiteError::NotFound("a.wasm".into())).exit_code(), EXIT_USAGE);
-        assert_eq!(CliError::Suite(SuiteError::TargetMissing).exit_code(), EXIT_ENVIRONMENT);
+        assert_eq!(CliError::Suite(SuiteError::TargetMissing(String::new())).exit_code(), EXIT_ENVIRONMENT);
         let report =
             CliError::Report { path: "r.xml".into(), what: "JUnit", source: std::io::Error::other("disk full") };
         assert_eq!(report.exit_code(), EXIT_ENVIRONMENT);

@@ -9,6 +9,7 @@ mod c_sdk;
 mod cache;
 mod cli;
 mod determinism;
+mod docs;
 mod escaping;
 mod events;
 mod failures;

@@ -137,6 +137,62 @@ fn every_flag_in_an_options_table_is_in_help_and_every_flag_of_run_is_in_readme(
     }
 }
 
+/// The `[default: X]` of every flag of `command`'s `--help`.
+fn help_defaults(command: &str) -> std::collections::BTreeMap<String, String> {
+    let help = crate::harness::leakhost([command, "--help"]).stdout;
+    let mut defaults = std::collections::BTreeMap::new();
+    let mut current: Vec<String> = Vec::new();
+    for line in help.lines().map(str::trim) {
+        // A flag's line (`-N, --repeat <N>`), not a possible value's (`- fail: ...`).
+        if line.starts_with("--")
+            || line.strip_prefix('-').is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
+        {
+            let flags = line.split([' ', ',']).take_while(|w| w.starts_with('-') || w.is_empty());
+            current = flags.filter_map(flag_of).collect();
+        }
+        if let Some(rest) = line.split("[default: ").nth(1) {
+            for flag in &current {
+                defaults.insert(flag.clone(), rest[..rest.find(']').unwrap()].to_string());
+            }
+        }
+    }
+    defaults
+}
+
+/// The defaults a row of README's options table states: `(default 1)`, `(defaults 64M, 100 000, 1 000)`.
+fn stated_defaults(description: &str) -> Vec<String> {
+    let Some(start) = description.find("(default") else { return Vec::new() };
+    let text = &description[start + 1..];
+    let text = text.strip_prefix("defaults ").or_else(|| text.strip_prefix("default ")).unwrap_or_default();
+    let text = &text[..text.find([')', ';']).unwrap_or(text.len())];
+    // `60 s` is --help's `60`, `100 000` its `100000`.
+    text.split(", ").map(|d| d.strip_suffix(" s").unwrap_or(d).replace([' ', '`'], "")).collect()
+}
+
+#[test]
+fn the_defaults_readme_states_are_the_ones_help_shows() {
+    let defaults = help_defaults("run");
+    let (_, rows) = tables(&read("README.md")).into_iter().find(|(h, _)| h[0] == "option").expect("the options table");
+    let mut compared = 0;
+    for row in rows {
+        let flags: Vec<String> = code_spans(&row[0]).iter().filter_map(|s| flag_of(s)).collect();
+        let stated = stated_defaults(&row[1]);
+        let pairs: Vec<(&String, &String)> = match stated.len() {
+            0 => continue,
+            1 => flags.iter().map(|f| (f, &stated[0])).collect(),
+            _ => flags.iter().zip(&stated).collect(),
+        };
+        for (flag, stated) in pairs {
+            // A default README states that clap does not apply (`--cargo-profile`'s release) is the code's.
+            if let Some(shown) = defaults.get(flag) {
+                assert_eq!(shown, stated, "README says {flag} defaults to {stated}, --help says {shown}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 10, "only {compared} defaults compared");
+}
+
 /// README's "Coming from" table: a spelling it calls the same runs; any other is answered with
 /// the table's own words.
 #[test]

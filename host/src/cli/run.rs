@@ -111,7 +111,7 @@ pub struct RunArgs {
     pub no_timings: bool,
 
     /// Colour the output.
-    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 
     /// Seed of the guest's deterministic random numbers.

@@ -70,7 +70,15 @@ impl std::str::FromStr for Partition {
     type Err = String;
 
     fn from_str(spec: &str) -> Result<Self, String> {
-        let parsed = spec.split_once('/').and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
+        // nextest's `count:K/N` is the same round-robin split; its `hash:` split is not.
+        if spec.starts_with("hash:") {
+            return Err(format!("{spec:?}: leakhost splits round-robin in run order (nextest's count:); give K/N"));
+        }
+        let parsed = spec
+            .strip_prefix("count:")
+            .unwrap_or(spec)
+            .split_once('/')
+            .and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
         match parsed {
             Some((index, count)) if count >= 1 && (1..=count).contains(&index) => Ok(Partition { index, count }),
             _ => Err(format!("{spec:?}: expected K/N with 1 <= K <= N")),

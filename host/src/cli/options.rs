@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use crate::plan::{NothingSelected, Partition, Pattern, Plan, Selection};
 use crate::sandbox::{self, EngineKind, Policy, Preopen};
-use crate::suite::{self as suites, BuildOptions};
+use crate::suite::BuildOptions;
 
 /// A flag whose value parsed but cannot be used.
 #[derive(Debug, Error)]
@@ -200,17 +200,16 @@ pub struct SandboxArgs {
     /// (slower; a second execution path that must give the same results).
     #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineKind::default())]
     pub engine: EngineKind,
-
     /// Largest module file accepted, e.g. 64M; checked before it is compiled.
-    #[arg(long, value_name = "SIZE", default_value_t = Size::of(suites::DEFAULT_MAX_MODULE_SIZE))]
+    #[arg(long, value_name = "SIZE", default_value_t = Size::of(crate::suite::DEFAULT_MAX_MODULE_SIZE))]
     pub max_module_size: Size,
 
     /// Most functions a module may define; checked before it is compiled.
-    #[arg(long, value_name = "N", default_value_t = suites::DEFAULT_MAX_FUNCTIONS)]
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_FUNCTIONS)]
     pub max_functions: u32,
 
     /// Deepest nesting of blocks, loops and ifs in a module's functions; checked before it is compiled.
-    #[arg(long, value_name = "N", default_value_t = suites::DEFAULT_MAX_NESTING)]
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_NESTING)]
     pub max_nesting: u32,
 }
 

@@ -8,18 +8,19 @@ mod policy;
 mod report;
 mod reports;
 mod run;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::run::{worker_stack_size, Session};
 use crate::sandbox::{self, Policy};
 use crate::suite::{self, Cache, Suite};
 use crate::text::GuestText;
-pub use error::{CliError, EXIT_ENVIRONMENT, EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE};
-pub use options::{BuildArgs, ColorChoice, SandboxArgs, SelectionArgs};
+pub use error::{CliError, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE};
+pub use options::{BuildArgs, ColorChoice, NoTests, OptionError, SandboxArgs, SelectionArgs, Size};
 
 /// Run wasm32-wasip1 test suites in a sandbox, repeat them, and report leaks deterministically.
 #[derive(Debug, Parser)]
@@ -52,9 +53,10 @@ pub enum Command {
 
 /// Parses the process arguments and runs; returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(error) => return usage_error(error),
+        Err(error) => return usage_error(error, &argv),
     };
     // Wasm runs on the native stack of the thread that calls it: give the command a
     // thread that holds the whole --max-stack, as -j gives its workers.
@@ -62,13 +64,14 @@ pub fn main() -> ExitCode {
         Command::Run(args) => args.sandbox.max_stack,
         Command::List(args) => args.sandbox.max_stack,
         Command::Inspect(args) => args.sandbox.max_stack,
-        Command::New(_) | Command::Report(_) => 0,
+        Command::New(_) | Command::Report(_) => Size(0),
     };
-    let stack = worker_stack_size(usize::try_from(max_stack).unwrap_or(usize::MAX));
+    let stack = worker_stack_size(usize::try_from(max_stack.0).unwrap_or(usize::MAX));
     let command = std::thread::Builder::new().name("leakhost".into()).stack_size(stack).spawn(move || dispatch(cli));
     let result = match command {
-        Ok(thread) => thread.join().unwrap_or_else(|_| Err(CliError::Usage("internal error: the run panicked".into()))),
-        Err(e) => Err(CliError::Usage(format!("--max-stack {max_stack}: cannot start a thread that large: {e}"))),
+        // The panic's own message is already on stderr, from the default hook.
+        Ok(thread) => thread.join().unwrap_or_else(|_| Err(CliError::Internal("the command panicked".into()))),
+        Err(source) => Err(CliError::Thread { max_stack: max_stack.to_string(), source }),
     };
     match result {
         Ok(code) => code,
@@ -89,19 +92,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
 }
 
 /// Help and version go out as clap prints them; any other parse error becomes the
-/// same single `leakhost: error:` line as every other bad input.
-fn usage_error(error: clap::Error) -> ExitCode {
+/// same single `leakhost: error:` line as every other bad input, saying what to write instead.
+fn usage_error(error: clap::Error, argv: &[std::ffi::OsString]) -> ExitCode {
     use clap::error::ErrorKind;
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             error.exit()
         }
-        _ => {
-            let text = error.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            let message = format!("{} (see --help)", first.strip_prefix("error: ").unwrap_or(first));
-            fail(&CliError::Usage(message))
-        }
+        _ => fail(&CliError::Usage(usage::message(&Cli::command(), &error, argv))),
     }
 }
 

@@ -1,13 +1,14 @@
 //! Which layers run, in which order, and which set-ups and tear-downs a switch needs.
 //!
-//! Pure functions over the layer graph, following zope.testrunner 8.3 (see
-//! ../shared/reference/zope-testrunner.md): the unit-test layer first, then the
-//! sort-key order, bases set up depth-first once each, unneeded layers torn down
-//! most specific first.
+//! Pure functions over the layer graph, following zope.testrunner 8.3 (the rules are
+//! written down in docs/layers.md): the unit-test layer first, then the sort-key order,
+//! bases set up depth-first once each, unneeded layers torn down most specific first.
 
 mod graph;
+mod unmatched;
 
 pub use graph::{LayerGraph, LayerNode};
+pub use unmatched::NothingSelected;
 
 #[cfg(test)]
 use crate::abi::LayerFlags;
@@ -42,7 +43,7 @@ impl std::str::FromStr for Pattern {
 }
 
 impl Pattern {
-    /// The pattern as written.
+    /// The pattern as it was given, `!` included.
     pub fn spec(&self) -> &str {
         &self.spec
     }
@@ -71,7 +72,15 @@ impl std::str::FromStr for Partition {
     type Err = String;
 
     fn from_str(spec: &str) -> Result<Self, String> {
-        let parsed = spec.split_once('/').and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
+        // nextest's `count:K/N` is the same round-robin split; its `hash:` split is not.
+        if spec.starts_with("hash:") {
+            return Err(format!("{spec:?}: leakhost splits round-robin in run order (nextest's count:); give K/N"));
+        }
+        let parsed = spec
+            .strip_prefix("count:")
+            .unwrap_or(spec)
+            .split_once('/')
+            .and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
         match parsed {
             Some((index, count)) if count >= 1 && (1..=count).contains(&index) => Ok(Partition { index, count }),
             _ => Err(format!("{spec:?}: expected K/N with 1 <= K <= N")),

@@ -29,7 +29,7 @@ pub use event::{
     TestRef,
 };
 pub use instance::{CallResult, InstanceError, Outcome};
-pub use options::{Execution, ReplayBudget, RunOptions, DEFAULT_MAX_ITERATIONS, DEFAULT_REPLAY_BUDGET};
+pub use options::{Execution, ReplayBudget, RunOptions, DEFAULT_MAX_ITERATIONS, DEFAULT_REPLAY_BUDGET, DEFAULT_WARMUP};
 pub use parallel::worker_stack_size;
 pub use session::Session;
 

@@ -93,9 +93,9 @@ pub enum SuiteError {
     /// A suite that registers no test at all, which is always a mistake.
     #[error("{0}: the suite registers no tests; mark functions with #[leakhost_guest::test], or register tests in the function given to suite!(...)")]
     NoTests(PathBuf),
-    /// The wasm32-wasip1 Rust target is missing.
-    #[error("the wasm32-wasip1 target is not installed; run `rustup target add wasm32-wasip1`")]
-    TargetMissing,
+    /// The wasm32-wasip1 Rust target is missing from the toolchain that builds the package.
+    #[error("the wasm32-wasip1 target is not installed; run `{0}`")]
+    TargetMissing(String),
     /// `cargo build` failed or could not start.
     #[error("{dir}: building the suite failed: {why}")]
     Build {

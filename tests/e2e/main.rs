@@ -4,10 +4,12 @@
 mod harness;
 
 mod bad_modules;
+mod building;
 mod c_sdk;
 mod cache;
 mod cli;
 mod determinism;
+mod docs;
 mod escaping;
 mod events;
 mod failures;
@@ -17,6 +19,7 @@ mod hostile_stacks;
 mod html;
 mod inventory;
 mod leak;
+mod mistakes;
 mod new;
 mod parallel;
 mod policy;

@@ -188,18 +188,6 @@ fn build_and_load_errors_name_the_fix() {
     );
 }
 
-/// docs/sandbox.md: a suite's own `.cargo/config.toml` cannot change how leakhost builds it, since
-/// cargo reads configuration from the directory leakhost runs in.
-#[test]
-fn a_suites_cargo_config_does_not_reach_the_build() {
-    let dir = new_suite("cfgdemo");
-    std::fs::create_dir_all(dir.join("cfgdemo/.cargo")).unwrap();
-    std::fs::write(dir.join("cfgdemo/.cargo/config.toml"), "[build]\nrustflags = [\"--no-such-flag\"]\n").unwrap();
-    let r = leakhost_in(&dir, Some(&shared_target()), &["list", "cfgdemo"]);
-    assert_eq!(r.status, 0, "{r:#?}");
-    assert!(r.stdout.contains("Listing cfgdemo.Words tests:\n  words_are_shared\n"), "{}", r.stdout);
-}
-
 /// Issue 10, item 9: `run --help` says where the sandbox ends, and a suite of the workspace the user
 /// is in builds without the note (it is the user's own code).
 #[test]

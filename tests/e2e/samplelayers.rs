@@ -2,8 +2,8 @@
 
 use crate::harness::{leakhost, normalise_times, repo, suite};
 
-/// zope.testrunner 8.3's full run of samplelayers, times normalised
-/// (../shared/reference/zope-testrunner.md).
+/// zope.testrunner 8.3's full run of samplelayers, times normalised (the rules behind it, and
+/// the suite's structure: docs/layers.md).
 const REFERENCE: &str = "\
 Running UnitTests tests:
   Set up UnitTests in N.NNN seconds.

@@ -1,10 +1,30 @@
-//! Option groups shared by several commands.
+//! Option groups shared by several commands. Every default is a constant of the module
+//! that uses it, shown by `--help` from that constant (`default_value_t`).
 
 use clap::{Args, ValueEnum};
+use thiserror::Error;
 
-use crate::plan::{Partition, Pattern, Selection};
-use crate::sandbox::{EngineKind, Policy, Preopen};
+use crate::plan::{NothingSelected, Partition, Pattern, Plan, Selection};
+use crate::sandbox::{self, EngineKind, Policy, Preopen};
 use crate::suite::BuildOptions;
+
+/// A flag whose value parsed but cannot be used.
+#[derive(Debug, Error)]
+#[error("{flag} {value}: {why}")]
+pub struct OptionError {
+    /// The flag, as the user writes it.
+    pub flag: &'static str,
+    /// Its value, as given.
+    pub value: String,
+    /// What is wrong with it, and what to give instead.
+    pub why: String,
+}
+
+impl OptionError {
+    fn new(flag: &'static str, value: impl std::fmt::Display, why: impl Into<String>) -> Self {
+        OptionError { flag, value: value.to_string(), why: why.into() }
+    }
+}
 
 /// How a package directory given as a target is built. Building runs the package's build scripts
 /// and proc-macros natively, outside the sandbox.
@@ -59,6 +79,22 @@ pub struct SelectionArgs {
     /// Shuffle with this seed (implies --shuffle).
     #[arg(long, value_name = "SEED")]
     pub shuffle_seed: Option<u64>,
+
+    /// When the selection matches no test: fail (exit status 2, naming the nearest tests and
+    /// layers), warn and run nothing, or pass silently.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = NoTests::Fail)]
+    pub no_tests: NoTests,
+}
+
+/// What a selection that matches no test means (`--no-tests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoTests {
+    /// A usage error: a filter that matches nothing is a typo until shown otherwise.
+    Fail,
+    /// A warning on stderr; the command goes on and succeeds.
+    Warn,
+    /// Nothing is said; the command succeeds.
+    Pass,
 }
 
 impl SelectionArgs {
@@ -78,6 +114,25 @@ impl SelectionArgs {
             non_unit_only: self.non_unit,
             partition: self.partition,
             shuffle: seed,
+        }
+    }
+
+    /// Whether the command goes on with `plans`, `selection`'s plan of each loaded suite: a
+    /// selection that matches no test is an error unless `--no-tests` says otherwise.
+    pub(super) fn check_selected(
+        &self,
+        selection: &Selection,
+        loaded: &[super::Loaded<'_>],
+        plans: &[Plan],
+    ) -> Result<(), Box<NothingSelected>> {
+        let manifests: Vec<&crate::abi::Manifest> = loaded.iter().map(|l| l.session.manifest()).collect();
+        match (selection.check(&manifests, plans), self.no_tests) {
+            (Ok(()), _) | (Err(_), NoTests::Pass) => Ok(()),
+            (Err(nothing), NoTests::Warn) => {
+                eprintln!("leakhost: warning: {}", crate::text::GuestText::from(nothing.summary()).line());
+                Ok(())
+            }
+            (Err(nothing), NoTests::Fail) => Err(nothing),
         }
     }
 }
@@ -117,11 +172,12 @@ pub struct SandboxArgs {
     pub env: Vec<(String, String)>,
 
     /// Linear-memory limit per instance, e.g. 64M or 1G.
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
-    pub max_memory: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::of(sandbox::DEFAULT_MAX_MEMORY))]
+    pub max_memory: Size,
 
     /// Wall-time limit of each test and each hook, in seconds; 0 for none.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = sandbox::DEFAULT_TIMEOUT.as_secs_f64(),
+          allow_negative_numbers = true)]
     pub timeout: f64,
 
     /// Deterministic instruction budget (wasmtime fuel) of each test and each hook.
@@ -129,24 +185,24 @@ pub struct SandboxArgs {
     pub fuel: Option<u64>,
 
     /// Size of the wasm call stack, e.g. 512K.
-    #[arg(long, value_name = "SIZE", default_value = "512K", value_parser = parse_size)]
-    pub max_stack: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::of(sandbox::DEFAULT_MAX_STACK))]
+    pub max_stack: Size,
 
     /// Print every test's output as it finishes, not only with failures and errors (on at -vv).
-    #[arg(long)]
+    #[arg(long, aliases = ["nocapture", "no-capture"])]
     pub show_output: bool,
 
     /// Captured output kept per test; the rest is dropped with a notice.
-    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
-    pub max_output: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::of(sandbox::DEFAULT_OUTPUT_LIMIT))]
+    pub max_output: Size,
 
     /// How the suite's code runs: compiled to native code, or interpreted by Pulley
     /// (slower; a second execution path that must give the same results).
-    #[arg(long, value_enum, value_name = "ENGINE", default_value = "cranelift")]
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineKind::default())]
     pub engine: EngineKind,
     /// Largest module file accepted, e.g. 64M; checked before it is compiled.
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
-    pub max_module_size: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::of(crate::suite::DEFAULT_MAX_MODULE_SIZE))]
+    pub max_module_size: Size,
 
     /// Most functions a module may define; checked before it is compiled.
     #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_FUNCTIONS)]
@@ -161,55 +217,104 @@ pub struct SandboxArgs {
 const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
 /// The largest `--max-stack`: every thread that runs wasm reserves this much native stack.
-const MAX_WASM_STACK: u64 = 256 << 20;
+const MAX_WASM_STACK: Size = Size(256 << 20);
 
 impl SandboxArgs {
     /// The sandbox policy these options describe.
-    pub fn policy(&self, seed: u64, real_world: bool) -> Result<Policy, String> {
-        if !self.timeout.is_finite() || self.timeout < 0.0 {
-            return Err(format!("--timeout {}: expected a number of seconds, 0 or more", self.timeout));
+    pub fn policy(&self, seed: u64, real_world: bool) -> Result<Policy, OptionError> {
+        if self.max_stack.0 > MAX_WASM_STACK.0 {
+            return Err(OptionError::new(
+                "--max-stack",
+                self.max_stack,
+                format!("more than the largest allowed, {MAX_WASM_STACK}"),
+            ));
         }
-        let as_usize = |flag: &str, n: u64| usize::try_from(n).map_err(|_| format!("{flag} {n}: too large"));
-        let timeout = match self.timeout {
-            0.0 => None,
-            secs => Some(
-                std::time::Duration::try_from_secs_f64(secs)
-                    .ok()
-                    .filter(|d| d.as_secs() <= MAX_TIMEOUT_SECS)
-                    .ok_or_else(|| format!("--timeout {secs}: more than {MAX_TIMEOUT_SECS} seconds; use 0 for none"))?,
-            ),
-        };
-        if self.max_stack > MAX_WASM_STACK {
-            return Err(format!("--max-stack {}: more than the largest allowed, 256M", self.max_stack));
-        }
-        // Checked here, before any suite loads, so the message names the flag and nothing else.
-        for dir in &self.dirs {
-            match std::fs::metadata(&dir.host) {
-                Ok(meta) if meta.is_dir() => {}
-                Ok(_) => return Err(format!("--dir {}: not a directory", dir.host.display())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(format!("--dir {}: no such directory", dir.host.display()))
-                }
-                Err(e) => return Err(format!("--dir {}: {e}", dir.host.display())),
-            }
-        }
+        self.check_dirs()?;
         Ok(Policy {
             seed,
             real_world,
-            max_memory: as_usize("--max-memory", self.max_memory)?,
-            output_limit: as_usize("--max-output", self.max_output)?,
-            timeout,
+            max_memory: self.max_memory.bytes("--max-memory")?,
+            output_limit: self.max_output.bytes("--max-output")?,
+            timeout: self.timeout()?,
             fuel: self.fuel,
-            max_stack: as_usize("--max-stack", self.max_stack)?,
+            max_stack: self.max_stack.bytes("--max-stack")?,
             dirs: self.dirs.clone(),
             env: self.env.clone(),
             engine: self.engine,
             module_limits: crate::suite::ModuleLimits {
-                max_size: as_usize("--max-module-size", self.max_module_size)?,
+                max_size: self.max_module_size.bytes("--max-module-size")?,
                 max_functions: self.max_functions,
                 max_nesting: self.max_nesting,
             },
         })
+    }
+
+    fn timeout(&self) -> Result<Option<std::time::Duration>, OptionError> {
+        let secs = self.timeout;
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(OptionError::new("--timeout", secs, "expected a number of seconds, 0 or more"));
+        }
+        if secs == 0.0 {
+            return Ok(None);
+        }
+        let too_long =
+            || OptionError::new("--timeout", secs, format!("more than {MAX_TIMEOUT_SECS} seconds; use 0 for none"));
+        let duration = std::time::Duration::try_from_secs_f64(secs).map_err(|_| too_long())?;
+        (duration.as_secs() <= MAX_TIMEOUT_SECS).then_some(Some(duration)).ok_or_else(too_long)
+    }
+
+    /// Checked here, before any suite loads, so the message names the flag and nothing else.
+    fn check_dirs(&self) -> Result<(), OptionError> {
+        for dir in &self.dirs {
+            let host = dir.host.display();
+            match std::fs::metadata(&dir.host) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Err(OptionError::new("--dir", host, "not a directory")),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(OptionError::new("--dir", host, "no such directory"))
+                }
+                Err(e) => return Err(OptionError::new("--dir", host, e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A size in bytes, written with an optional K, M or G suffix (powers of 1024), and shown in
+/// `--help` the same way, from the constant it defaults to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Size {
+    /// The size of a default given in bytes.
+    pub const fn of(bytes: usize) -> Size {
+        Size(bytes as u64)
+    }
+
+    /// The size as a `usize`, or why `flag` cannot take it.
+    fn bytes(self, flag: &'static str) -> Result<usize, OptionError> {
+        usize::try_from(self.0).map_err(|_| OptionError::new(flag, self, "too large"))
+    }
+}
+
+impl std::str::FromStr for Size {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        parse_size(spec).map(Size)
+    }
+}
+
+impl std::fmt::Display for Size {
+    /// The largest suffix that shows the size exactly: 256M, 512K, 4097.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let suffix = [(30, "G"), (20, "M"), (10, "K")]
+            .into_iter()
+            .find(|(shift, _)| self.0 != 0 && self.0.is_multiple_of(1 << shift));
+        match suffix {
+            Some((shift, unit)) => write!(f, "{}{unit}", self.0 >> shift),
+            None => write!(f, "{}", self.0),
+        }
     }
 }
 
@@ -246,6 +351,14 @@ mod tests {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn sizes_show_as_they_are_written() {
+        for text in ["256M", "512K", "64K", "1G", "4097", "0", "1536K"] {
+            assert_eq!(text.parse::<Size>().unwrap().to_string(), text);
+        }
+        assert_eq!(Size::of(sandbox::DEFAULT_MAX_MEMORY).to_string(), "256M");
     }
 
     #[test]

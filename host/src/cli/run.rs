@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::options::Size;
 use super::reports::Reports;
 use super::{engine_for, load_all, BuildArgs, CliError, ColorChoice, SandboxArgs, SelectionArgs};
 use super::{EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED};
@@ -26,7 +27,7 @@ pub struct RunArgs {
     pub targets: Vec<PathBuf>,
 
     /// Repeat each layer's tests N times in place.
-    #[arg(short = 'N', long = "repeat", value_name = "N", default_value_t = 1,
+    #[arg(short = 'N', long = "repeat", alias = "repeats", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
 
@@ -39,11 +40,12 @@ pub struct RunArgs {
     pub quiet: bool,
 
     /// Report what each iteration leaked (needs -N 2 or more); with -v per type, with -vv per test.
-    #[arg(short = 'r', long = "report-refcounts", visible_alias = "report-leaks")]
+    #[arg(short = 'r', long = "report-refcounts", visible_alias = "report-leaks",
+          aliases = ["report-leak", "report-refcount"])]
     pub report_leaks: bool,
 
     /// Leading iterations not counted by the leak verdict.
-    #[arg(long, value_name = "K", default_value_t = 1)]
+    #[arg(long, value_name = "K", default_value_t = crate::run::DEFAULT_WARMUP)]
     pub warmup: usize,
 
     /// Do not replay leaking layers to report where their leaked blocks were allocated.
@@ -63,9 +65,8 @@ pub struct RunArgs {
     pub max_distinct_stacks: usize,
 
     /// Most bytes of distinct frame names and paths one layer's stacks keep, e.g. 16M.
-    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_REPLAY_BUDGET.frame_text as u64,
-          value_parser = super::options::parse_size)]
-    pub max_frame_text: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::of(DEFAULT_REPLAY_BUDGET.frame_text))]
+    pub max_frame_text: Size,
 
     /// Exit with status 3 when a layer leaks (and no test failed).
     #[arg(long, requires = "report_leaks")]
@@ -124,7 +125,7 @@ pub struct RunArgs {
     pub no_timings: bool,
 
     /// Colour the output.
-    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 
     /// Seed of the guest's deterministic random numbers.
@@ -202,6 +203,7 @@ pub fn list(args: &ListArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError
     let loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
+    args.selection.check_selected(&selection, &loaded, &plans)?;
     print_listing(&loaded, &plans, selection.shuffle);
     Ok(ExitCode::from(EXIT_OK))
 }
@@ -235,7 +237,7 @@ fn run_options(args: &RunArgs) -> Result<RunOptions, CliError> {
             traced_blocks: args.max_traced_blocks,
             captures: args.max_stack_captures,
             stacks: args.max_distinct_stacks,
-            frame_text: usize::try_from(args.max_frame_text).unwrap_or(usize::MAX),
+            frame_text: usize::try_from(args.max_frame_text.0).unwrap_or(usize::MAX),
         },
         fail_on_leak: args.fail_on_leak,
         fail_on_undecided: args.fail_on_undecided,
@@ -265,6 +267,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     let mut loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
+    args.selection.check_selected(&selection, &loaded, &plans)?;
     if args.list_tests {
         print_listing(&loaded, &plans, selection.shuffle);
         return Ok(ExitCode::from(EXIT_OK));

@@ -157,6 +157,8 @@ fn partitions_cover_every_test_exactly_once() {
 #[test]
 fn partition_specs_parse() {
     assert_eq!("2/5".parse::<Partition>(), Ok(Partition { index: 2, count: 5 }));
+    assert_eq!("count:2/5".parse::<Partition>(), Ok(Partition { index: 2, count: 5 }));
+    assert!("hash:2/5".parse::<Partition>().unwrap_err().contains("round-robin"));
     for bad in ["0/3", "4/3", "1/0", "x/2", "3"] {
         assert!(bad.parse::<Partition>().is_err(), "{bad}");
     }

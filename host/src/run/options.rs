@@ -16,6 +16,9 @@ use crate::sandbox::EngineKind;
 /// 16, and a cache settles after [`crate::leak::HORIZON`] flat iterations; 32 leaves room.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 32;
 
+/// The default `--warmup`: the first iteration fills caches and pools, so it is not counted.
+pub const DEFAULT_WARMUP: usize = 1;
+
 /// What a traced replay of one leaking layer may spend; past any of it the replay stops
 /// recording, its stacks say so, and the verdict stands (docs/sandbox.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +104,7 @@ impl Default for RunOptions {
             repeat: 1,
             max_iterations: DEFAULT_MAX_ITERATIONS,
             measure: false,
-            warmup: 1,
+            warmup: DEFAULT_WARMUP,
             stop_on_error: false,
             execution: Execution::default(),
             seed: 0,

@@ -1,16 +1,20 @@
 //! Turning a target into a `.wasm` file: a file is taken as it is, a Cargo package
 //! directory is built for wasm32-wasip1 first.
 //!
-//! Building runs the package's build scripts and proc-macros (and those of its dependencies) on
-//! the host, outside the sandbox; a one-line notice says so when the package is not part of the
-//! workspace the user is working in.
+//! cargo runs in the package's directory, as the user would run it there, so that the package's
+//! `rust-toolchain.toml` and `.cargo/config.toml` apply. Building runs the package's build scripts
+//! and proc-macros (and those of its dependencies) on the host, outside the sandbox; a one-line
+//! notice says so, once per machine, when the package is not part of the workspace the user is
+//! working in.
+
+mod shape;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::SuiteError;
+use super::{SuiteError, CACHE_DIR_ENV};
 
 /// How package directories are built.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,13 +50,45 @@ pub fn resolve(target: &Path, options: &BuildOptions) -> Result<PathBuf, SuiteEr
     build_package(target, &manifest, options)
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+/// The toolchain file that governs `dir` for rustup, in it or in a directory above.
+fn toolchain_file(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().flat_map(|d| ["rust-toolchain.toml", "rust-toolchain"].map(|f| d.join(f))).find(|f| f.is_file())
 }
 
-fn wasm_target_installed() -> bool {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
+/// Whether the user chose the toolchain leakhost runs under (`cargo +nightly run`,
+/// `RUSTUP_TOOLCHAIN=...`): rustup says why it picked it. Without rustup's word, a
+/// `RUSTUP_TOOLCHAIN` in the environment was set by the user.
+fn toolchain_chosen_by_user() -> bool {
+    match std::env::var("RUSTUP_TOOLCHAIN_SOURCE") {
+        Ok(source) => source == "cli" || source == "env",
+        Err(_) => std::env::var_os("RUSTUP_TOOLCHAIN").is_some(),
+    }
+}
+
+/// `cargo` or `rustc` as it runs in `dir`: there, so that the package's `.cargo/config.toml`
+/// applies; and, when a toolchain file governs `dir`, through rustup's proxy on PATH, without
+/// the toolchain leakhost was started under (`cargo run` passes its own), so the file picks it.
+fn tool(name: &str, env_var: &str, dir: &Path) -> Command {
+    let pinned = toolchain_file(dir).is_some();
+    let program = match pinned {
+        true => name.into(),
+        false => std::env::var_os(env_var).unwrap_or_else(|| name.into()),
+    };
+    let mut command = Command::new(program);
+    command.current_dir(dir);
+    if pinned && !toolchain_chosen_by_user() {
+        command.env_remove("RUSTUP_TOOLCHAIN");
+    }
+    command
+}
+
+fn cargo_in(dir: &Path) -> Command {
+    tool("cargo", "CARGO", dir)
+}
+
+/// Whether the toolchain that builds `dir` has the wasm32-wasip1 standard library.
+fn wasm_target_installed(dir: &Path) -> bool {
+    let Ok(out) = tool("rustc", "RUSTC", dir).args(["--print", "sysroot"]).stderr(Stdio::null()).output() else {
         return true; // Let cargo report whatever is wrong with the toolchain.
     };
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -62,7 +98,10 @@ fn wasm_target_installed() -> bool {
 /// The root manifest of the workspace `manifest` belongs to (of the current directory's
 /// workspace when `None`), as cargo sees it; `None` when there is none.
 fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
-    let mut command = cargo();
+    let mut command = match manifest.and_then(Path::parent) {
+        Some(dir) => cargo_in(dir),
+        None => Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())),
+    };
     command.args(["locate-project", "--workspace", "--message-format", "plain"]);
     if let Some(manifest) = manifest {
         command.arg("--manifest-path").arg(manifest);
@@ -73,27 +112,58 @@ fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
 }
 
 /// Issue 10, item 9: building runs native code, and a package from elsewhere is the case where
-/// the user may not have read it.
+/// the user may not have read it. Said once per package directory and machine (issue 27): a
+/// note on every run stops being read.
 fn native_code_notice(dir: &Path, manifest: &Path) -> Option<String> {
     let target = workspace_root(Some(manifest));
     if target.is_some() && target == workspace_root(None) {
         return None;
     }
+    if !first_notice(manifest) {
+        return None;
+    }
     Some(format!(
         "leakhost: note: {} is not in the current workspace; building it runs its build scripts and \
          proc-macros natively, outside the sandbox. For a suite you do not trust, build it in an isolated \
-         environment and run the .wasm",
+         environment and run the .wasm (this note is shown once per package directory)",
         dir.display()
     ))
 }
 
+/// Whether the note for the package of `manifest` (canonical) is due: leakhost keeps an empty
+/// marker per package directory beside its module cache. When the marker cannot be kept, the
+/// note is shown every time rather than never.
+fn first_notice(manifest: &Path) -> bool {
+    let root = std::env::var_os(CACHE_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("leakhost")));
+    let Some(notes) = root.map(|r| r.join("notes")) else { return true };
+    let marker = notes.join(blake3::hash(manifest.as_os_str().as_encoded_bytes()).to_hex().as_str());
+    if marker.exists() {
+        return false;
+    }
+    let _ = std::fs::create_dir_all(&notes);
+    let _ = std::fs::OpenOptions::new().write(true).create_new(true).open(&marker);
+    true
+}
+
 /// Builds the package for wasm32-wasip1 with the chosen profile and returns its cdylib.
 fn build_package(dir: &Path, manifest: &Path, options: &BuildOptions) -> Result<PathBuf, SuiteError> {
-    if !wasm_target_installed() {
-        return Err(SuiteError::TargetMissing);
-    }
     let build_error = |why: String| SuiteError::Build { dir: dir.to_path_buf(), why };
     let manifest = manifest.canonicalize().map_err(|e| build_error(e.to_string()))?;
+    let package = manifest.parent().unwrap_or(dir);
+    shape::check(package, &manifest).map_err(build_error)?;
+    if !wasm_target_installed(package) {
+        // rustup adds a target to the toolchain of the directory it runs in.
+        let fix = match toolchain_file(package) {
+            Some(file) => {
+                format!("cd {} && rustup target add wasm32-wasip1", file.parent().unwrap_or(package).display())
+            }
+            None => "rustup target add wasm32-wasip1".to_string(),
+        };
+        return Err(SuiteError::TargetMissing(fix));
+    }
     let mut stderr = std::io::stderr();
     if let Some(notice) = native_code_notice(dir, &manifest) {
         let _ = writeln!(stderr, "{notice}");
@@ -103,7 +173,7 @@ fn build_package(dir: &Path, manifest: &Path, options: &BuildOptions) -> Result<
     // On a terminal cargo draws its own progress; elsewhere its output is kept and shown only
     // when the build fails, so logs stay short and errors are still cargo's own.
     let terminal = stderr.is_terminal();
-    let mut command = cargo();
+    let mut command = cargo_in(package);
     command
         .args(["build", "--target", "wasm32-wasip1", "--message-format=json-render-diagnostics", "--profile", profile])
         .arg("--manifest-path")
@@ -128,7 +198,8 @@ fn build_package(dir: &Path, manifest: &Path, options: &BuildOptions) -> Result<
     Ok(wasm)
 }
 
-/// The package's `.wasm` among cargo's JSON messages, or what to change when there is none.
+/// The package's `.wasm` among cargo's JSON messages, or what to change when there is none
+/// (`shape::check` has refused most such packages before the build).
 fn find_artifact(messages: &str, manifest: &Path) -> Result<PathBuf, String> {
     let own: Vec<serde_json::Value> = messages
         .lines()

@@ -64,16 +64,11 @@ pub fn svg(metric: &str, title: &str, points: &[Point], verdict: &str, leaks: bo
     let max = points.iter().map(|p| p.value).max().unwrap_or(0).max(min.saturating_add(1));
     let y = |value: u64| TOP + (max - value) as f64 / (max - min).max(1) as f64 * (HEIGHT - TOP - BOTTOM);
     let step = (WIDTH - LEFT - RIGHT) / span;
+    let band = |iteration: u32| ((x(iteration) - step / 2.0).max(LEFT), (x(iteration) + step / 2.0).min(WIDTH - RIGHT));
     for p in points {
-        let class = match p.kind {
-            Kind::Warmup => "warmup",
-            Kind::Added => "added",
-            Kind::Broken => "broken",
-            Kind::SetUp | Kind::Planned => continue,
-        };
+        let Some(class) = shade_class(p.kind) else { continue };
         // Shade the iteration's share of the x axis, kept inside the plot area.
-        let left = (x(p.iteration) - step / 2.0).max(LEFT);
-        let right = (x(p.iteration) + step / 2.0).min(WIDTH - RIGHT);
+        let (left, right) = band(p.iteration);
         let _ = write!(
             out,
             r#"<rect class="{class}" x="{left:.1}" y="{TOP}" width="{:.1}" height="{:.1}"><title>iteration {} ({class})</title></rect>"#,
@@ -81,18 +76,13 @@ pub fn svg(metric: &str, title: &str, points: &[Point], verdict: &str, leaks: bo
             HEIGHT - TOP - BOTTOM,
             p.iteration
         );
-        let label = match p.kind {
-            Kind::Warmup => "warm-up",
-            Kind::Added => "added",
-            _ if right - left >= 90.0 => "fresh instance",
-            _ => "fresh",
-        };
-        let _ = write!(
-            out,
-            r#"<text class="shade-label" x="{:.1}" y="{}" text-anchor="middle">{label}</text>"#,
-            (left + right) / 2.0,
-            TOP + 12.0
-        );
+        if let Some((label, centre)) = shade_label(points, p, &band) {
+            let _ = write!(
+                out,
+                r#"<text class="shade-label" x="{centre:.1}" y="{}" text-anchor="middle">{label}</text>"#,
+                TOP + 12.0
+            );
+        }
     }
     axes(&mut out, min, max, first, last, &x, &y);
     let line: Vec<String> = points.iter().map(|p| format!("{:.1},{:.1}", x(p.iteration), y(p.value))).collect();
@@ -118,6 +108,43 @@ pub fn svg(metric: &str, title: &str, points: &[Point], verdict: &str, leaks: bo
     );
     out.push_str("</svg>");
     out
+}
+
+/// The shading of an iteration of `kind`, if it has one.
+fn shade_class(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Warmup => Some("warmup"),
+        Kind::Added => Some("added"),
+        Kind::Broken => Some("broken"),
+        Kind::SetUp | Kind::Planned => None,
+    }
+}
+
+/// Width of a shade label's characters (11 px text, generously): a label is drawn only where
+/// its whole width fits its shading, so no two labels overlap.
+const LABEL_CHAR_WIDTH: f64 = 7.0;
+
+/// The label of a run of consecutive iterations shaded alike, and its centre: one label per
+/// run, written after the run's last iteration; none when no wording fits the run's width
+/// (each iteration's rectangle still says what it is in its title).
+fn shade_label(points: &[Point], p: &Point, band: &dyn Fn(u32) -> (f64, f64)) -> Option<(&'static str, f64)> {
+    let at = points.iter().position(|q| q.iteration == p.iteration)?;
+    let same = |q: &Point| shade_class(q.kind) == shade_class(p.kind);
+    if points.get(at + 1).is_some_and(|next| same(next) && next.iteration == p.iteration + 1) {
+        return None;
+    }
+    let mut start = at;
+    while start > 0 && same(&points[start - 1]) && points[start - 1].iteration + 1 == points[start].iteration {
+        start -= 1;
+    }
+    let (left, right) = (band(points[start].iteration).0, band(p.iteration).1);
+    let wordings: &[&'static str] = match p.kind {
+        Kind::Warmup => &["warm-up"],
+        Kind::Added => &["added"],
+        _ => &["fresh instance", "fresh"],
+    };
+    let fits = wordings.iter().find(|w| w.len() as f64 * LABEL_CHAR_WIDTH <= right - left)?;
+    Some((fits, (left + right) / 2.0))
 }
 
 /// The axes with their tick labels: the lowest, middle and highest value, and up to ten iterations.
@@ -172,6 +199,51 @@ mod tests {
         assert!(svg.contains(r#"<polyline class="series leaks" points="70.0,166.0 "#), "{svg}");
         assert!(svg.contains(">leaks: blocks +1</text>"));
         assert!(svg.contains(">set-up</text>"));
+    }
+
+    /// The (left, right) extent of every shade label, as the plot estimates its width.
+    fn label_extents(svg: &str) -> Vec<(f64, f64)> {
+        svg.split(r#"<text class="shade-label" x=""#)
+            .skip(1)
+            .map(|rest| {
+                let centre: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+                let text = &rest[rest.find('>').unwrap() + 1..rest.find("</text>").unwrap()];
+                let half = text.len() as f64 * LABEL_CHAR_WIDTH / 2.0;
+                (centre - half, centre + half)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn many_added_iterations_share_one_label_and_no_labels_overlap() {
+        // Issue 27: 4 iterations of -N, then 28 added, then two fresh instances in a row.
+        let mut points = vec![Point { iteration: 0, value: 1, kind: Kind::SetUp }];
+        points.push(Point { iteration: 1, value: 2, kind: Kind::Warmup });
+        points.extend((2..=4).map(|iteration| Point { iteration, value: 3, kind: Kind::Planned }));
+        points.extend((5..=32).map(|iteration| Point { iteration, value: 4, kind: Kind::Added }));
+        points.extend((33..=34).map(|iteration| Point { iteration, value: 5, kind: Kind::Broken }));
+        let svg = svg("blocks", "live blocks", &points, "undecided", false);
+        assert_eq!(svg.matches("<rect class=\"added\"").count(), 28, "every iteration is still shaded");
+        assert_eq!(svg.matches(">added</text>").count(), 1, "{svg}");
+        let extents = label_extents(&svg);
+        for (i, a) in extents.iter().enumerate() {
+            assert!(a.0 >= LEFT && a.1 <= WIDTH - RIGHT, "{a:?} leaves the plot");
+            for b in &extents[i + 1..] {
+                assert!(a.1 <= b.0 || b.1 <= a.0, "labels {a:?} and {b:?} overlap:\n{svg}");
+            }
+        }
+    }
+
+    #[test]
+    fn runs_of_different_kinds_each_get_their_label() {
+        let kinds = [Kind::SetUp, Kind::Warmup, Kind::Planned, Kind::Added, Kind::Added, Kind::Broken];
+        let points: Vec<Point> =
+            kinds.iter().enumerate().map(|(i, &kind)| Point { iteration: i as u32, value: i as u64, kind }).collect();
+        let svg = svg("bytes", "live bytes", &points, "no leak", false);
+        // The last iteration's band is cut at the plot's edge: the short wording fits it.
+        for label in [">warm-up</text>", ">added</text>", ">fresh</text>"] {
+            assert_eq!(svg.matches(label).count(), 1, "{label}: {svg}");
+        }
     }
 
     #[test]

@@ -149,6 +149,7 @@ fn growth_rates(growth: &Value) -> BTreeMap<String, i64> {
         let metric = match g["metric"]["kind"].as_str() {
             Some("blocks") => Metric::Blocks,
             Some("bytes") => Metric::Bytes,
+            Some("pages") => Metric::Pages,
             Some("type") => Metric::Type(name()),
             Some("counter") => Metric::Counter(name()),
             _ => continue,

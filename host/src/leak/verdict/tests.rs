@@ -316,4 +316,6 @@ fn where_the_rule_is_still_wrong() {
         _ => Call::default(),
     };
     expect("a Vec<u64> that grows", &one(vec_u64), None, Some(Shape::Undecided));
+    // Given the room to see its growth at 33, it is called a leak.
+    assert_eq!(run_up_to(&one(vec_u64), 12, 40).shape, Shape::Leaks);
 }

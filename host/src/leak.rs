@@ -19,8 +19,8 @@ pub mod stacks;
 mod verdict;
 
 pub use verdict::{
-    counted_iterations, growth, shape_of, Growth, LeakingTest, Rule, Series, Shape, Verdict, WholeSeries, HORIZON,
-    MIN_GROWTHS,
+    counted_iterations, growth, levels_of, shape_of, Growth, LeakingTest, Rule, Series, Shape, Verdict, WholeSeries,
+    HORIZON, MIN_GROWTHS,
 };
 
 /// Bytes in one wasm page.
@@ -123,13 +123,14 @@ impl Delta {
     pub fn grows_anything(&self) -> bool {
         self.blocks >= 1
             || self.bytes >= 1
+            || self.pages >= 1
             || self.types.iter().any(|t| t.instances >= 1)
             || self.counters.iter().any(|(_, v)| *v >= 1)
     }
 
     /// Every measured quantity with its name, for verdicts.
     fn metrics(&self) -> impl Iterator<Item = (Metric, i64)> + '_ {
-        [(Metric::Blocks, self.blocks), (Metric::Bytes, self.bytes)]
+        [(Metric::Blocks, self.blocks), (Metric::Bytes, self.bytes), (Metric::Pages, self.pages)]
             .into_iter()
             .chain(self.types.iter().map(|t| (Metric::Type(t.name.clone()), t.instances)))
             .chain(self.counters.iter().map(|(n, v)| (Metric::Counter(n.clone()), *v)))
@@ -221,6 +222,9 @@ pub enum Metric {
     Blocks,
     /// Live heap bytes.
     Bytes,
+    /// Linear-memory pages (64 KiB): judged only while the heap is flat or settled, when
+    /// their growth is memory taken outside the allocator (`memory.grow`).
+    Pages,
     /// Live instances of a tracked type.
     Type(GuestText),
     /// A user counter.
@@ -232,6 +236,7 @@ impl std::fmt::Display for Metric {
         match self {
             Metric::Blocks => f.write_str("blocks"),
             Metric::Bytes => f.write_str("bytes"),
+            Metric::Pages => f.write_str("pages"),
             Metric::Type(name) => write!(f, "{} instances", name.line()),
             Metric::Counter(name) => write!(f, "counter \"{}\"", name.line()),
         }

@@ -154,3 +154,50 @@ fn counting_skips_warmup_and_the_iteration_after_a_fresh_instance() {
     assert_eq!(counted_iterations(4, 0, &[false; 4]), [true, true, true, true]);
     assert_eq!(counted_iterations(5, 1, &[false, true, false, false, false]), [false, false, false, true, true]);
 }
+
+#[test]
+fn levels_are_the_running_sum_and_only_new_maxima_grow() {
+    assert_eq!(levels_of(&[1, 1, 1, -3, 1, 1, 1, -3]), [1, 2, 3, 0, 1, 2, 3, 0]);
+    // A flushing batch grows only until its first maximum.
+    let batch: Vec<i64> = (1..=12).map(|i| if i % 4 == 0 { -3 } else { 1 }).collect();
+    let g = Growth::from_deltas(Metric::Blocks, batch);
+    assert_eq!((g.grew, g.net, g.shape), (3, 0, Shape::Settled), "{g:?}");
+    // A first drop must be made up before anything counts as growth.
+    assert_eq!(shape(&[-5, 1, 1, 1, 1, 1]), Shape::Flat);
+    assert_eq!(shape(&[53, 53, -106, 53, 53, -106, 53, 53, -106, 53, 53, -106]), Shape::Settled);
+}
+
+#[test]
+fn rate_and_net_come_from_the_levels() {
+    // +2 then -1: the level's maximum rises by 1 every 2 iterations.
+    let g = Growth::from_deltas(Metric::Blocks, [2, -1].repeat(6));
+    assert_eq!((g.per_iteration(), g.period, g.grew, g.net, g.shape), (1, 2, 6, 6, Shape::Leaks), "{g:?}");
+    assert_eq!(g.levels, [2, 1, 3, 2, 4, 3, 5, 4, 6, 5, 7, 6]);
+    // A drop to a floor that rises: +1 +1 +1 -2.
+    let g = Growth::from_deltas(Metric::Blocks, [1, 1, 1, -2].repeat(5));
+    assert_eq!((g.per_iteration(), g.period, g.shape), (1, 4, Shape::Leaks), "{g:?}");
+}
+
+#[test]
+fn pages_are_judged_only_while_the_heap_is_quiet() {
+    let page = Delta { pages: 1, ..Delta::default() };
+    let g = growth(&[Some(&page); HORIZON]);
+    assert_eq!(metrics(&g), ["pages"]);
+    assert_eq!(g[0].shape, Shape::Leaks);
+    let both = Delta { blocks: 1, bytes: 70_000, pages: 1, ..Delta::default() };
+    assert_eq!(metrics(&growth(&[Some(&both); HORIZON])), ["blocks", "bytes"]);
+}
+
+#[test]
+fn bytes_growing_at_doubling_spacings_with_no_new_block_is_capacity_growth() {
+    let at = |points: &[usize], blocks: i64| -> Vec<Delta> {
+        (1..=20).map(|i| if points.contains(&i) { delta(blocks, 100 * i as i64) } else { delta(0, 0) }).collect()
+    };
+    let judged = |series: &[Delta]| growth(&series.iter().map(Some).collect::<Vec<_>>());
+    let bytes = |g: Vec<Growth>| g.into_iter().find(|g| g.metric == Metric::Bytes).unwrap();
+    assert!(bytes(judged(&at(&[1, 2, 4, 8, 16], 0))).capacity);
+    assert!(bytes(judged(&at(&[3, 7, 14], 0))).capacity, "a hash table's 4, 7, 14");
+    assert!(!bytes(judged(&at(&[1, 2, 4, 8, 16], 1))).capacity, "a new block each time is not capacity");
+    assert!(!bytes(judged(&at(&[3, 6, 9, 12, 15], 0))).capacity, "even spacing is a periodic leak");
+    assert!(!bytes(judged(&at(&[1, 2], 0))).capacity, "two growths tell no spacing");
+}

@@ -7,23 +7,37 @@ fn metric_text(metric: &Metric) -> String {
     match metric {
         Metric::Blocks => "blocks".into(),
         Metric::Bytes => "bytes".into(),
+        Metric::Pages => "pages".into(),
         Metric::Type(name) => name.line().to_string(),
         Metric::Counter(name) => format!("counter \"{}\"", name.line()),
     }
 }
 
-/// One quantity in words a user can check: its rate and net change, and in how many
-/// counted iterations it grew unless `shared` already said so.
-fn growth_text(growth: &Growth, shared: bool) -> String {
-    let rate = match growth.period {
+/// How fast it grew: `+2 per iteration`, or `+64 every 8 iterations` for periodic growth.
+fn rate_text(growth: &Growth) -> String {
+    match growth.period {
         1 => format!("+{} per iteration", growth.per_iteration()),
         p => format!("+{} every {p} iterations", growth.per_iteration()),
-    };
-    let (metric, net) = (metric_text(&growth.metric), growth.net);
-    match shared {
-        true => format!("{metric} {rate} (net {net:+})"),
-        false => format!("{metric} {rate} (grew in {} of {}, net {net:+})", growth.grew, growth.deltas.len()),
     }
+}
+
+/// One quantity in words a user can check: its rate and net change (read from its
+/// levels), in how many counted iterations it reached a new maximum unless `shared`
+/// already said so, and what kind of growth it is when that is not the heap's.
+fn growth_text(growth: &Growth, shared: bool) -> String {
+    let (metric, net) = (metric_text(&growth.metric), growth.net);
+    let mut notes = Vec::new();
+    if growth.metric == Metric::Pages {
+        notes.push("memory.grow".to_string());
+    }
+    if !shared {
+        notes.push(format!("grew in {} of {}", growth.grew, growth.deltas.len()));
+    }
+    notes.push(format!("net {net:+}"));
+    if growth.capacity {
+        notes.push("capacity doubling: no new block, spacing doubles".to_string());
+    }
+    format!("{metric} {} ({})", rate_text(growth), notes.join(", "))
 }
 
 /// Quantities in words; when they all grew in the same iterations, that is said once, first.
@@ -34,6 +48,19 @@ fn growths_text(growth: &[&Growth]) -> String {
         (true, Some(g)) => format!("grew in {} of {} counted iterations: {parts}", g.grew, g.deltas.len()),
         _ => parts,
     }
+}
+
+/// What leaks, when only linear-memory pages do: memory taken with `memory.grow`
+/// outside the allocator, as `leaks outside the allocator: pages +1 per iteration
+/// (memory.grow), grew in 8 of 8 counted iterations, net +8`.
+fn pages_text(pages: &Growth) -> String {
+    format!(
+        "leaks outside the allocator: pages {} (memory.grow), grew in {} of {} counted iterations, net {:+}",
+        rate_text(pages),
+        pages.grew,
+        pages.deltas.len(),
+        pages.net
+    )
 }
 
 /// The same quantities at the same rates: a cause that explains its layer alone.
@@ -52,7 +79,12 @@ pub fn verdict_text(verdict: &Verdict) -> String {
         Shape::Settled => "settled",
         Shape::Flat => "is flat",
     };
-    let mut text = format!("{} {what}: {}", verdict.layer.line(), growths_text(&deciding));
+    let mut text = match deciding.as_slice() {
+        [pages] if verdict.shape == Shape::Leaks && pages.metric == Metric::Pages => {
+            format!("{} {}", verdict.layer.line(), pages_text(pages))
+        }
+        _ => format!("{} {what}: {}", verdict.layer.line(), growths_text(&deciding)),
+    };
     match verdict.tests.as_slice() {
         [] => {}
         [one] if explains(&one.growth, &deciding) => text.push_str(&format!("; caused by {}", one.test.line())),
@@ -86,4 +118,38 @@ pub fn delta_text(delta: &Delta) -> String {
     parts.extend(delta.types.iter().map(|t| format!("{} {:+}", t.name.line(), t.instances)));
     parts.extend(delta.counters.iter().map(|(n, v)| format!("\"{}\" {v:+}", n.line())));
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leak::LeakingTest;
+
+    fn verdict(shape: Shape, growth: Vec<Growth>, cause: &str) -> Verdict {
+        let tests = vec![LeakingTest { test: cause.into(), growth: growth.clone() }];
+        Verdict { layer: "L".into(), shape, counted: growth[0].deltas.len(), growth, tests }
+    }
+
+    #[test]
+    fn a_page_leak_is_memory_outside_the_allocator() {
+        let pages = Growth::from_deltas(Metric::Pages, vec![1; 8]);
+        assert_eq!(
+            verdict_text(&verdict(Shape::Leaks, vec![pages], "t")),
+            "L leaks outside the allocator: pages +1 per iteration (memory.grow), grew in 8 of 8 counted iterations, \
+             net +8; caused by t"
+        );
+    }
+
+    #[test]
+    fn rate_and_net_are_read_from_the_levels() {
+        let blocks = Growth::from_deltas(Metric::Blocks, [2, -1].repeat(6));
+        assert_eq!(
+            verdict_text(&verdict(Shape::Leaks, vec![blocks], "t")),
+            "L leaks: grew in 6 of 12 counted iterations: blocks +1 every 2 iterations (net +6); caused by t"
+        );
+        let mut bytes = Growth::from_deltas(Metric::Bytes, vec![0, 100, 200, 0, 400, 0, 0, 0, 800]);
+        bytes.capacity = true;
+        let text = verdict_text(&verdict(bytes.shape, vec![bytes], "t"));
+        assert!(text.ends_with("(net +1500, capacity doubling: no new block, spacing doubles); caused by t"), "{text}");
+    }
 }

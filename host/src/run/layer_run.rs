@@ -145,9 +145,9 @@ impl<'p> LayerRun<'p> {
             return false;
         }
         let verdict = self.rule.judge(&self.layer.name, &self.series);
-        // A leak whose growth came while its causes went unmeasured (or unsplit) is
-        // iterated on until a cause can be named.
-        verdict.undecided() || (verdict.leaks() && verdict.tests.is_empty())
+        // Also a leak whose growth came while its causes went unmeasured (or unsplit),
+        // until a cause can be named, and capacity growth, until it settles.
+        verdict.wants_more()
     }
 
     /// Runs the iterations, then, when measuring, gives the verdict and, for a leak, the
@@ -224,8 +224,8 @@ impl<'p> LayerRun<'p> {
         self.split_phases = measure && self.series.grew_yet();
         self.hook_deltas = [None, None];
         for (position, &test) in self.planned.tests.iter().enumerate() {
-            let (state, delta) = self.test(test, iteration, measure, io, &mut counts)?;
-            self.series.record_cause(position, delta);
+            let (state, delta, whole) = self.test(test, iteration, measure, io, &mut counts)?;
+            self.series.record_test(position, delta, whole);
             let stop = self.options.stop_on_error && counts.failures + counts.errors > 0;
             if stop {
                 io.sink.send(Event::Stopped { suite, after: self.cx.plan.test_names[test as usize].clone() });
@@ -275,7 +275,8 @@ impl<'p> LayerRun<'p> {
     }
 
     /// Runs one test inside its layers' per-test hooks and, when `measure`, returns what
-    /// it changed; after a trap the layer is set up again in a fresh instance.
+    /// it changed (its body, and the whole test when the hooks were measured apart);
+    /// after a trap the layer is set up again in a fresh instance.
     fn test(
         &mut self,
         test: u32,
@@ -283,7 +284,7 @@ impl<'p> LayerRun<'p> {
         measure: bool,
         io: &mut Io<'_, '_, '_, '_, '_>,
         counts: &mut Counts,
-    ) -> Result<(LayerState, Option<Delta>), RunError> {
+    ) -> Result<(LayerState, Option<Delta>, Option<Delta>), RunError> {
         let (suite, cx) = (self.cx.suite, self.cx);
         let before = match measure {
             true => Some(io.meter.now(io.driver.session)?),
@@ -326,13 +327,13 @@ impl<'p> LayerRun<'p> {
             _ => (None, None),
         };
         // With per-test hooks, the test answers for its body and the hooks for themselves.
-        let cause = match &phases {
+        let (cause, whole) = match &phases {
             Some(phases) => {
                 accumulate(&mut self.hook_deltas[0], &phases.test_set_up);
                 accumulate(&mut self.hook_deltas[1], &phases.test_tear_down);
-                Some(phases.body.clone())
+                (Some(phases.body.clone()), delta.clone())
             }
-            None => delta.clone(),
+            None => (delta.clone(), None),
         };
         io.sink.send(Event::TestFinished {
             suite,
@@ -346,8 +347,8 @@ impl<'p> LayerRun<'p> {
             phases,
         });
         match trapped {
-            false => Ok((LayerState::Intact, cause)),
-            true => Ok((self.recover(test, io)?, None)),
+            false => Ok((LayerState::Intact, cause, whole)),
+            true => Ok((self.recover(test, io)?, None, None)),
         }
     }
 

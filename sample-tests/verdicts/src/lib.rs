@@ -11,6 +11,12 @@
 //! | `verdicts.HookLeak` | its testSetUp keeps a 16-byte block per test; the tests are clean | leaks, `testSetUp of verdicts.HookLeak` |
 //! | `verdicts.SetUpOnce` | its setUp allocates once; the test is clean | none |
 //! | `verdicts.RealCrates` | regex and serde_json, which keep caches of their own | none |
+//! | `verdicts.FlushingBatch` | collects a boxed item per call and flushes the batch every 4th: `+1 +1 +1 -3` | settled |
+//! | `verdicts.ShrinkInTearDown` | grows a buffer by 53 bytes; testTearDown shrinks it (`shrink_to_fit`) once it holds 150: `+53 +53 -106` | settled |
+//! | `verdicts.ScratchBuffer` | refills a scratch buffer with 100 bytes per call, up to 17 calls: its capacity doubles on calls 2, 3, 5, 9, 17 | undecided (its cap is confirmed at iteration 33) |
+//! | `verdicts.UpTwoDownOne` | keeps 2 boxes on odd calls and drops 1 on even calls | leaks, `test_up_two_down_one` |
+//! | `verdicts.TearDownGivesOne` | keeps 2 boxes per call; testTearDown drops 1 of them | leaks, `test_keeps_two` |
+//! | `verdicts.PageLeak` | grows linear memory by a page per call (`memory.grow`), outside the allocator | leaks outside the allocator, `test_memory_grow` |
 
 // Boxed entries on purpose: each is a heap block of its own, so the counts show each one.
 #![allow(clippy::vec_box)]
@@ -30,6 +36,11 @@ thread_local! {
     static HOOKED: RefCell<Vec<Box<[u8; 16]>>> = const { RefCell::new(Vec::new()) };
     static ONCE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static CALLS: Cell<u64> = const { Cell::new(0) };
+    static BATCH: RefCell<Vec<Box<[u8; 16]>>> = const { RefCell::new(Vec::new()) };
+    static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static KEPT: RefCell<Vec<Box<[u8; 16]>>> = const { RefCell::new(Vec::new()) };
+    static KEPT_2: RefCell<Vec<Box<[u8; 16]>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A call count per test, so each shape depends only on how often its test ran.
@@ -44,6 +55,9 @@ thread_local! {
     static EVERY_3RD: Cell<u64> = const { Cell::new(0) };
     static EVERY_8TH: Cell<u64> = const { Cell::new(0) };
     static MEMO_KEY: Cell<u64> = const { Cell::new(0) };
+    static BATCH_CALLS: Cell<u64> = const { Cell::new(0) };
+    static SCRATCH_CALLS: Cell<u64> = const { Cell::new(0) };
+    static UP_DOWN_CALLS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn bounded_cache() -> TestResult {
@@ -111,6 +125,87 @@ fn real_crates() -> TestResult {
     Ok(())
 }
 
+fn flushing_batch() -> TestResult {
+    let call = next_call(&BATCH_CALLS);
+    BATCH.with(|b| {
+        let mut batch = b.borrow_mut();
+        // Room for a whole batch up front, so only the items move the heap.
+        batch.reserve(8);
+        batch.push(Box::new([call as u8; 16]));
+        if call.is_multiple_of(4) {
+            // The flush: the batch is written out and its items dropped.
+            black_box(batch.iter().map(|item| item[0] as u64).sum::<u64>());
+            batch.clear();
+        }
+    });
+    Ok(())
+}
+
+fn append_output() -> TestResult {
+    OUTPUT.with(|o| o.borrow_mut().extend_from_slice(&[b'x'; 53]));
+    Ok(())
+}
+
+/// The layer's testTearDown: once the buffer holds 150 bytes it is written out and
+/// given back to the allocator.
+fn shrink_output() {
+    OUTPUT.with(|o| {
+        let mut out = o.borrow_mut();
+        if out.len() >= 150 {
+            black_box(out.len());
+            out.clear();
+            out.shrink_to_fit();
+        }
+    });
+}
+
+fn scratch_buffer() -> TestResult {
+    let call = next_call(&SCRATCH_CALLS);
+    SCRATCH.with(|s| {
+        let mut scratch = s.borrow_mut();
+        // A work area sized by the input, which stops growing after 17 calls.
+        scratch.clear();
+        scratch.extend(std::iter::repeat_n(7u8, 100 * call.min(17) as usize));
+        check_eq!(black_box(scratch.len()), 100 * call.min(17) as usize);
+        Ok(())
+    })
+}
+
+fn up_two_down_one() -> TestResult {
+    let call = next_call(&UP_DOWN_CALLS);
+    KEPT.with(|k| {
+        let mut kept = k.borrow_mut();
+        if kept.capacity() == 0 {
+            kept.reserve(64);
+        }
+        if call % 2 == 1 {
+            kept.push(Box::new([1; 16]));
+            kept.push(Box::new([2; 16]));
+        } else {
+            kept.pop();
+        }
+    });
+    Ok(())
+}
+
+fn keeps_two() -> TestResult {
+    KEPT_2.with(|k| {
+        let mut kept = k.borrow_mut();
+        if kept.capacity() == 0 {
+            kept.reserve(64);
+        }
+        kept.push(Box::new([1; 16]));
+        kept.push(Box::new([2; 16]));
+    });
+    Ok(())
+}
+
+fn memory_grow() -> TestResult {
+    // A raw allocator's arena: a page taken from the host, never given to the allocator.
+    check!(core::arch::wasm32::memory_grow(0, 1) != usize::MAX);
+    Ok(())
+}
+
 fn declare(s: &mut Suite) {
     let layer = |s: &mut Suite, name: &str| s.layer(Layer::new(format!("verdicts.{name}")));
     let l = layer(s, "BoundedCache");
@@ -140,6 +235,20 @@ fn declare(s: &mut Suite) {
     });
     let l = layer(s, "RealCrates");
     s.test_in(l, "test_regex_and_serde_json", real_crates);
+    let l = layer(s, "FlushingBatch");
+    s.test_in(l, "test_flushing_batch", flushing_batch);
+    let l = s.layer(Layer::new("verdicts.ShrinkInTearDown").test_tear_down(shrink_output));
+    s.test_in(l, "test_append_output", append_output);
+    let l = layer(s, "ScratchBuffer");
+    s.test_in(l, "test_scratch_buffer", scratch_buffer);
+    let l = layer(s, "UpTwoDownOne");
+    s.test_in(l, "test_up_two_down_one", up_two_down_one);
+    let l = s.layer(Layer::new("verdicts.TearDownGivesOne").test_tear_down(|| {
+        KEPT_2.with(|k| drop(k.borrow_mut().pop()));
+    }));
+    s.test_in(l, "test_keeps_two", keeps_two);
+    let l = layer(s, "PageLeak");
+    s.test_in(l, "test_memory_grow", memory_grow);
 }
 
 leakhost_guest::suite!(declare);

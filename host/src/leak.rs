@@ -19,8 +19,8 @@ pub mod stacks;
 mod verdict;
 
 pub use verdict::{
-    counted_iterations, growth, levels_of, shape_of, Growth, LeakingTest, Rule, Series, Shape, Verdict, WholeSeries,
-    HORIZON, MIN_GROWTHS,
+    counted_iterations, growth, levels_of, shape_of, Evidence, Growth, LeakingTest, Rule, Series, Shape, Verdict,
+    WholeSeries, Witness, HORIZON, MIN_GROWTHS,
 };
 
 /// Bytes in one wasm page.

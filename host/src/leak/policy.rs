@@ -188,7 +188,14 @@ mod tests {
 
     fn leak(layer: &str) -> Verdict {
         let growth = vec![Growth::from_deltas(Metric::Blocks, vec![1, 1, 1])];
-        Verdict { shape: Shape::Leaks, layer: layer.into(), counted: 3, growth, tests: Vec::new() }
+        Verdict {
+            shape: Shape::Leaks,
+            layer: layer.into(),
+            counted: 3,
+            growth,
+            tests: Vec::new(),
+            evidence: Default::default(),
+        }
     }
 
     fn key() -> RunKey {

@@ -140,6 +140,73 @@ pub struct Verdict {
     pub growth: Vec<Growth>,
     /// The tests and hooks whose own series leak (or, for an undecided layer, may).
     pub tests: Vec<LeakingTest>,
+    /// What decided it: the series alone, or the traced replay as well.
+    #[serde(default)]
+    pub evidence: Evidence,
+}
+
+/// What decided a verdict. A leaking layer's traced replay is a second witness: it shows
+/// which blocks the causes the verdict names allocated in counted iterations are still
+/// live at the end of the last one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Evidence {
+    /// The series alone (no replay: no leak, `--no-stacks`, or a replay that could not witness).
+    #[default]
+    Series,
+    /// The series, and the replay, which found the named causes' blocks still live.
+    Replay {
+        /// Those blocks.
+        blocks: u64,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// The replay found none of the named causes' blocks live: the heap did not leak, whatever
+    /// its series did (a batch flushed, a buffer given back), so no heap quantity leaks; they
+    /// settle, or stay undecided when other causes left blocks live.
+    Cleared,
+}
+
+/// What a faithful replay (one that repeated the run exactly) found live at the layer's end
+/// of what the verdict's causes allocated in counted iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Witness {
+    /// New blocks.
+    pub blocks: u64,
+    /// Bytes new blocks and reallocations added.
+    pub bytes: i64,
+    /// Whether causes the verdict does not name left anything live.
+    pub others: bool,
+}
+
+impl Verdict {
+    /// The verdict with the replay's witness: a leak whose named causes left nothing live is
+    /// no heap leak (its heap quantities settle, types, counters and pages stand); one they
+    /// did leave blocks of cites them.
+    pub fn witnessed(mut self, witness: Witness) -> Verdict {
+        if !self.leaks() {
+            return self;
+        }
+        if witness.blocks > 0 || witness.bytes > 0 {
+            self.evidence = Evidence::Replay { blocks: witness.blocks, bytes: witness.bytes.max(0) as u64 };
+            return self;
+        }
+        let heap = |m: &Metric| matches!(m, Metric::Blocks | Metric::Bytes);
+        let now = if witness.others { Shape::Undecided } else { Shape::Settled };
+        for growth in self.growth.iter_mut().filter(|g| heap(&g.metric) && g.shape == Shape::Leaks) {
+            growth.shape = now;
+        }
+        for cause in &mut self.tests {
+            cause.growth.retain(|g| !heap(&g.metric));
+        }
+        self.tests.retain(|cause| !cause.growth.is_empty());
+        self.shape = self.growth.iter().map(|g| g.shape).max().unwrap_or(Shape::Flat);
+        if self.shape != Shape::Leaks {
+            self.tests.clear();
+        }
+        self.evidence = Evidence::Cleared;
+        self
+    }
 }
 
 impl Verdict {
@@ -195,7 +262,14 @@ impl Rule for WholeSeries {
             }
             Shape::Flat | Shape::Settled => Vec::new(),
         };
-        Verdict { layer: layer.clone(), shape, counted: layer_deltas.len(), growth: layer_growth, tests }
+        Verdict {
+            layer: layer.clone(),
+            shape,
+            counted: layer_deltas.len(),
+            growth: layer_growth,
+            tests,
+            evidence: Default::default(),
+        }
     }
 
     fn needs_causes(&self, series: &Series) -> bool {

@@ -1,7 +1,7 @@
 //! Phrases more than one reporter prints: verdicts and changes, with guest names
 //! escaped for a terminal. XML output sanitises these again, for what XML cannot carry.
 
-use crate::leak::{Delta, Growth, Metric, Shape, Verdict};
+use crate::leak::{Delta, Evidence, Growth, Metric, Shape, Verdict};
 
 fn metric_text(metric: &Metric) -> String {
     match metric {
@@ -96,8 +96,18 @@ pub fn verdict_text(verdict: &Verdict) -> String {
             text.push_str(&format!("; caused by {}", tests.join("; ")));
         }
     }
-    if verdict.shape == Shape::Settled {
-        text.push_str(", then stayed flat: a cache that filled or a one-off allocation, not a leak");
+    match verdict.evidence {
+        Evidence::Replay { blocks, bytes } => text.push_str(&format!(
+            "; its traced replay found {blocks} {} ({bytes} bytes) of them still live",
+            if blocks == 1 { "block" } else { "blocks" }
+        )),
+        Evidence::Cleared => text.push_str(
+            "; but its traced replay found nothing its tests allocated in counted iterations still live, so the heap does not leak",
+        ),
+        Evidence::Series if verdict.shape == Shape::Settled => {
+            text.push_str(", then stayed flat: a cache that filled or a one-off allocation, not a leak")
+        }
+        Evidence::Series => {}
     }
     text
 }
@@ -127,7 +137,27 @@ mod tests {
 
     fn verdict(shape: Shape, growth: Vec<Growth>, cause: &str) -> Verdict {
         let tests = vec![LeakingTest { test: cause.into(), growth: growth.clone() }];
-        Verdict { layer: "L".into(), shape, counted: growth[0].deltas.len(), growth, tests }
+        Verdict {
+            layer: "L".into(),
+            shape,
+            counted: growth[0].deltas.len(),
+            growth,
+            tests,
+            evidence: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_line_says_which_evidence_decided() {
+        let growth = vec![Growth::from_deltas(Metric::Blocks, vec![1; 8])];
+        let mut leak = verdict(Shape::Leaks, growth, "t");
+        leak.evidence = Evidence::Replay { blocks: 8, bytes: 128 };
+        assert!(verdict_text(&leak)
+            .ends_with("caused by t; its traced replay found 8 blocks (128 bytes) of them still live"));
+        let cleared = leak.witnessed(crate::leak::Witness { blocks: 0, bytes: 0, others: false });
+        let text = verdict_text(&cleared);
+        assert!(text.starts_with("L settled: "), "{text}");
+        assert!(text.ends_with("so the heap does not leak") && !text.contains("a cache that filled"), "{text}");
     }
 
     #[test]

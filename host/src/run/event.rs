@@ -326,8 +326,8 @@ pub enum Event {
         suite: SuiteId,
         /// The layer.
         layer: LayerRef,
-        /// The verdict (which may be that nothing leaks).
-        verdict: Verdict,
+        /// The verdict (which may be that nothing leaks); boxed, as every sizeable field.
+        verdict: Box<Verdict>,
     },
     /// Where a leaking layer's leaked blocks were allocated: right after its verdict,
     /// for every layer whose verdict leaks (unless `--no-stacks`).

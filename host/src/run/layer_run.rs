@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use super::event::{Counts, Event, EventSink, FreshReason, LayerId, LayerRef, Phases, Summary};
-use super::layers::{Causes, Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerLeak, LayerStack, Scope};
+use super::layers::{Causes, Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerLeak, LayerStack, Replayed, Scope};
 use super::{Outcome, RunError, RunOptions, Session};
 use crate::abi::hook;
-use crate::leak::{self, Delta, Rule, Series, Snapshot, WholeSeries};
+use crate::leak::{self, Delta, Rule, Series, Snapshot, Verdict, WholeSeries};
 use crate::plan::PlannedLayer;
 use crate::text::GuestText;
 
@@ -185,30 +185,40 @@ impl<'p> LayerRun<'p> {
     /// The verdict on the `done` iterations and, for a leak, its stacks: emitted, counted
     /// in the summary, and returned for the policy.
     fn conclude(&self, done: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Option<LayerLeak> {
-        let verdict = self.rule.judge(&self.layer.name, &self.series);
-        let stacks = (verdict.leaks() && self.options.stacks).then(|| {
-            let named: Vec<GuestText> = verdict.tests.iter().map(|t| t.test.clone()).collect();
-            let causes = Causes {
-                tests: &self.cx.plan.test_names,
-                test_set_up: self.hook_causes[0].as_ref(),
-                test_tear_down: self.hook_causes[1].as_ref(),
-                named: &named,
-            };
-            let replay = self.options.replay(done);
-            let (session, first) = (&*io.driver.session, &self.series.deltas());
-            self.cx.replay.stacks(session, self.cx, self.position, &replay, first, &causes)
-        });
+        let mut verdict = self.rule.judge(&self.layer.name, &self.series);
+        let mut stacks = None;
+        if verdict.leaks() && self.options.stacks {
+            let replayed = self.replay(done, &verdict, io);
+            if let Some(witness) = replayed.witness {
+                verdict = verdict.witnessed(witness);
+            }
+            stacks = verdict.leaks().then_some(replayed.stacks);
+        }
         if verdict.leaks() {
             io.summary.leaks.push(verdict.clone());
         } else if verdict.undecided() {
             io.summary.undecided.push(verdict.clone());
         }
         let (suite, layer) = (self.cx.suite, self.layer.clone());
-        io.sink.send(Event::Verdict { suite, layer: layer.clone(), verdict: verdict.clone() });
+        io.sink.send(Event::Verdict { suite, layer: layer.clone(), verdict: Box::new(verdict.clone()) });
         if let Some(stacks) = &stacks {
             io.sink.send(Event::LeakStacks { suite, layer, stacks: Box::new(stacks.clone()) });
         }
         verdict.leaks().then_some(LayerLeak { verdict, stacks })
+    }
+
+    /// The traced replay of the `done` iterations, for the causes `verdict` names.
+    fn replay(&self, done: u32, verdict: &Verdict, io: &Io<'_, '_, '_, '_, '_>) -> Replayed {
+        let named: Vec<GuestText> = verdict.tests.iter().map(|t| t.test.clone()).collect();
+        let causes = Causes {
+            tests: &self.cx.plan.test_names,
+            test_set_up: self.hook_causes[0].as_ref(),
+            test_tear_down: self.hook_causes[1].as_ref(),
+            named: &named,
+        };
+        let replay = self.options.replay(done);
+        let (session, first) = (&*io.driver.session, &self.series.deltas());
+        self.cx.replay.stacks(session, self.cx, self.position, &replay, first, &causes)
     }
 
     fn iteration(&mut self, iteration: u32, io: &mut Io<'_, '_, '_, '_, '_>) -> Result<IterationEnd, RunError> {

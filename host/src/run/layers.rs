@@ -11,7 +11,7 @@ use super::event::{Event, EventSink, FreshReason, HookOutcome, LayerId, LayerRef
 use super::{CallResult, Outcome, RunError, RunOptions, Session};
 use crate::leak::policy::PolicyJudge;
 use crate::leak::stacks::LeakStacks;
-use crate::leak::{Delta, Verdict};
+use crate::leak::{Delta, Verdict, Witness};
 use crate::plan::Plan;
 use crate::sandbox::CapturedOutput;
 use crate::text::GuestText;
@@ -43,6 +43,14 @@ pub(super) struct Causes<'a> {
     pub named: &'a [GuestText],
 }
 
+/// What a traced replay of a leaking layer found.
+pub(super) struct Replayed {
+    /// Where the leaked blocks were allocated.
+    pub stacks: LeakStacks,
+    /// What the named causes left live, when the replay repeated the run faithfully.
+    pub witness: Option<Witness>,
+}
+
 /// Finds where a leaking layer's leaked blocks were allocated.
 pub(super) trait StackReplay: Sync {
     /// The stacks of the layer at `position`, replayed under `options` (the run's
@@ -55,7 +63,7 @@ pub(super) trait StackReplay: Sync {
         options: &RunOptions,
         first: &[Option<Delta>],
         causes: &Causes<'_>,
-    ) -> LeakStacks;
+    ) -> Replayed;
 }
 
 impl Scope<'_> {

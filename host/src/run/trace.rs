@@ -15,12 +15,12 @@ mod tracer;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::layers::{Causes, Scope, StackReplay};
+use super::layers::{Causes, Replayed, Scope, StackReplay};
 use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
 use crate::abi::{hook, TRACING_VERSION};
 use crate::leak::stacks::{self, Contribution, LeakStacks};
-use crate::leak::Delta;
+use crate::leak::{Delta, Witness};
 use crate::sandbox::CallPhase;
 use crate::suite::symbols;
 use crate::text::GuestText;
@@ -55,7 +55,7 @@ impl StackReplay for TracedReplay {
         options: &RunOptions,
         first: &[Option<Delta>],
         causes: &Causes<'_>,
-    ) -> LeakStacks {
+    ) -> Replayed {
         layer_stacks(session, cx, position, options, first, causes)
     }
 }
@@ -71,16 +71,17 @@ fn layer_stacks(
     options: &RunOptions,
     first: &[Option<Delta>],
     causes: &Causes<'_>,
-) -> LeakStacks {
+) -> Replayed {
+    let unavailable = |why: String| Replayed { stacks: LeakStacks::unavailable(why), witness: None };
     let version = session.abi_version();
     if version < TRACING_VERSION {
-        return LeakStacks::unavailable(format!(
+        return unavailable(format!(
             "no allocation stacks: the suite speaks ABI v{version}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
         ));
     }
     // The run itself went well: a replay that cannot run costs the stacks, not the run.
     replayed_stacks(session, cx, position, options, first, causes)
-        .unwrap_or_else(|e| LeakStacks::unavailable(format!("no allocation stacks: the replay failed: {e}")))
+        .unwrap_or_else(|e| unavailable(format!("no allocation stacks: the replay failed: {e}")))
 }
 
 fn replayed_stacks(
@@ -90,12 +91,13 @@ fn replayed_stacks(
     options: &RunOptions,
     first: &[Option<Delta>],
     causes: &Causes<'_>,
-) -> Result<LeakStacks, RunError> {
+) -> Result<Replayed, RunError> {
     let survey = replay(session, cx, position, options, None)?;
     let mut notes = Vec::new();
     if let Some(note) = check_counters(&survey) {
         // A tracer's report the counters contradict cannot be trusted with any block.
-        return Ok(LeakStacks { groups: Vec::new(), notes: vec![note.into()], partial: true });
+        let stacks = LeakStacks { groups: Vec::new(), notes: vec![note.into()], partial: true };
+        return Ok(Replayed { stacks, witness: None });
     }
     let (wanted, unnamed) = blamed(&survey.survivors, causes);
     let wanted_seqs: HashSet<u64> = wanted.iter().map(|(p, _)| p.seq).collect();
@@ -127,8 +129,13 @@ fn replayed_stacks(
     if missing != (0, 0) {
         notes.push(format!("{} blocks ({} bytes) have no captured stack", missing.0, missing.1));
     }
-    // Every note so far says the groups may miss leaked blocks; those below do not.
+    // Every note so far says the groups may miss leaked blocks; those below do not. A
+    // replay without such a note repeated the run, and may witness for or against its verdict.
     let partial = !notes.is_empty();
+    let witness = (!partial).then(|| {
+        let (blocks, bytes) = wanted.iter().fold((0, 0), |(b, n), (p, _)| (b + p.blocks, n + p.bytes));
+        Witness { blocks, bytes, others: unnamed != (0, 0) }
+    });
     if unnamed != (0, 0) {
         notes.push(format!(
             "{} blocks, {} bytes allocated in counted iterations are still live from tests without a verdict (not shown)",
@@ -145,7 +152,8 @@ fn replayed_stacks(
         );
     }
     notes.extend(named.notes);
-    Ok(LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect(), partial })
+    let stacks = LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect(), partial };
+    Ok(Replayed { stacks, witness })
 }
 
 /// The pieces of causes the verdict names, with their cause; and the blocks and bytes of

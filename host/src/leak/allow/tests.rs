@@ -16,6 +16,7 @@ fn mixed() -> Verdict {
         counted: 2,
         growth: growth.clone(),
         tests: vec![LeakingTest { test: "test_13 (leak.Mixed)".into(), growth }],
+        evidence: Default::default(),
     }
 }
 
@@ -26,11 +27,19 @@ fn unit() -> Verdict {
         counted: 2,
         growth: vec![growth(Metric::Blocks, 1)],
         tests: Vec::new(),
+        evidence: Default::default(),
     }
 }
 
 fn clean() -> Verdict {
-    Verdict { shape: Shape::Flat, layer: "clean".into(), counted: 2, growth: Vec::new(), tests: Vec::new() }
+    Verdict {
+        shape: Shape::Flat,
+        layer: "clean".into(),
+        counted: 2,
+        growth: Vec::new(),
+        tests: Vec::new(),
+        evidence: Default::default(),
+    }
 }
 
 /// Allowed by the entries at `lines` of leakhost.toml, for `reasons`.
@@ -112,6 +121,7 @@ fn visits() -> Verdict {
         counted: 8,
         growth: vec![growth(Metric::Blocks, 2), growth(Metric::Bytes, 38)],
         tests: vec![test("test_visit_a"), test("test_visit_b")],
+        evidence: Default::default(),
     }
 }
 

@@ -10,7 +10,14 @@ fn verdict(layer: &str, blocks: i64, bytes: i64) -> Verdict {
         Growth::from_deltas(Metric::Blocks, vec![blocks; 3]),
         Growth::from_deltas(Metric::Bytes, vec![bytes, bytes + 8, bytes]),
     ];
-    Verdict { shape: Shape::Leaks, layer: layer.into(), counted: 3, growth, tests: Vec::new() }
+    Verdict {
+        shape: Shape::Leaks,
+        layer: layer.into(),
+        counted: 3,
+        growth,
+        tests: Vec::new(),
+        evidence: Default::default(),
+    }
 }
 
 fn baseline(leaks: &[Verdict]) -> Baseline {
@@ -43,7 +50,14 @@ fn a_leak_explained_only_by_tests_compares_by_their_sum() {
         LeakingTest { test: "t1".into(), growth: growth.clone() },
         LeakingTest { test: "t2".into(), growth: growth.clone() },
     ];
-    let only_tests = Verdict { shape: Shape::Leaks, layer: "L".into(), counted: 2, growth: Vec::new(), tests };
+    let only_tests = Verdict {
+        shape: Shape::Leaks,
+        layer: "L".into(),
+        counted: 2,
+        growth: Vec::new(),
+        tests,
+        evidence: Default::default(),
+    };
     let baseline = baseline(std::slice::from_ref(&only_tests));
     assert_eq!(baseline.compare("leak.wasm", &only_tests), BaselineStatus::Unchanged);
 }

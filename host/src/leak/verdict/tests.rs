@@ -319,3 +319,36 @@ fn where_the_rule_is_still_wrong() {
     // Given the room to see its growth at 33, it is called a leak.
     assert_eq!(run_up_to(&one(vec_u64), 12, 40).shape, Shape::Leaks);
 }
+
+/// A verdict whose blocks and bytes leak, caused by `t`, and whose counter leaks too when `counter`.
+fn leaking_verdict(counter: bool) -> Verdict {
+    let mut growth =
+        vec![Growth::from_deltas(Metric::Blocks, vec![1; 8]), Growth::from_deltas(Metric::Bytes, vec![16; 8])];
+    if counter {
+        growth.push(Growth::from_deltas(Metric::Counter("c".into()), vec![1; 8]));
+    }
+    let tests = vec![LeakingTest { test: "t".into(), growth: growth.clone() }];
+    Verdict { layer: "L".into(), shape: Shape::Leaks, counted: 8, growth, tests, evidence: Evidence::Series }
+}
+
+#[test]
+fn a_replay_that_finds_the_blocks_is_cited_and_one_that_finds_none_clears_the_heap() {
+    let found = leaking_verdict(false).witnessed(Witness { blocks: 8, bytes: 128, others: false });
+    assert!(found.leaks());
+    assert_eq!(found.evidence, Evidence::Replay { blocks: 8, bytes: 128 });
+    let cleared = leaking_verdict(false).witnessed(Witness { blocks: 0, bytes: 0, others: false });
+    assert_eq!((cleared.shape, cleared.evidence), (Shape::Settled, Evidence::Cleared));
+    assert!(cleared.tests.is_empty() && !cleared.leaks());
+    // Other causes left blocks live: not settled, but no leak either.
+    let others = leaking_verdict(false).witnessed(Witness { blocks: 0, bytes: 0, others: true });
+    assert_eq!(others.shape, Shape::Undecided);
+    // A counter is no heap quantity: it still leaks, and still names its cause.
+    let counter = leaking_verdict(true).witnessed(Witness { blocks: 0, bytes: 0, others: false });
+    assert!(counter.leaks(), "{counter:?}");
+    assert_eq!(counter.tests[0].growth.len(), 1);
+    assert_eq!(counter.tests[0].growth[0].metric, Metric::Counter("c".into()));
+    // A verdict that does not leak is not changed by any witness.
+    let mut clean = leaking_verdict(false);
+    clean.shape = Shape::Flat;
+    assert_eq!(clean.clone().witnessed(Witness { blocks: 3, bytes: 3, others: false }), clean);
+}

@@ -51,6 +51,7 @@ fn leaking_run() -> String {
         counted: 2,
         growth: growth.clone(),
         tests: vec![LeakingTest { test: GuestText::from(HOSTILE), growth }],
+        evidence: Default::default(),
     };
     let test = TestRef { id: TestId(0), name: GuestText::from(HOSTILE) };
     html.emit(&Event::SuiteStarted { suite: SuiteId(0), name: "leak.wasm".into(), layers: 1, tests: 1 });
@@ -70,7 +71,7 @@ fn leaking_run() -> String {
         });
         html.emit(&iteration(i, 10 + u64::from(i)));
     }
-    html.emit(&Event::Verdict { suite: SuiteId(0), layer: layer(), verdict: verdict.clone() });
+    html.emit(&Event::Verdict { suite: SuiteId(0), layer: layer(), verdict: Box::new(verdict.clone()) });
     html.emit(&Event::RunFinished {
         summary: Box::new(Summary { tests: 1, failures: 4, leaks: vec![verdict], ..Summary::default() }),
     });

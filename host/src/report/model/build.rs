@@ -213,7 +213,7 @@ impl EventSink for Recorder {
             }
             Event::Verdict { suite, layer, verdict } => {
                 if let Some(report) = self.layer(*suite, layer.id) {
-                    report.verdict = Some(verdict.clone());
+                    report.verdict = Some(verdict.as_ref().clone());
                 }
             }
             Event::LeakStacks { suite, layer, stacks } => {

@@ -42,7 +42,14 @@ fn started(partition: Option<Partition>) -> Event {
 
 fn leaking() -> Verdict {
     let growth = vec![Growth::from_deltas(Metric::Blocks, vec![1; 8])];
-    Verdict { shape: Shape::Leaks, layer: "B".into(), counted: 8, growth, tests: Vec::new() }
+    Verdict {
+        shape: Shape::Leaks,
+        layer: "B".into(),
+        counted: 8,
+        growth,
+        tests: Vec::new(),
+        evidence: Default::default(),
+    }
 }
 
 /// A run of layers A (test 0) and B (test 1), one iteration each, B leaking; the events of
@@ -72,7 +79,7 @@ fn record(partition: Option<Partition>) -> RunReport {
         iteration(&a),
         finished(1, 1, 1),
         finished(0, 0, 1),
-        Event::Verdict { suite: SuiteId(0), layer: b.clone(), verdict: leaking() },
+        Event::Verdict { suite: SuiteId(0), layer: b.clone(), verdict: Box::new(leaking()) },
         Event::RunFinished { summary: Box::new(Summary { tests: 2, leaks: vec![leaking()], ..Summary::default() }) },
     ];
     events.iter().for_each(|e| recorder.emit(e));

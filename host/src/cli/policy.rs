@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::CliError;
+use crate::input::{self, Links};
 use crate::leak::allow::{Allowances, Leak};
 use crate::leak::baseline::{Baseline, Comparison, RunKey};
 use crate::leak::stacks::LeakStacks;
@@ -25,8 +26,8 @@ pub(super) struct LeakPolicy {
     baseline: Option<(PathBuf, Baseline)>,
 }
 
-fn read(path: &Path, what: &str) -> Result<String, CliError> {
-    std::fs::read_to_string(path)
+fn read(path: &Path, what: &str, links: Links) -> Result<String, CliError> {
+    input::read_text(path, input::DEFAULT_MAX_INPUT, links)
         .map_err(|e| CliError::Usage(format!("{}: cannot read the {what}: {e}", path.display())))
 }
 
@@ -55,7 +56,9 @@ impl LeakPolicy {
         let files: Vec<PathBuf> = match allow {
             Some(file) => vec![file.to_path_buf()],
             None => {
-                let mut found: Vec<PathBuf> = targets.iter().map(|t| beside(t)).filter(|f| f.is_file()).collect();
+                // Whatever is there is read, or refused: a FIFO or a link must not pass for "no file".
+                let mut found: Vec<PathBuf> =
+                    targets.iter().map(|t| beside(t)).filter(|f| f.symlink_metadata().is_ok()).collect();
                 found.dedup();
                 found
             }
@@ -64,7 +67,9 @@ impl LeakPolicy {
         if !files.is_empty() {
             let mut all = Allowances::default();
             for file in &files {
-                let parsed = Allowances::parse(file, &read(file, "allowances")?)
+                // A file beside a suite is the suite author's; one given with --allow is the user's.
+                let links = if allow.is_some() { Links::Follow } else { Links::Refuse };
+                let parsed = Allowances::parse(file, &read(file, "allowances", links)?)
                     .map_err(|e| CliError::Usage(format!("{e} (allowances: docs/policy.md)")))?;
                 all.extend(parsed);
             }
@@ -72,7 +77,7 @@ impl LeakPolicy {
             policy.allow = Some((names.join(", "), all));
         }
         if let Some(path) = baseline {
-            let parsed = Baseline::parse(&read(path, "baseline")?).map_err(|e| {
+            let parsed = Baseline::parse(&read(path, "baseline", Links::Follow)?).map_err(|e| {
                 CliError::Usage(format!("{}: not a baseline: {e}; give a report written by --json", path.display()))
             })?;
             policy.baseline = Some((path.to_path_buf(), parsed));

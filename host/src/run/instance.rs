@@ -1,6 +1,8 @@
 //! One live guest instance: typed export handles looked up once, and calls that
 //! turn traps into outcomes.
 
+mod trap_text;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -142,8 +144,8 @@ impl Limits {
         if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
             return limit.to_string();
         }
-        let detail = trim_backtrace(&format!("{error:?}"), MAX_BACKTRACE_FRAMES);
-        match error.downcast_ref::<wasmtime::Trap>() {
+        let detail = trim_backtrace(&trap_text::render(error), MAX_BACKTRACE_FRAMES);
+        trap_text::capped(match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => match self.timeout {
                 Some(t) => format!("exceeded the time limit of {} s (--timeout)\n{detail}", t.as_secs_f64()),
                 None => detail,
@@ -156,7 +158,7 @@ impl Limits {
             }
             // Name the trap first; the backtrace follows for whoever needs it.
             _ => format!("{}\n{detail}", one_line(&detail)),
-        }
+        })
     }
 }
 

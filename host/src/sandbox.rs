@@ -301,13 +301,13 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
         .func_wrap(
             leakhost_guest::abi::IMPORT_MODULE,
             leakhost_guest::abi::TRACE_ALLOC,
-            |caller: wasmtime::Caller<'_, GuestState>, kind: i32, ptr: i32, size: i32, old_ptr: i32| {
+            |mut caller: wasmtime::Caller<'_, GuestState>, kind: i32, ptr: i32, size: i32, old_ptr: i32| {
                 // A guest may call it untraced (its flag is its own memory): then it is a no-op.
-                if let Some(tracer) = caller.data().tracer.clone() {
-                    let call =
-                        AllocCall { kind: kind as u32, ptr: ptr as u32, size: size as u32, old_ptr: old_ptr as u32 };
-                    tracer.record(call, &mut || wasmtime::WasmBacktrace::force_capture(&caller));
-                }
+                let Some(tracer) = caller.data().tracer.clone() else { return Ok(()) };
+                charge_trace_call(&mut caller)?;
+                let call = AllocCall { kind: kind as u32, ptr: ptr as u32, size: size as u32, old_ptr: old_ptr as u32 };
+                tracer.record(call, &mut || wasmtime::WasmBacktrace::force_capture(&caller));
+                Ok(())
             },
         )
         .map_err(|e| SandboxError::Linker(e.to_string()))?;
@@ -317,6 +317,31 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     poll::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
     files::add_to_linker(&mut linker).map_err(|e| SandboxError::Linker(e.to_string()))?;
     Ok(linker)
+}
+
+/// Fuel one traced allocator call costs on top of the guest's own instructions: the
+/// host's work for it (a stack walk, the tracer's bookkeeping) takes the time of a few
+/// thousand wasm instructions, and a guest that floods the tracer from a loop of a few
+/// instructions must run out of `--fuel` as it would doing that work itself.
+pub const TRACE_CALL_FUEL: u64 = 1_000;
+
+/// Charges one traced allocator call to the call's fuel and holds it to the call's time
+/// limit: a loop of allocations costs host work that neither the guest's instructions
+/// nor the epoch, checked only in wasm code, account for.
+fn charge_trace_call(caller: &mut wasmtime::Caller<'_, GuestState>) -> wasmtime::Result<()> {
+    // Fuel is on exactly when --fuel is given.
+    if let Ok(fuel) = caller.get_fuel() {
+        if fuel < TRACE_CALL_FUEL {
+            let _ = caller.set_fuel(0);
+            return Err(wasmtime::Trap::OutOfFuel.into());
+        }
+        let _ = caller.set_fuel(fuel - TRACE_CALL_FUEL);
+    }
+    let state = caller.data();
+    if state.timeout.is_some_and(|limit| state.call_started.elapsed() > limit) {
+        return Err(wasmtime::Trap::Interrupt.into());
+    }
+    Ok(())
 }
 
 /// Creates a store for one instance under `policy`, its output going to `capture`.
@@ -365,13 +390,24 @@ pub fn state(policy: &Policy, capture: &Capture) -> Result<GuestState, SandboxEr
     })
 }
 
-/// Marks the start of a call into the guest, so that a real sleep can be held to what
-/// is left of the call's time limit (call it wherever the epoch deadline is armed).
+/// Gives the instance in `store` the host state of one that has made no call (see
+/// [`state`]), except what its limiter counted: the instance keeps its memory and its
+/// tables, so they must stay counted against `--max-memory`.
+pub fn reset_state(store: &mut Store<GuestState>, policy: &Policy, capture: &Capture) -> Result<(), SandboxError> {
+    let mut fresh = state(policy, capture)?;
+    fresh.limiter = std::mem::take(&mut store.data_mut().limiter);
+    *store.data_mut() = fresh;
+    Ok(())
+}
+
+/// Marks the start of a call into the guest, so that a real sleep and a traced
+/// allocation can be held to what is left of the call's time limit (call it wherever
+/// the epoch deadline is armed).
 pub fn start_call(store: &mut Store<GuestState>) {
     let state = store.data_mut();
-    // Only a real sleep under a time limit asks when its call started. Reading the clock
-    // for every call was a fifth of a trivial test's cost on a VM's clock.
-    if state.fake_time.is_none() && state.timeout.is_some() {
+    // Only a real sleep or a traced call under a time limit asks when its call started.
+    // Reading the clock for every call was a fifth of a trivial test's cost on a VM's clock.
+    if state.timeout.is_some() && (state.fake_time.is_none() || state.tracer.is_some()) {
         state.call_started = std::time::Instant::now();
     }
 }

@@ -362,7 +362,7 @@ impl GuestInstance {
     /// grew), and a new instance must be started instead.
     pub fn reset(&mut self, policy: &Policy, capture: &Capture, image: &InitImage) -> Result<bool, InstanceError> {
         // Descriptors the guest closed or renumbered come back with a new WASI context.
-        *self.store.data_mut() = sandbox::state(policy, capture).map_err(InstanceError::Sandbox)?;
+        sandbox::reset_state(&mut self.store, policy, capture).map_err(InstanceError::Sandbox)?;
         image.reset(&mut self.store, &self.instance, self.memory).map_err(InstanceError::Restore)
     }
 

@@ -14,7 +14,10 @@ mod poll;
 pub use files::MAX_OPEN_FILES;
 use limiter::Limiter;
 pub use limiter::TABLE_ELEMENT_BYTES;
-pub use module_limits::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
+pub use module_limits::{
+    ModuleLimits, DEFAULT_MAX_CODE_SIZE, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_LOCALS, DEFAULT_MAX_MODULE_SIZE,
+    DEFAULT_MAX_NESTING, DEFAULT_MAX_TOTAL_LOCALS,
+};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,11 +28,13 @@ use wasmtime::{Engine, Linker, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
-pub use capture::{Capture, CapturedOutput};
+pub use capture::{Capture, CapturedOutput, OutputBudget};
 pub use engine::{engine, EngineKind};
 
 /// Default cap on captured guest output per test; the rest is dropped and counted.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
+/// Default cap on the captured output all tests of a run keep together (`--max-total-output`).
+pub const DEFAULT_MAX_TOTAL_OUTPUT: u64 = 4 * 1024 * 1024;
 /// Default linear-memory limit per instance.
 pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
 
@@ -95,6 +100,8 @@ pub struct Policy {
     pub max_memory: usize,
     /// Captured output kept per test, in bytes.
     pub output_limit: usize,
+    /// Captured output kept by the whole run, shared by every clone of the policy.
+    pub total_output: OutputBudget,
     /// Wall-time limit of any one call into the guest (a test, a hook, initialisation).
     pub timeout: Option<Duration>,
     /// Instruction budget (wasmtime fuel) of any one call into the guest.
@@ -125,6 +132,7 @@ impl Default for Policy {
             real_world: false,
             max_memory: DEFAULT_MAX_MEMORY,
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            total_output: OutputBudget::new(DEFAULT_MAX_TOTAL_OUTPUT),
             timeout: Some(DEFAULT_TIMEOUT),
             fuel: None,
             max_stack: DEFAULT_MAX_STACK,
@@ -566,6 +574,31 @@ mod tests {
         let out = capture.take();
         assert_eq!(out, CapturedOutput { text: "hello".into(), dropped: 6 });
         assert_eq!(capture.take(), CapturedOutput::default());
+    }
+
+    #[test]
+    fn the_run_budget_is_shared_and_replaces_what_it_drops_with_a_note() {
+        let budget = OutputBudget::new(8);
+        let (a, b) = (Capture::with_budget(100, budget.clone()), Capture::with_budget(100, budget));
+        a.write(b"12345");
+        assert_eq!(a.take(), CapturedOutput { text: "12345".into(), dropped: 0 });
+        b.write(b"6789");
+        let out = b.take();
+        assert!(
+            out.text.raw().starts_with("678\n[leakhost: output dropped: the run has kept the 8 bytes of output"),
+            "{out:?}"
+        );
+        assert_eq!(out.dropped, 1);
+        a.write(b"more");
+        let after = a.take();
+        assert_eq!((after.text.raw(), after.dropped), (out.text.raw().trim_start_matches("678\n"), 4));
+        assert_eq!(a.take(), CapturedOutput::default(), "a test that writes nothing gets no note");
+        // Output no report shows costs nothing.
+        let c = Capture::with_budget(100, OutputBudget::new(4));
+        c.write(b"start-up");
+        c.clear();
+        c.write(b"test");
+        assert_eq!(c.take().text.raw(), "test");
     }
 
     #[test]

@@ -140,6 +140,10 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     pub max_output: u64,
 
+    /// Captured output kept by the whole run, all tests together; the rest is dropped with a notice.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(crate::sandbox::DEFAULT_MAX_TOTAL_OUTPUT))]
+    pub max_total_output: Size,
+
     /// How the suite's code runs: compiled to native code, or interpreted by Pulley
     /// (slower; a second execution path that must give the same results).
     #[arg(long, value_enum, value_name = "ENGINE", default_value = "cranelift")]
@@ -155,6 +159,43 @@ pub struct SandboxArgs {
     /// Deepest nesting of blocks, loops and ifs in a module's functions; checked before it is compiled.
     #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_NESTING)]
     pub max_nesting: u32,
+
+    /// Most locals one function of a module may declare; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_LOCALS)]
+    pub max_locals: u32,
+
+    /// Most locals all functions of a module may declare together; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_TOTAL_LOCALS)]
+    pub max_total_locals: u64,
+
+    /// Largest code section (all function bodies) of a module; checked before it is compiled.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(crate::suite::DEFAULT_MAX_CODE_SIZE as u64))]
+    pub max_code_size: Size,
+}
+
+/// A size in bytes as the command line writes it: a number with an optional K, M or G
+/// suffix, shown (in `--help`) with the largest suffix that divides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        parse_size(spec).map(Size)
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => write!(f, "0"),
+            n if n % (1 << 30) == 0 => write!(f, "{}G", n >> 30),
+            n if n % (1 << 20) == 0 => write!(f, "{}M", n >> 20),
+            n if n % (1 << 10) == 0 => write!(f, "{}K", n >> 10),
+            n => write!(f, "{n}"),
+        }
+    }
 }
 
 /// The longest `--timeout` accepted: a year; anything longer is meant as "none".
@@ -198,6 +239,7 @@ impl SandboxArgs {
             real_world,
             max_memory: as_usize("--max-memory", self.max_memory)?,
             output_limit: as_usize("--max-output", self.max_output)?,
+            total_output: crate::sandbox::OutputBudget::new(self.max_total_output.0),
             timeout,
             fuel: self.fuel,
             max_stack: as_usize("--max-stack", self.max_stack)?,
@@ -208,6 +250,9 @@ impl SandboxArgs {
                 max_size: as_usize("--max-module-size", self.max_module_size)?,
                 max_functions: self.max_functions,
                 max_nesting: self.max_nesting,
+                max_locals: self.max_locals,
+                max_total_locals: self.max_total_locals,
+                max_code_size: as_usize("--max-code-size", self.max_code_size.0)?,
             },
         })
     }
@@ -246,6 +291,13 @@ mod tests {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn sizes_show_with_the_largest_exact_suffix() {
+        let shown: Vec<String> = [0, 4 << 20, 64 << 10, 3 << 30, 1000].map(|n| Size(n).to_string()).into();
+        assert_eq!(shown, ["0", "4M", "64K", "3G", "1000"]);
+        assert_eq!("4M".parse::<Size>(), Ok(Size(4 << 20)));
     }
 
     #[test]

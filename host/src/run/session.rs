@@ -74,12 +74,12 @@ impl<'e> Session<'e> {
     pub fn start(engine: &'e Engine, suite: &Suite, policy: Policy) -> Result<Self, RunError> {
         let linker = sandbox::linker(engine)?;
         let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
-        let capture = Capture::new(policy.output_limit);
+        let capture = Capture::for_policy(&policy);
         let mut instance = GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize, None)
             .map_err(RunError::Instance)?;
         let abi_version = instance.version();
         let (manifest, manifest_hash) = instance.manifest().map_err(RunError::Instance)?;
-        capture.take();
+        capture.clear();
         // Descriptors opened during start-up and real clocks or randomness are host
         // state a snapshot cannot carry (run::image).
         let allowed = suite.globals_exported && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
@@ -119,7 +119,7 @@ impl<'e> Session<'e> {
             pre: self.pre.clone(),
             has_initialize: self.has_initialize,
             policy: self.policy.clone(),
-            capture: Capture::new(self.policy.output_limit),
+            capture: Capture::for_policy(&self.policy),
             manifest: self.manifest.clone(),
             fresh: self.fresh.clone(),
             instance: None,

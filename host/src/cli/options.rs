@@ -18,13 +18,18 @@ pub struct BuildArgs {
     /// Build with cargo's dev profile: unoptimised, so a leak the optimiser would remove stays in.
     #[arg(long)]
     pub debug: bool,
+
+    /// Let a C suite's leakhost-c.toml pass flags that make clang or wasm-ld run other programs
+    /// (-B, -fuse-ld, -fplugin, -Xclang, ...); refused otherwise.
+    #[arg(long)]
+    pub allow_native_flags: bool,
 }
 
 impl BuildArgs {
     /// The build options these flags describe.
     pub fn options(&self) -> BuildOptions {
         let profile = if self.debug { Some("dev".to_string()) } else { self.cargo_profile.clone() };
-        BuildOptions { profile }
+        BuildOptions { profile, allow_native_flags: self.allow_native_flags }
     }
 }
 

@@ -69,6 +69,8 @@ pub enum InstanceError {
     ManifestChanged,
     /// A fresh instance could not be given the snapshot's state.
     Restore(String),
+    /// An ABI v2 suite does not export `leakhost_trace_flag` as `() -> i32`.
+    TraceFlag,
 }
 
 impl fmt::Display for InstanceError {
@@ -83,6 +85,11 @@ impl fmt::Display for InstanceError {
             InstanceError::ManifestChanged => write!(
                 f,
                 "a fresh instance declared a different manifest than the first one; a suite must declare the same layers and tests in every instance (no randomness or clock in its declare function)"
+            ),
+            InstanceError::TraceFlag => write!(
+                f,
+                "the suite speaks ABI v2 but does not export {} as a function () -> i32 (docs/abi.md §11)",
+                export::TRACE_FLAG
             ),
             InstanceError::Restore(why) => write!(
                 f,
@@ -275,6 +282,9 @@ impl GuestInstance {
         if !abi::SUPPORTED_VERSIONS.contains(&version) {
             return Err(InstanceError::Version(version));
         }
+        if version >= abi::TRACING_VERSION {
+            typed::<(), i32>(&mut store, &instance, export::TRACE_FLAG).map_err(|_| InstanceError::TraceFlag)?;
+        }
         limits.arm(&mut store);
         let status_addr = typed::<(), i32>(&mut store, &instance, export::STATUS)?
             .call(&mut store, ())
@@ -284,7 +294,7 @@ impl GuestInstance {
         // Validate the status address now, so a bad one is a module error, not a test error.
         abi::decode_status(guest.memory.data(&guest.store), status_addr).map_err(InstanceError::Abi)?;
         let mut guest = guest;
-        if let Some(tracer) = tracer.filter(|_| version >= abi::TRACING_VERSION) {
+        if let Some(tracer) = tracer {
             guest.trace(tracer)?;
         }
         Ok(guest)
@@ -296,8 +306,12 @@ impl GuestInstance {
     }
 
     /// Turns allocation tracing on: installs `tracer` and sets the guest's trace flag
-    /// after initialisation, so only what the host calls afterwards is traced.
-    fn trace(&mut self, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
+    /// after initialisation, so only what the host calls afterwards is traced. An ABI v1
+    /// instance cannot be traced and is left as it is.
+    pub(super) fn trace(&mut self, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
+        if self.version < abi::TRACING_VERSION {
+            return Ok(());
+        }
         let instance = self.instance;
         let flag_fn = typed::<(), i32>(&mut self.store, &instance, export::TRACE_FLAG)?;
         self.limits.arm(&mut self.store);
@@ -374,6 +388,26 @@ impl GuestInstance {
     /// Where the guest's status record is.
     pub fn status_addr(&self) -> u32 {
         self.status_addr
+    }
+
+    /// Calls export `name` under the per-call limits, as every call into the guest is
+    /// made, for `run::conformance`, which judges what a call returns before anything is
+    /// decoded. A trap comes back as the first line of its description.
+    pub(super) fn call_export<P, R>(&mut self, name: &str, params: P) -> Result<R, String>
+    where
+        P: wasmtime::WasmParams,
+        R: wasmtime::WasmResults,
+    {
+        let instance = self.instance;
+        let func = typed::<P, R>(&mut self.store, &instance, name).map_err(|e| e.to_string())?;
+        self.limits.arm(&mut self.store);
+        func.call(&mut self.store, params)
+            .map_err(|e| format!("{name} trapped: {}", self.limits.describe(&e).lines().next().unwrap_or_default()))
+    }
+
+    /// The guest's linear memory.
+    pub(super) fn memory_data(&self) -> &[u8] {
+        self.memory.data(&self.store)
     }
 
     /// Calls the guest for where its manifest is.

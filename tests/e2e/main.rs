@@ -12,6 +12,7 @@ mod escaping;
 mod events;
 mod failures;
 mod faults;
+mod hardening;
 mod hostile;
 mod html;
 mod leak;

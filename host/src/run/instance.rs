@@ -151,7 +151,7 @@ impl Limits {
         if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
             return limit.to_string();
         }
-        let detail = trim_backtrace(&trap_text::render(error), MAX_BACKTRACE_FRAMES);
+        let detail = trim_backtrace(&trap_text::render(error, MAX_BACKTRACE_FRAMES), MAX_BACKTRACE_FRAMES);
         trap_text::capped(match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => match self.timeout {
                 Some(t) => format!("exceeded the time limit of {} s (--timeout)\n{detail}", t.as_secs_f64()),

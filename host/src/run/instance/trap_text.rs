@@ -50,14 +50,15 @@ impl Write for Bounded {
     }
 }
 
-/// `error` as `{error:?}` lays it out, every name and the whole capped.
-pub fn render(error: &wasmtime::Error) -> String {
+/// `error` as `{error:?}` lays it out, every name and the whole capped, with at most
+/// `max_frames` frames of its backtrace (a line says how many more there were).
+pub fn render(error: &wasmtime::Error, max_frames: usize) -> String {
     let mut out = Bounded::new(MAX_TRAP_MESSAGE - CUT_NOTE.len());
     let mut chain = error.chain();
     // wasmtime attaches the backtrace as the outermost context of a trap.
     let top = chain.next();
     let _ = match (error.downcast_ref::<wasmtime::WasmBacktrace>(), top) {
-        (Some(backtrace), _) => write_backtrace(&mut out, backtrace),
+        (Some(backtrace), _) => write_backtrace(&mut out, backtrace, max_frames),
         (None, Some(top)) => write!(out, "{top}"),
         (None, None) => Ok(()),
     };
@@ -73,9 +74,11 @@ pub fn render(error: &wasmtime::Error) -> String {
 }
 
 /// wasmtime's backtrace layout (`WasmBacktrace`'s `Display`, without DWARF details).
-fn write_backtrace(out: &mut Bounded, backtrace: &wasmtime::WasmBacktrace) -> fmt::Result {
+fn write_backtrace(out: &mut Bounded, backtrace: &wasmtime::WasmBacktrace, max_frames: usize) -> fmt::Result {
     out.write_str("error while executing at wasm backtrace:")?;
-    for (i, frame) in backtrace.frames().iter().enumerate() {
+    let frames = backtrace.frames();
+    // Only the frames shown are rendered: hashing a long name is the cost.
+    for (i, frame) in frames.iter().take(max_frames).enumerate() {
         write!(out, "\n  {i:>3}: ")?;
         if let Some(offset) = frame.module_offset() {
             write!(out, "{offset:#8x} - ")?;
@@ -85,6 +88,9 @@ fn write_backtrace(out: &mut Bounded, backtrace: &wasmtime::WasmBacktrace) -> fm
             Some(func) => write!(out, "{}", name(func))?,
             None => write!(out, "<wasm function {}>", frame.func_index())?,
         }
+    }
+    if frames.len() > max_frames {
+        write!(out, "\n    ... {} more frames not shown", frames.len() - max_frames)?;
     }
     Ok(())
 }
@@ -154,9 +160,11 @@ mod tests {
             r#"(module $m (func $inner unreachable) (func $outer call $inner)
                  (func (export "run") call $outer) (func (i32.load (i32.const 0)) drop) (memory 1))"#,
         );
-        assert_eq!(render(&error), wasmtime_text(&error));
+        assert_eq!(render(&error, 20), wasmtime_text(&error));
         let error = trap(r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 70000)))))"#);
-        assert_eq!(render(&error), wasmtime_text(&error));
+        assert_eq!(render(&error, 20), wasmtime_text(&error));
+        let cut = render(&trap(r#"(module (func $f (export "run") unreachable))"#), 0);
+        assert!(cut.starts_with("error while executing at wasm backtrace:\n    ... 1 more frames not shown\n"));
     }
 
     #[test]
@@ -169,7 +177,7 @@ mod tests {
             long('a', 1 << 20),
             long('b', 1 << 20),
         );
-        let text = render(&trap(&wat));
+        let text = render(&trap(&wat), 20);
         assert!(text.len() < 6 * MAX_FRAME_NAME, "{} bytes", text.len());
         // Three frames name the module, two of them a function.
         assert_eq!(text.matches("…#").count(), 5, "{text}");
@@ -181,7 +189,7 @@ mod tests {
     #[test]
     fn a_newline_in_a_name_cannot_forge_a_frame() {
         let forged = "(module (func $\"a\\n    1: 0x0 - forged\" (export \"run\") unreachable))";
-        let text = render(&trap(forged));
+        let text = render(&trap(forged), 20);
         assert!(text.contains("a\\n    1: 0x0 - forged"), "{text}");
     }
 }

@@ -18,6 +18,9 @@ use thiserror::Error;
 
 /// Default size limit of a file read with [`read_text`]: 1 MiB.
 pub const DEFAULT_MAX_INPUT: u64 = 1 << 20;
+/// Size limit of a baseline (`--baseline REPORT.json`), a whole `--json` report: 64 MiB,
+/// whose parse takes a few hundred MB.
+pub const MAX_BASELINE: u64 = 64 << 20;
 /// Most characters of a file's contents an error message quotes.
 pub const MAX_QUOTE: usize = 80;
 

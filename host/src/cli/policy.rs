@@ -26,8 +26,8 @@ pub(super) struct LeakPolicy {
     baseline: Option<(PathBuf, Baseline)>,
 }
 
-fn read(path: &Path, what: &str, links: Links) -> Result<String, CliError> {
-    input::read_text(path, input::DEFAULT_MAX_INPUT, links)
+fn read(path: &Path, what: &str, max: u64, links: Links) -> Result<String, CliError> {
+    input::read_text(path, max, links)
         .map_err(|e| CliError::Usage(format!("{}: cannot read the {what}: {e}", path.display())))
 }
 
@@ -69,7 +69,7 @@ impl LeakPolicy {
             for file in &files {
                 // A file beside a suite is the suite author's; one given with --allow is the user's.
                 let links = if allow.is_some() { Links::Follow } else { Links::Refuse };
-                let parsed = Allowances::parse(file, &read(file, "allowances", links)?)
+                let parsed = Allowances::parse(file, &read(file, "allowances", input::DEFAULT_MAX_INPUT, links)?)
                     .map_err(|e| CliError::Usage(format!("{e} (allowances: docs/policy.md)")))?;
                 all.extend(parsed);
             }
@@ -77,9 +77,10 @@ impl LeakPolicy {
             policy.allow = Some((names.join(", "), all));
         }
         if let Some(path) = baseline {
-            let parsed = Baseline::parse(&read(path, "baseline", Links::Follow)?).map_err(|e| {
-                CliError::Usage(format!("{}: not a baseline: {e}; give a report written by --json", path.display()))
-            })?;
+            let parsed =
+                Baseline::parse(&read(path, "baseline", input::MAX_BASELINE, Links::Follow)?).map_err(|e| {
+                    CliError::Usage(format!("{}: not a baseline: {e}; give a report written by --json", path.display()))
+                })?;
             policy.baseline = Some((path.to_path_buf(), parsed));
         }
         Ok(policy)

@@ -315,6 +315,12 @@ fn inspect_check_names_the_limit_a_hook_ran_into() {
 /// modules the compile limits are measured with (BENCHMARKS.md). Not a suite; compiling
 /// it is the cost.
 pub fn locals_module(functions: u32, locals: u32, reads: u32) -> Vec<u8> {
+    code_module(functions, locals, reads, 0)
+}
+
+/// [`locals_module`], each body then filled to at least `fill` bytes with additions of
+/// its locals (`local.get`, `local.get`, `i32.add`, `local.set`).
+pub fn code_module(functions: u32, locals: u32, reads: u32, fill: usize) -> Vec<u8> {
     fn leb(mut n: u64, out: &mut Vec<u8>) {
         loop {
             let byte = (n & 0x7f) as u8;
@@ -339,6 +345,16 @@ pub fn locals_module(functions: u32, locals: u32, reads: u32) -> Vec<u8> {
             leb(local.into(), &mut body);
             body.push(0x1a);
         }
+    }
+    let mut k = 0u32;
+    while body.len() < fill && locals > 0 {
+        for (op, local) in [(0x20, k), (0x20, k + 1), (0x6a, u32::MAX), (0x21, k + 2)] {
+            body.push(op);
+            if local != u32::MAX {
+                leb((local % locals).into(), &mut body);
+            }
+        }
+        k += 1;
     }
     body.push(0x0b);
     let (mut functions_section, mut code) = (Vec::new(), Vec::new());
@@ -395,15 +411,18 @@ fn write_the_review_probes() {
     );
     // Item 9: 20,000 functions of 50,000 unused locals; the worst modules within the limits.
     write("p9-locals-bomb.wasm", &locals_module(20_000, 50_000, 0));
-    write("p9-within-unused.wasm", &locals_module(100, 10_000, 0));
-    write("p9-within-read.wasm", &locals_module(100, 10_000, 1));
-    write("p9-within-many.wasm", &locals_module(100_000, 10, 1));
-    // Item 10: a flood of traced allocations from 5,000 frames deep, in the replay only.
+    // At the defaults: 100,000 functions, 1,000,000 locals, 16 MiB of code, spread three ways.
+    let code = 16 << 20;
+    write("p9-worst-100000x10.wasm", &code_module(100_000, 10, 1, code / 100_000 - 32));
+    write("p9-worst-1000x1000.wasm", &code_module(1000, 1000, 1, code / 1000 - 32));
+    write("p9-worst-100x10000.wasm", &code_module(100, 10_000, 1, code / 100 - 32));
+    // Item 10: a flood of 300,000 traced allocations from 5,000 frames deep, in the replay only:
+    // 1.5 M instructions, within --fuel 10000000 unless each traced call costs its host work.
     let fields = r#"(func $deep (param i32) (if (local.get 0) (then (call $deep (i32.sub (local.get 0) (i32.const 1)))) (else (call $flood))))
       (func $flood (local $n i32) (if (i32.load (i32.const 0x700)) (then (loop $again
         (call $trace (i32.const 0) (i32.mul (local.get $n) (i32.const 16)) (i32.const 16) (i32.const 0))
         (local.set $n (i32.add (local.get $n) (i32.const 1)))
-        (br_if $again (i32.lt_u (local.get $n) (i32.const 10000000)))))))"#;
+        (br_if $again (i32.lt_u (local.get $n) (i32.const 300000)))))))"#;
     let body = format!("(call $deep (i32.const 5000)) {LEAK_ONE_BLOCK}");
     write(
         "p10-trace-flood.wasm",

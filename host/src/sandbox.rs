@@ -10,6 +10,7 @@ mod files;
 mod limiter;
 mod module_limits;
 mod poll;
+mod trace_call;
 
 pub use files::MAX_OPEN_FILES;
 use limiter::Limiter;
@@ -18,6 +19,8 @@ pub use module_limits::{
     ModuleLimits, DEFAULT_MAX_CODE_SIZE, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_LOCALS, DEFAULT_MAX_MODULE_SIZE,
     DEFAULT_MAX_NESTING, DEFAULT_MAX_TOTAL_LOCALS,
 };
+use trace_call::charge_trace_call;
+pub use trace_call::TRACE_CALL_FUEL;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -327,31 +330,6 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
     Ok(linker)
 }
 
-/// Fuel one traced allocator call costs on top of the guest's own instructions: the
-/// host's work for it (a stack walk, the tracer's bookkeeping) takes the time of a few
-/// thousand wasm instructions, and a guest that floods the tracer from a loop of a few
-/// instructions must run out of `--fuel` as it would doing that work itself.
-pub const TRACE_CALL_FUEL: u64 = 1_000;
-
-/// Charges one traced allocator call to the call's fuel and holds it to the call's time
-/// limit: a loop of allocations costs host work that neither the guest's instructions
-/// nor the epoch, checked only in wasm code, account for.
-fn charge_trace_call(caller: &mut wasmtime::Caller<'_, GuestState>) -> wasmtime::Result<()> {
-    // Fuel is on exactly when --fuel is given.
-    if let Ok(fuel) = caller.get_fuel() {
-        if fuel < TRACE_CALL_FUEL {
-            let _ = caller.set_fuel(0);
-            return Err(wasmtime::Trap::OutOfFuel.into());
-        }
-        let _ = caller.set_fuel(fuel - TRACE_CALL_FUEL);
-    }
-    let state = caller.data();
-    if state.timeout.is_some_and(|limit| state.call_started.elapsed() > limit) {
-        return Err(wasmtime::Trap::Interrupt.into());
-    }
-    Ok(())
-}
-
 /// Creates a store for one instance under `policy`, its output going to `capture`.
 pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Store<GuestState>, SandboxError> {
     let mut store = Store::new(engine, state(policy, capture)?);
@@ -574,31 +552,6 @@ mod tests {
         let out = capture.take();
         assert_eq!(out, CapturedOutput { text: "hello".into(), dropped: 6 });
         assert_eq!(capture.take(), CapturedOutput::default());
-    }
-
-    #[test]
-    fn the_run_budget_is_shared_and_replaces_what_it_drops_with_a_note() {
-        let budget = OutputBudget::new(8);
-        let (a, b) = (Capture::with_budget(100, budget.clone()), Capture::with_budget(100, budget));
-        a.write(b"12345");
-        assert_eq!(a.take(), CapturedOutput { text: "12345".into(), dropped: 0 });
-        b.write(b"6789");
-        let out = b.take();
-        assert!(
-            out.text.raw().starts_with("678\n[leakhost: output dropped: the run has kept the 8 bytes of output"),
-            "{out:?}"
-        );
-        assert_eq!(out.dropped, 1);
-        a.write(b"more");
-        let after = a.take();
-        assert_eq!((after.text.raw(), after.dropped), (out.text.raw().trim_start_matches("678\n"), 4));
-        assert_eq!(a.take(), CapturedOutput::default(), "a test that writes nothing gets no note");
-        // Output no report shows costs nothing.
-        let c = Capture::with_budget(100, OutputBudget::new(4));
-        c.write(b"start-up");
-        c.clear();
-        c.write(b"test");
-        assert_eq!(c.take().text.raw(), "test");
     }
 
     #[test]

@@ -218,3 +218,33 @@ impl tokio::io::AsyncWrite for Capture {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_budget_is_shared_and_replaces_what_it_drops_with_a_note() {
+        let budget = OutputBudget::new(8);
+        let (a, b) = (Capture::with_budget(100, budget.clone()), Capture::with_budget(100, budget));
+        a.write(b"12345");
+        assert_eq!(a.take(), CapturedOutput { text: "12345".into(), dropped: 0 });
+        b.write(b"6789");
+        let out = b.take();
+        assert!(
+            out.text.raw().starts_with("678\n[leakhost: output dropped: the run has kept the 8 bytes of output"),
+            "{out:?}"
+        );
+        assert_eq!(out.dropped, 1);
+        a.write(b"more");
+        let after = a.take();
+        assert_eq!((after.text.raw(), after.dropped), (out.text.raw().trim_start_matches("678\n"), 4));
+        assert_eq!(a.take(), CapturedOutput::default(), "a test that writes nothing gets no note");
+        // Output no report shows costs nothing.
+        let c = Capture::with_budget(100, OutputBudget::new(4));
+        c.write(b"start-up");
+        c.clear();
+        c.write(b"test");
+        assert_eq!(c.take().text.raw(), "test");
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod abi;
 pub mod cli;
+pub mod input;
 pub mod leak;
 pub mod plan;
 pub mod report;

@@ -12,13 +12,22 @@ pub use unmatched::NothingSelected;
 
 #[cfg(test)]
 use crate::abi::LayerFlags;
+use regex_automata::meta;
+
 use crate::abi::Manifest;
 use crate::text::GuestText;
+
+/// Most bytes of compiled program one pattern may take (the NFA size limit): a pattern
+/// comes from the command line or an allowance file, and regex's default of 10 MB per
+/// pattern let one 10 MB pattern take 1 GB.
+pub const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+/// Most bytes of lazy-DFA cache one pattern may use while it searches.
+pub const PATTERN_DFA_SIZE_LIMIT: usize = 256 * 1024;
 
 /// A zope-style name filter: a regular-expression search, negated by a leading `!`.
 #[derive(Debug, Clone)]
 pub struct Pattern {
-    regex: regex::Regex,
+    regex: meta::Regex,
     negated: bool,
     /// As written, `!` included: reports record the selection a run was made with.
     spec: String,
@@ -32,11 +41,28 @@ impl std::str::FromStr for Pattern {
             Some(rest) => (true, rest),
             None => (false, spec),
         };
-        let regex = regex::Regex::new(source).map_err(|e| {
-            // regex explains itself over several lines, ending with the reason.
-            let text = e.to_string();
-            let reason = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().trim();
-            format!("{spec:?} is not a valid pattern: {}", reason.strip_prefix("error: ").unwrap_or(reason))
+        // regex's own settings for a `Regex` over `str`, with explicit limits.
+        let config = meta::Config::new()
+            .match_kind(regex_automata::MatchKind::LeftmostFirst)
+            .utf8_empty(true)
+            .nfa_size_limit(Some(PATTERN_SIZE_LIMIT))
+            .onepass_size_limit(Some(PATTERN_SIZE_LIMIT))
+            .hybrid_cache_capacity(PATTERN_DFA_SIZE_LIMIT);
+        let syntax = regex_automata::util::syntax::Config::new().utf8(true);
+        let regex = meta::Builder::new().configure(config).syntax(syntax).build(source).map_err(|e| {
+            let reason = match (e.size_limit(), e.syntax_error()) {
+                (Some(limit), _) => {
+                    format!("it compiles to more than {} KiB; write a shorter or simpler one", limit >> 10)
+                }
+                // regex-syntax explains itself over several lines, quoting the pattern, ending with the reason.
+                (None, Some(syntax)) => {
+                    let text = syntax.to_string();
+                    let reason = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().trim();
+                    crate::input::clip_quotes(reason.strip_prefix("error: ").unwrap_or(reason)).into_owned()
+                }
+                (None, None) => crate::input::clip_quotes(&e.to_string()).into_owned(),
+            };
+            format!("{} is not a valid pattern: {reason}", crate::input::quote(spec))
         })?;
         Ok(Pattern { regex, negated, spec: spec.to_string() })
     }
@@ -51,6 +77,11 @@ impl Pattern {
     /// Whether `name` is selected by this pattern alone.
     pub fn selects(&self, name: &str) -> bool {
         self.regex.is_match(name) != self.negated
+    }
+
+    /// The heap memory the compiled pattern holds, its search caches aside.
+    pub fn memory_usage(&self) -> usize {
+        self.regex.memory_usage()
     }
 }
 

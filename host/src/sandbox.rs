@@ -10,11 +10,17 @@ mod files;
 mod limiter;
 mod module_limits;
 mod poll;
+mod trace_call;
 
 pub use files::MAX_OPEN_FILES;
 use limiter::Limiter;
 pub use limiter::TABLE_ELEMENT_BYTES;
-pub use module_limits::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
+pub use module_limits::{
+    ModuleLimits, DEFAULT_MAX_CODE_SIZE, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_LOCALS, DEFAULT_MAX_MODULE_SIZE,
+    DEFAULT_MAX_NESTING, DEFAULT_MAX_TOTAL_LOCALS,
+};
+use trace_call::charge_trace_call;
+pub use trace_call::TRACE_CALL_FUEL;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,11 +31,13 @@ use wasmtime::{Engine, Linker, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
-pub use capture::{Capture, CapturedOutput};
+pub use capture::{Capture, CapturedOutput, OutputBudget};
 pub use engine::{engine, EngineKind};
 
 /// Default cap on captured guest output per test; the rest is dropped and counted.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
+/// Default cap on the captured output all tests of a run keep together (`--max-total-output`).
+pub const DEFAULT_MAX_TOTAL_OUTPUT: u64 = 4 * 1024 * 1024;
 /// Default linear-memory limit per instance.
 pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
 
@@ -95,6 +103,8 @@ pub struct Policy {
     pub max_memory: usize,
     /// Captured output kept per test, in bytes.
     pub output_limit: usize,
+    /// Captured output kept by the whole run, shared by every clone of the policy.
+    pub total_output: OutputBudget,
     /// Wall-time limit of any one call into the guest (a test, a hook, initialisation).
     pub timeout: Option<Duration>,
     /// Instruction budget (wasmtime fuel) of any one call into the guest.
@@ -125,6 +135,7 @@ impl Default for Policy {
             real_world: false,
             max_memory: DEFAULT_MAX_MEMORY,
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            total_output: OutputBudget::new(DEFAULT_MAX_TOTAL_OUTPUT),
             timeout: Some(DEFAULT_TIMEOUT),
             fuel: None,
             max_stack: DEFAULT_MAX_STACK,
@@ -318,13 +329,13 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
         .func_wrap(
             leakhost_guest::abi::IMPORT_MODULE,
             leakhost_guest::abi::TRACE_ALLOC,
-            |caller: wasmtime::Caller<'_, GuestState>, kind: i32, ptr: i32, size: i32, old_ptr: i32| {
+            |mut caller: wasmtime::Caller<'_, GuestState>, kind: i32, ptr: i32, size: i32, old_ptr: i32| {
                 // A guest may call it untraced (its flag is its own memory): then it is a no-op.
-                if let Some(tracer) = caller.data().tracer.clone() {
-                    let call =
-                        AllocCall { kind: kind as u32, ptr: ptr as u32, size: size as u32, old_ptr: old_ptr as u32 };
-                    tracer.record(call, &mut || wasmtime::WasmBacktrace::force_capture(&caller));
-                }
+                let Some(tracer) = caller.data().tracer.clone() else { return Ok(()) };
+                charge_trace_call(&mut caller)?;
+                let call = AllocCall { kind: kind as u32, ptr: ptr as u32, size: size as u32, old_ptr: old_ptr as u32 };
+                tracer.record(call, &mut || wasmtime::WasmBacktrace::force_capture(&caller));
+                Ok(())
             },
         )
         .map_err(|e| SandboxError::Linker(e.to_string()))?;
@@ -382,13 +393,24 @@ pub fn state(policy: &Policy, capture: &Capture) -> Result<GuestState, SandboxEr
     })
 }
 
-/// Marks the start of a call into the guest, so that a real sleep can be held to what
-/// is left of the call's time limit (call it wherever the epoch deadline is armed).
+/// Gives the instance in `store` the host state of one that has made no call (see
+/// [`state`]), except what its limiter counted: the instance keeps its memory and its
+/// tables, so they must stay counted against `--max-memory`.
+pub fn reset_state(store: &mut Store<GuestState>, policy: &Policy, capture: &Capture) -> Result<(), SandboxError> {
+    let mut fresh = state(policy, capture)?;
+    fresh.limiter = std::mem::take(&mut store.data_mut().limiter);
+    *store.data_mut() = fresh;
+    Ok(())
+}
+
+/// Marks the start of a call into the guest, so that a real sleep and a traced
+/// allocation can be held to what is left of the call's time limit (call it wherever
+/// the epoch deadline is armed).
 pub fn start_call(store: &mut Store<GuestState>) {
     let state = store.data_mut();
-    // Only a real sleep under a time limit asks when its call started. Reading the clock
-    // for every call was a fifth of a trivial test's cost on a VM's clock.
-    if state.fake_time.is_none() && state.timeout.is_some() {
+    // Only a real sleep or a traced call under a time limit asks when its call started.
+    // Reading the clock for every call was a fifth of a trivial test's cost on a VM's clock.
+    if state.timeout.is_some() && (state.fake_time.is_none() || state.tracer.is_some()) {
         state.call_started = std::time::Instant::now();
     }
 }

@@ -9,7 +9,10 @@ pub mod symbols;
 
 pub use build::{resolve, BuildOptions};
 pub use cache::{Cache, CacheError, Compilation, EntryKey, StableHasher, CACHE_DIR_ENV, CACHE_KEY_ENV};
-pub use limits::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
+pub use limits::{
+    ModuleLimits, DEFAULT_MAX_CODE_SIZE, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_LOCALS, DEFAULT_MAX_MODULE_SIZE,
+    DEFAULT_MAX_NESTING, DEFAULT_MAX_TOTAL_LOCALS,
+};
 
 use std::path::{Path, PathBuf};
 

@@ -101,9 +101,23 @@ pub struct Terminal<'a> {
 }
 
 /// Characters that a terminal could act on or that hide what a reader sees: C0 and C1
-/// controls, DEL, and the bidirectional overrides that reorder a line ("Trojan source").
+/// controls, DEL, the bidirectional overrides that reorder a line ("Trojan source"), the
+/// line and paragraph separators (a line break to some terminals and log viewers, none to
+/// others), the invisible byte-order mark and the noncharacters U+FFFE and U+FFFF.
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{feff}'
+                | '\u{fffe}'
+                | '\u{ffff}'
+        )
 }
 
 impl fmt::Display for Terminal<'_> {
@@ -123,6 +137,22 @@ impl fmt::Display for Terminal<'_> {
         }
         f.write_str(rest)
     }
+}
+
+/// `text` cut to at most `max` bytes when it is longer: its start, `…`, and the first 8
+/// hex digits of the blake3 hash of the whole text, so that two long names that share
+/// their start stay distinct. A `max` too small for that suffix keeps the suffix alone.
+pub fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let hash = blake3::hash(text.as_bytes()).to_hex();
+    let suffix = format!("…#{}", &hash[..8]);
+    let mut keep = max.saturating_sub(suffix.len());
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    Cow::Owned(format!("{}{suffix}", &text[..keep]))
 }
 
 /// XML 1.0 allows tab, newline, carriage return and everything from U+0020 but the
@@ -153,6 +183,23 @@ mod tests {
     fn several_lines_keep_newlines_and_tabs_only() {
         let shown = GuestText::from("x\ty\nz\r\u{1b}w\u{202e}").lines().to_string();
         assert_eq!(shown, "x\ty\nz\\r\\ew\\u{202e}");
+    }
+
+    #[test]
+    fn separators_byte_order_marks_and_noncharacters_are_escaped() {
+        let text = GuestText::from("a\u{2028}b\u{2029}c\u{feff}d\u{fffe}e\u{ffff}f");
+        assert_eq!(text.line().to_string(), "a\\u{2028}b\\u{2029}c\\u{feff}d\\u{fffe}e\\u{ffff}f");
+        assert_eq!(text.lines().to_string(), text.line().to_string());
+    }
+
+    #[test]
+    fn long_text_is_shortened_with_a_hash_of_the_whole() {
+        assert!(matches!(shorten("short", 5), Cow::Borrowed("short")));
+        let (a, b) = (format!("{}a", "é".repeat(1000)), format!("{}b", "é".repeat(1000)));
+        let (short_a, short_b) = (shorten(&a, 100), shorten(&b, 100));
+        assert!(short_a.len() <= 100 && short_a.starts_with("éé"), "{short_a}");
+        assert!(short_a.contains("…#") && short_a != short_b, "{short_a} {short_b}");
+        assert_eq!(shorten(&a, 100), short_a, "the same text shortens the same way");
     }
 
     #[test]

@@ -35,6 +35,8 @@ fn normalise(text: &str) -> String {
 
 #[test]
 fn the_c_port_of_failures_reports_exactly_what_the_rust_suite_does() {
+    // Built first: a build says so on stderr (tests/e2e/hardening.rs), a run of a built suite does not.
+    run_c("failures", &["--list-tests"]);
     for flags in [&[][..], &["-v"], &["-N2"]] {
         let rust = leakhost([&["run", suite("failures").to_str().unwrap()][..], flags].concat());
         let c = run_c("failures", flags);

@@ -14,6 +14,7 @@ mod escaping;
 mod events;
 mod failures;
 mod faults;
+mod hardening;
 mod hostile;
 mod hostile_stacks;
 mod html;

@@ -38,13 +38,18 @@ pub struct BuildArgs {
     /// Build with cargo's dev profile: unoptimised, so a leak the optimiser would remove stays in.
     #[arg(long)]
     pub debug: bool,
+
+    /// Let a C suite's leakhost-c.toml pass flags that make clang or wasm-ld run other programs
+    /// (-B, -fuse-ld, -fplugin, -Xclang, ...); refused otherwise.
+    #[arg(long)]
+    pub allow_native_flags: bool,
 }
 
 impl BuildArgs {
     /// The build options these flags describe.
     pub fn options(&self) -> BuildOptions {
         let profile = if self.debug { Some("dev".to_string()) } else { self.cargo_profile.clone() };
-        BuildOptions { profile }
+        BuildOptions { profile, allow_native_flags: self.allow_native_flags }
     }
 }
 
@@ -196,6 +201,10 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "SIZE", default_value_t = Size::of(sandbox::DEFAULT_OUTPUT_LIMIT))]
     pub max_output: Size,
 
+    /// Captured output kept by the whole run, all tests together; the rest is dropped with a notice.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(crate::sandbox::DEFAULT_MAX_TOTAL_OUTPUT))]
+    pub max_total_output: Size,
+
     /// How the suite's code runs: compiled to native code, or interpreted by Pulley
     /// (slower; a second execution path that must give the same results).
     #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineKind::default())]
@@ -211,6 +220,18 @@ pub struct SandboxArgs {
     /// Deepest nesting of blocks, loops and ifs in a module's functions; checked before it is compiled.
     #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_NESTING)]
     pub max_nesting: u32,
+
+    /// Most locals one function of a module may declare; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_LOCALS)]
+    pub max_locals: u32,
+
+    /// Most locals all functions of a module may declare together; checked before it is compiled.
+    #[arg(long, value_name = "N", default_value_t = crate::suite::DEFAULT_MAX_TOTAL_LOCALS)]
+    pub max_total_locals: u64,
+
+    /// Largest code section (all function bodies) of a module; checked before it is compiled.
+    #[arg(long, value_name = "SIZE", default_value_t = Size::of(crate::suite::DEFAULT_MAX_CODE_SIZE))]
+    pub max_code_size: Size,
 }
 
 /// The longest `--timeout` accepted: a year; anything longer is meant as "none".
@@ -235,6 +256,7 @@ impl SandboxArgs {
             real_world,
             max_memory: self.max_memory.bytes("--max-memory")?,
             output_limit: self.max_output.bytes("--max-output")?,
+            total_output: crate::sandbox::OutputBudget::new(self.max_total_output.0),
             timeout: self.timeout()?,
             fuel: self.fuel,
             max_stack: self.max_stack.bytes("--max-stack")?,
@@ -245,6 +267,9 @@ impl SandboxArgs {
                 max_size: self.max_module_size.bytes("--max-module-size")?,
                 max_functions: self.max_functions,
                 max_nesting: self.max_nesting,
+                max_locals: self.max_locals,
+                max_total_locals: self.max_total_locals,
+                max_code_size: self.max_code_size.bytes("--max-code-size")?,
             },
         })
     }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::CliError;
+use crate::input::{self, Links};
 use crate::leak::allow::Allowances;
 use crate::leak::baseline::Baseline;
 use crate::leak::policy::{AllowPolicy, BaselinePolicy, LeakPolicy};
@@ -13,8 +14,8 @@ use crate::report::{read_json, ReadError};
 /// The allowance file a suite may keep beside itself.
 pub const ALLOW_FILE: &str = "leakhost.toml";
 
-fn read(path: &Path, what: &str) -> Result<String, CliError> {
-    std::fs::read_to_string(path)
+fn read(path: &Path, what: &str, max: u64, links: Links) -> Result<String, CliError> {
+    input::read_text(path, max, links)
         .map_err(|e| CliError::Usage(format!("{}: cannot read the {what}: {e}", path.display())))
 }
 
@@ -42,7 +43,9 @@ pub(super) fn load(
     let files: Vec<PathBuf> = match allow {
         Some(file) => vec![file.to_path_buf()],
         None => {
-            let mut found: Vec<PathBuf> = targets.iter().map(|t| beside(t)).filter(|f| f.is_file()).collect();
+            // Whatever is there is read, or refused: a FIFO or a link must not pass for "no file".
+            let mut found: Vec<PathBuf> =
+                targets.iter().map(|t| beside(t)).filter(|f| f.symlink_metadata().is_ok()).collect();
             found.dedup();
             found
         }
@@ -51,7 +54,9 @@ pub(super) fn load(
     if !files.is_empty() {
         let mut allowances = Allowances::default();
         for file in &files {
-            let parsed = Allowances::parse(file, &read(file, "allowances")?)
+            // A file beside a suite is the suite author's; one given with --allow is the user's.
+            let links = if allow.is_some() { Links::Follow } else { Links::Refuse };
+            let parsed = Allowances::parse(file, &read(file, "allowances", input::DEFAULT_MAX_INPUT, links)?)
                 .map_err(|e| CliError::Usage(format!("{e} (allowances: docs/policy.md)")))?;
             allowances.extend(parsed);
         }
@@ -59,7 +64,7 @@ pub(super) fn load(
         policy.allow = Some(AllowPolicy { sources, allowances });
     }
     if let Some(path) = baseline {
-        let baseline = read_baseline(path, &read(path, "baseline")?)?;
+        let baseline = read_baseline(path, &read(path, "baseline", input::MAX_BASELINE, Links::Follow)?)?;
         policy.baseline = Some(BaselinePolicy { source: path.display().to_string(), baseline });
     }
     Ok(policy)

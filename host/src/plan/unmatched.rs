@@ -136,7 +136,7 @@ impl Selection {
 /// nearest first and then in name order. Names that share their first word (`test_x1
 /// (module.A)`, `test_x1 (module.B)`) are shown once, so the hints differ.
 fn nearest(patterns: &[Pattern], names: &[&GuestText]) -> Vec<GuestText> {
-    let wanted: Vec<Vec<char>> = patterns.iter().filter(|p| !p.negated).map(|p| literal(p.regex.as_str())).collect();
+    let wanted: Vec<Vec<char>> = patterns.iter().filter(|p| !p.negated).map(|p| literal(p.spec())).collect();
     if wanted.is_empty() {
         return Vec::new();
     }

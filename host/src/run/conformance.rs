@@ -7,8 +7,9 @@
 //! do is the suite's business, and `leakhost run` checks their status records the same way.
 
 use leakhost_guest::abi::export;
-use wasmtime::{Engine, Instance, InstancePre, Memory, Store, TypedFunc};
+use wasmtime::{Engine, InstancePre};
 
+use super::instance::GuestInstance;
 use crate::abi::{self, hook, outcome, Counters, Manifest};
 use crate::sandbox::{self, Capture, GuestState, Policy};
 use crate::suite::Suite;
@@ -70,17 +71,11 @@ impl Conformance {
     }
 }
 
-/// One instance driven by the check.
+/// One instance driven by the check, through the same instance driver as a run (so the
+/// same per-call limits are armed the same way before every call).
 struct Probe {
-    store: Store<GuestState>,
-    memory: Memory,
-    status_fn: TypedFunc<(), i32>,
-    manifest_fn: TypedFunc<(), i32>,
-    run_test: TypedFunc<i32, i32>,
-    layer_hook: TypedFunc<(i32, i32), i32>,
-    counters_fn: TypedFunc<(), i32>,
+    guest: GuestInstance,
     status_addr: u32,
-    policy: Policy,
 }
 
 /// How one call into the guest ended.
@@ -89,50 +84,18 @@ enum Call {
     Trapped(String),
 }
 
-fn first_line(error: &wasmtime::Error) -> String {
-    let text = format!("{error:#}");
-    text.lines().next().unwrap_or_default().to_string()
-}
-
 impl Probe {
-    fn arm(&mut self) {
-        arm(&mut self.store, &self.policy);
-    }
-
     /// Instantiates and initialises; checks the version and the status address (rules 1–3).
     fn start(engine: &Engine, pre: &InstancePre<GuestState>, suite: &Suite, policy: &Policy) -> Result<Self, String> {
-        let capture = Capture::new(policy.output_limit);
-        let mut probe_store = sandbox::store(engine, policy, &capture).map_err(|e| e.to_string())?;
-        arm(&mut probe_store, policy);
-        let instance =
-            pre.instantiate(&mut probe_store).map_err(|e| format!("instantiation failed: {}", first_line(&e)))?;
-        if suite.has_initialize {
-            arm(&mut probe_store, policy);
-            let init = func::<(), ()>(&mut probe_store, &instance, export::INITIALIZE)?;
-            init.call(&mut probe_store, ()).map_err(|e| format!("_initialize trapped: {}", first_line(&e)))?;
+        let capture = Capture::for_policy(policy);
+        // Starting checks the version and that the status record is in bounds.
+        let guest = GuestInstance::start(engine, pre, policy, &capture, suite.has_initialize, None)
+            .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
+        let mut probe = Probe { guest, status_addr: 0 };
+        let version = probe.guest.call_export::<(), i32>(export::ABI_VERSION, ())?;
+        if !abi::SUPPORTED_VERSIONS.contains(&(version as u32)) {
+            return Err(format!("leakhost_abi_version returned {} on its second call, not 1 or 2", version as u32));
         }
-        let version = func::<(), i32>(&mut probe_store, &instance, export::ABI_VERSION)?;
-        for _ in 0..2 {
-            arm(&mut probe_store, policy);
-            let v = version
-                .call(&mut probe_store, ())
-                .map_err(|e| format!("leakhost_abi_version trapped: {}", first_line(&e)))?;
-            if !abi::SUPPORTED_VERSIONS.contains(&(v as u32)) {
-                return Err(format!("leakhost_abi_version returned {}, not 1 or 2", v as u32));
-            }
-        }
-        let memory = instance.get_memory(&mut probe_store, export::MEMORY).ok_or("no memory export")?;
-        let mut probe = Probe {
-            status_fn: func(&mut probe_store, &instance, export::STATUS)?,
-            manifest_fn: func(&mut probe_store, &instance, export::MANIFEST)?,
-            run_test: func(&mut probe_store, &instance, export::RUN_TEST)?,
-            layer_hook: func(&mut probe_store, &instance, export::LAYER_HOOK)?,
-            counters_fn: func(&mut probe_store, &instance, export::COUNTERS)?,
-            store: probe_store,
-            memory,
-            status_addr: 0,
-            policy: policy.clone(),
-        };
         probe.status_addr = probe.call_status()?;
         let status = probe.status()?;
         if status.kind.is_some() {
@@ -141,60 +104,45 @@ impl Probe {
         Ok(probe)
     }
 
-    fn call_status(&mut self) -> Result<u32, String> {
-        self.arm();
-        let addr = self
-            .status_fn
-            .call(&mut self.store, ())
-            .map_err(|e| format!("leakhost_status trapped: {}", first_line(&e)))? as u32;
+    /// Calls an export that returns an address and checks that it is 4-aligned.
+    fn address(&mut self, name: &str) -> Result<u32, String> {
+        let addr = self.guest.call_export::<(), i32>(name, ())? as u32;
         if !addr.is_multiple_of(4) {
-            return Err(format!("leakhost_status returned {addr:#x}, not a multiple of 4"));
+            return Err(format!("{name} returned {addr:#x}, not a multiple of 4"));
         }
         Ok(addr)
     }
 
+    fn call_status(&mut self) -> Result<u32, String> {
+        self.address(export::STATUS)
+    }
+
     fn status(&self) -> Result<abi::Status, String> {
-        abi::decode_status(self.memory.data(&self.store), self.status_addr).map_err(|e| e.to_string())
+        abi::decode_status(self.guest.memory_data(), self.status_addr).map_err(|e| e.to_string())
     }
 
     fn manifest(&mut self) -> Result<Manifest, String> {
-        self.arm();
-        let addr = self
-            .manifest_fn
-            .call(&mut self.store, ())
-            .map_err(|e| format!("leakhost_manifest trapped: {}", first_line(&e)))? as u32;
-        if !addr.is_multiple_of(4) {
-            return Err(format!("leakhost_manifest returned {addr:#x}, not a multiple of 4"));
-        }
-        abi::decode_manifest(self.memory.data(&self.store), addr).map_err(|e| e.to_string())
+        let addr = self.address(export::MANIFEST)?;
+        abi::decode_manifest(self.guest.memory_data(), addr).map_err(|e| e.to_string())
     }
 
     fn counters(&mut self) -> Result<(Counters, usize), String> {
-        self.arm();
-        let addr = self
-            .counters_fn
-            .call(&mut self.store, ())
-            .map_err(|e| format!("leakhost_counters trapped: {}", first_line(&e)))? as u32;
-        if !addr.is_multiple_of(4) {
-            return Err(format!("leakhost_counters returned {addr:#x}, not a multiple of 4"));
-        }
-        let memory = self.memory.data(&self.store);
+        let addr = self.address(export::COUNTERS)?;
+        let memory = self.guest.memory_data();
         Ok((abi::decode_counters(memory, addr).map_err(|e| e.to_string())?, memory.len()))
     }
 
     fn hook(&mut self, layer: u32, code: u32) -> Call {
-        self.arm();
-        match self.layer_hook.call(&mut self.store, (layer as i32, code as i32)) {
+        match self.guest.call_export::<(i32, i32), i32>(export::LAYER_HOOK, (layer as i32, code as i32)) {
             Ok(rc) => Call::Returned(rc as u32),
-            Err(e) => Call::Trapped(first_line(&e)),
+            Err(why) => Call::Trapped(why),
         }
     }
 
     fn test(&mut self, index: u32) -> Call {
-        self.arm();
-        match self.run_test.call(&mut self.store, index as i32) {
+        match self.guest.call_export::<i32, i32>(export::RUN_TEST, index as i32) {
             Ok(rc) => Call::Returned(rc as u32),
-            Err(e) => Call::Trapped(first_line(&e)),
+            Err(why) => Call::Trapped(why),
         }
     }
 
@@ -216,25 +164,6 @@ impl Probe {
             )),
         }
     }
-}
-
-/// The per-call limits of the policy (the same ones a run arms before every call).
-fn arm(store: &mut Store<GuestState>, policy: &Policy) {
-    if let Some(ticks) = policy.deadline_ticks() {
-        store.set_epoch_deadline(ticks);
-    }
-    if let Some(fuel) = policy.fuel {
-        // Fuel is enabled on the engine whenever a budget is set, so this cannot fail.
-        let _ = store.set_fuel(fuel);
-    }
-}
-
-fn func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
-    store: &mut Store<GuestState>,
-    instance: &Instance,
-    name: &str,
-) -> Result<TypedFunc<P, R>, String> {
-    instance.get_typed_func::<P, R>(&mut *store, name).map_err(|e| format!("{name}: {e}"))
 }
 
 const HOOK_NAMES: [&str; 4] = ["setUp", "tearDown", "testSetUp", "testTearDown"];

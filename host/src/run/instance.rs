@@ -1,6 +1,8 @@
 //! One live guest instance: typed export handles looked up once, and calls that
 //! turn traps into outcomes.
 
+mod trap_text;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -67,6 +69,8 @@ pub enum InstanceError {
     ManifestChanged,
     /// A fresh instance could not be given the snapshot's state.
     Restore(String),
+    /// An ABI v2 suite does not export `leakhost_trace_flag` as `() -> i32`.
+    TraceFlag,
 }
 
 impl fmt::Display for InstanceError {
@@ -81,6 +85,11 @@ impl fmt::Display for InstanceError {
             InstanceError::ManifestChanged => write!(
                 f,
                 "a fresh instance declared a different manifest than the first one; a suite must declare the same layers and tests in every instance (no randomness or clock in its declare function)"
+            ),
+            InstanceError::TraceFlag => write!(
+                f,
+                "the suite speaks ABI v2 but does not export {} as a function () -> i32 (docs/abi.md §11)",
+                export::TRACE_FLAG
             ),
             InstanceError::Restore(why) => write!(
                 f,
@@ -142,8 +151,8 @@ impl Limits {
         if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
             return limit.to_string();
         }
-        let detail = trim_backtrace(&format!("{error:?}"), MAX_BACKTRACE_FRAMES);
-        match error.downcast_ref::<wasmtime::Trap>() {
+        let detail = trim_backtrace(&trap_text::render(error, MAX_BACKTRACE_FRAMES), MAX_BACKTRACE_FRAMES);
+        trap_text::capped(match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => match self.timeout {
                 Some(t) => format!("exceeded the time limit of {} s (--timeout)\n{detail}", t.as_secs_f64()),
                 None => detail,
@@ -156,7 +165,7 @@ impl Limits {
             }
             // Name the trap first; the backtrace follows for whoever needs it.
             _ => format!("{}\n{detail}", one_line(&detail)),
-        }
+        })
     }
 }
 
@@ -273,6 +282,9 @@ impl GuestInstance {
         if !abi::SUPPORTED_VERSIONS.contains(&version) {
             return Err(InstanceError::Version(version));
         }
+        if version >= abi::TRACING_VERSION {
+            typed::<(), i32>(&mut store, &instance, export::TRACE_FLAG).map_err(|_| InstanceError::TraceFlag)?;
+        }
         limits.arm(&mut store);
         let status_addr = typed::<(), i32>(&mut store, &instance, export::STATUS)?
             .call(&mut store, ())
@@ -282,7 +294,7 @@ impl GuestInstance {
         // Validate the status address now, so a bad one is a module error, not a test error.
         abi::decode_status(guest.memory.data(&guest.store), status_addr).map_err(InstanceError::Abi)?;
         let mut guest = guest;
-        if let Some(tracer) = tracer.filter(|_| version >= abi::TRACING_VERSION) {
+        if let Some(tracer) = tracer {
             guest.trace(tracer)?;
         }
         Ok(guest)
@@ -294,8 +306,12 @@ impl GuestInstance {
     }
 
     /// Turns allocation tracing on: installs `tracer` and sets the guest's trace flag
-    /// after initialisation, so only what the host calls afterwards is traced.
-    fn trace(&mut self, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
+    /// after initialisation, so only what the host calls afterwards is traced. An ABI v1
+    /// instance cannot be traced and is left as it is.
+    pub(super) fn trace(&mut self, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
+        if self.version < abi::TRACING_VERSION {
+            return Ok(());
+        }
         let instance = self.instance;
         let flag_fn = typed::<(), i32>(&mut self.store, &instance, export::TRACE_FLAG)?;
         self.limits.arm(&mut self.store);
@@ -360,7 +376,7 @@ impl GuestInstance {
     /// grew), and a new instance must be started instead.
     pub fn reset(&mut self, policy: &Policy, capture: &Capture, image: &InitImage) -> Result<bool, InstanceError> {
         // Descriptors the guest closed or renumbered come back with a new WASI context.
-        *self.store.data_mut() = sandbox::state(policy, capture).map_err(InstanceError::Sandbox)?;
+        sandbox::reset_state(&mut self.store, policy, capture).map_err(InstanceError::Sandbox)?;
         image.reset(&mut self.store, &self.instance, self.memory).map_err(InstanceError::Restore)
     }
 
@@ -372,6 +388,26 @@ impl GuestInstance {
     /// Where the guest's status record is.
     pub fn status_addr(&self) -> u32 {
         self.status_addr
+    }
+
+    /// Calls export `name` under the per-call limits, as every call into the guest is
+    /// made, for `run::conformance`, which judges what a call returns before anything is
+    /// decoded. A trap comes back as the first line of its description.
+    pub(super) fn call_export<P, R>(&mut self, name: &str, params: P) -> Result<R, String>
+    where
+        P: wasmtime::WasmParams,
+        R: wasmtime::WasmResults,
+    {
+        let instance = self.instance;
+        let func = typed::<P, R>(&mut self.store, &instance, name).map_err(|e| e.to_string())?;
+        self.limits.arm(&mut self.store);
+        func.call(&mut self.store, params)
+            .map_err(|e| format!("{name} trapped: {}", self.limits.describe(&e).lines().next().unwrap_or_default()))
+    }
+
+    /// The guest's linear memory.
+    pub(super) fn memory_data(&self) -> &[u8] {
+        self.memory.data(&self.store)
     }
 
     /// Calls the guest for where its manifest is.

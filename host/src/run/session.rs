@@ -74,12 +74,12 @@ impl<'e> Session<'e> {
     pub fn start(engine: &'e Engine, suite: &Suite, policy: Policy) -> Result<Self, RunError> {
         let linker = sandbox::linker(engine)?;
         let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
-        let capture = Capture::new(policy.output_limit);
+        let capture = Capture::for_policy(&policy);
         let mut instance = GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize, None)
             .map_err(RunError::Instance)?;
         let abi_version = instance.version();
         let (manifest, manifest_hash) = instance.manifest().map_err(RunError::Instance)?;
-        capture.take();
+        capture.clear();
         // Descriptors opened during start-up and real clocks or randomness are host
         // state a snapshot cannot carry (run::image).
         let allowed = suite.globals_exported && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
@@ -119,7 +119,7 @@ impl<'e> Session<'e> {
             pre: self.pre.clone(),
             has_initialize: self.has_initialize,
             policy: self.policy.clone(),
-            capture: Capture::new(self.policy.output_limit),
+            capture: Capture::for_policy(&self.policy),
             manifest: self.manifest.clone(),
             fresh: self.fresh.clone(),
             instance: None,
@@ -155,37 +155,33 @@ impl<'e> Session<'e> {
     pub(super) fn instance(&mut self) -> Result<&mut GuestInstance, RunError> {
         if self.instance.is_none() {
             let shared = Arc::clone(&self.fresh);
-            // A traced replay starts every instance up: its trace flag is set after
-            // start-up, which a snapshot would undo.
-            let snapshots = shared.snapshots() && self.tracer.is_none();
-            let fresh = match (snapshots, shared.snapshot.get()) {
+            let snapshots = shared.snapshots();
+            let mut fresh = match (snapshots, shared.snapshot.get()) {
                 (true, Some(snapshot)) => self.fresh_from_snapshot(snapshot)?,
                 (true, None) => {
-                    let mut first = self.start_up()?;
+                    let mut first = self.start_up(None)?;
                     // Another -j worker may have set it meanwhile; both are the same state.
                     let _ = shared.snapshot.set(Start { image: first.image(), status_addr: first.status_addr() });
                     first
                 }
-                (false, _) => self.start_up()?,
+                (false, _) => self.start_up(self.tracer.clone())?,
             };
-            self.capture.take();
+            // A snapshot is untraced: a traced replay sets the flag in each instance made from it.
+            if let Some(tracer) = self.tracer.clone().filter(|_| snapshots) {
+                fresh.trace(tracer).map_err(RunError::Instance)?;
+            }
+            self.capture.clear();
             self.instance = Some(fresh);
             self.instances_started += 1;
         }
         Ok(self.instance.as_mut().expect("instance was just started"))
     }
 
-    /// A fresh instance that ran start-up itself and declared the first manifest.
-    fn start_up(&mut self) -> Result<GuestInstance, RunError> {
-        let mut fresh = GuestInstance::start(
-            self.engine,
-            &self.pre,
-            &self.policy,
-            &self.capture,
-            self.has_initialize,
-            self.tracer.clone(),
-        )
-        .map_err(RunError::Instance)?;
+    /// A fresh instance that ran start-up itself (traced by `tracer`) and declared the first manifest.
+    fn start_up(&mut self, tracer: Option<Arc<dyn AllocTracer>>) -> Result<GuestInstance, RunError> {
+        let mut fresh =
+            GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize, tracer)
+                .map_err(RunError::Instance)?;
         // A deterministic module declares the same suite every time; anything else would
         // make layer and test indexes meaningless.
         if fresh.manifest_fingerprint().map_err(RunError::Instance)? != Some(self.fresh.manifest_hash) {

@@ -21,6 +21,8 @@ use super::{SuiteError, CACHE_DIR_ENV};
 pub struct BuildOptions {
     /// The cargo profile; `None` means `release`.
     pub profile: Option<String>,
+    /// Whether a C suite may pass flags that make clang or wasm-ld run other programs.
+    pub allow_native_flags: bool,
 }
 
 impl BuildOptions {
@@ -41,7 +43,7 @@ pub fn resolve(target: &Path, options: &BuildOptions) -> Result<PathBuf, SuiteEr
     }
     if super::build_c::is_c_suite(target) {
         let why = |e: super::build_c::CBuildError| SuiteError::Build { dir: target.to_path_buf(), why: e.to_string() };
-        return super::build_c::build(target).map_err(why);
+        return super::build_c::build(target, options.allow_native_flags).map_err(why);
     }
     let manifest = target.join("Cargo.toml");
     if !manifest.is_file() {
@@ -278,6 +280,6 @@ mod tests {
     #[test]
     fn the_default_profile_is_release() {
         assert_eq!(BuildOptions::default().profile(), "release");
-        assert_eq!(BuildOptions { profile: Some("dev".into()) }.profile(), "dev");
+        assert_eq!(BuildOptions { profile: Some("dev".into()), ..BuildOptions::default() }.profile(), "dev");
     }
 }

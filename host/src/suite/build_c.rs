@@ -5,8 +5,12 @@
 //! source, every file in the suite directory and its include directories, the SDK, the compiler's
 //! version and the command lines. A run whose stamp matches reuses the module without calling clang.
 
+mod flags;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -54,6 +58,18 @@ pub enum CBuildError {
         what: String,
         /// The Debian package that provides it.
         package: &'static str,
+    },
+    /// A flag in the manifest makes clang or wasm-ld run another program.
+    #[error(
+        "{path}: flag {flag} {why}; that runs native code of the suite's choosing, so it is refused (give --allow-native-flags to allow it, or build the suite yourself and run the .wasm)"
+    )]
+    NativeFlag {
+        /// The manifest.
+        path: PathBuf,
+        /// The flag, quoted.
+        flag: String,
+        /// What it does.
+        why: &'static str,
     },
     /// A source file named in the manifest does not exist.
     #[error("source {0} does not exist")]
@@ -143,11 +159,17 @@ struct Step {
     output: PathBuf,
 }
 
-/// Builds the C suite in `dir` (or reuses its last build) and returns the `.wasm`.
-pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
+/// Builds the C suite in `dir` (or reuses its last build) and returns the `.wasm`. Flags
+/// that make clang or wasm-ld run other programs are refused unless `allow_native_flags`.
+pub fn build(dir: &Path, allow_native_flags: bool) -> Result<PathBuf, CBuildError> {
     // Absolute, so that the prefix map of the compile steps makes every path relative to the suite.
     let dir = &dir.canonicalize().map_err(|source| CBuildError::Io { path: dir.to_path_buf(), source })?;
     let (text, manifest, name) = read_manifest(dir)?;
+    let native = native_flag(&manifest);
+    if let (Some((flag, why)), false) = (&native, allow_native_flags) {
+        let (path, flag) = (dir.join(MANIFEST_NAME), crate::input::quote(flag));
+        return Err(CBuildError::NativeFlag { path, flag, why });
+    }
     let out_dir = dir.join("target/leakhost-c");
     let sdk_dir = out_dir.join("sdk");
     write_if_changed(&sdk_dir.join("leakhost.h"), SDK_HEADER)?;
@@ -165,6 +187,12 @@ pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
         return Ok(wasm);
     }
     check_toolchain(&cc, if manifest.cxx { Some(&cxx) } else { None })?;
+    let mut stderr = std::io::stderr();
+    if let Some(notice) = native_code_notice(dir, native.as_ref().map(|(flag, _)| flag.as_str())) {
+        let _ = writeln!(stderr, "{notice}");
+    }
+    let _ = writeln!(stderr, "leakhost: building {} for wasm32-wasi with {cc}", dir.display());
+    let started = Instant::now();
     std::fs::create_dir_all(&obj_dir).map_err(|source| CBuildError::Io { path: obj_dir.clone(), source })?;
     for step in &steps {
         // Concurrent builds of one suite each write their own file; the rename makes each output whole.
@@ -173,23 +201,62 @@ pub fn build(dir: &Path) -> Result<PathBuf, CBuildError> {
         std::fs::rename(&temp, &step.output).map_err(|source| CBuildError::Io { path: step.output.clone(), source })?;
     }
     write_if_changed(&stamp_path, &stamp)?;
+    let _ = writeln!(stderr, "leakhost: built {name}.wasm in {:.2} s", started.elapsed().as_secs_f64());
     Ok(wasm)
+}
+
+/// The first flag of the manifest that makes clang or wasm-ld run another program.
+fn native_flag(manifest: &CManifest) -> Option<(String, &'static str)> {
+    [&manifest.flags, &manifest.cflags, &manifest.cxxflags, &manifest.link_flags]
+        .into_iter()
+        .find_map(|list| flags::native_flag(list))
+}
+
+/// Issue 22, item 8: a build runs clang and wasm-ld natively on the suite's sources, which
+/// can read any file the user can (`#include "/home/..."`), and with `native` allowed,
+/// programs of the suite's choosing. Said as the Cargo build says it (`build::resolve`):
+/// for a directory outside the current one, or whenever a native flag is allowed.
+fn native_code_notice(dir: &Path, native: Option<&str>) -> Option<String> {
+    if let Some(flag) = native {
+        return Some(format!(
+            "leakhost: note: {} passes {} (allowed by --allow-native-flags), so building it runs programs of its \
+             choosing natively, outside the sandbox",
+            dir.join(MANIFEST_NAME).display(),
+            crate::input::quote(flag)
+        ));
+    }
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
+    if cwd.is_some_and(|cwd| dir.starts_with(cwd)) {
+        return None;
+    }
+    Some(format!(
+        "leakhost: note: {} is not in the current directory; building it runs clang and wasm-ld natively on its \
+         sources, outside the sandbox (they can read any file you can). For a suite you do not trust, build it in \
+         an isolated environment and run the .wasm",
+        dir.display()
+    ))
 }
 
 /// The manifest's text, its parsed form and the module's name.
 fn read_manifest(dir: &Path) -> Result<(String, CManifest, String), CBuildError> {
     let path = dir.join(MANIFEST_NAME);
-    let text = std::fs::read_to_string(&path).map_err(|source| CBuildError::Io { path: path.clone(), source })?;
+    // The user named the directory, and a build reads its sources wherever their links lead.
+    let text = crate::input::read_text(&path, crate::input::DEFAULT_MAX_INPUT, crate::input::Links::Follow)
+        .map_err(|e| CBuildError::Manifest { path: path.clone(), why: format!("cannot read it: {e}") })?;
     let manifest: CManifest = toml::from_str(&text).map_err(|e| {
         let line = e.span().map_or(String::new(), |s| format!("line {}: ", text[..s.start].matches('\n').count() + 1));
-        CBuildError::Manifest { path: path.clone(), why: format!("{line}{}", one_line(e.message())) }
+        let why = format!("{line}{}", crate::input::clip_quotes(&one_line(e.message())));
+        CBuildError::Manifest { path: path.clone(), why }
     })?;
     let name = match &manifest.name {
         Some(name) => name.clone(),
         None => dir.file_name().map_or("suite".into(), |n| n.to_string_lossy().into()),
     };
     if name.is_empty() || name.contains(['/', '\\']) {
-        return Err(CBuildError::Manifest { path, why: format!("name {name:?} is not a file name") });
+        return Err(CBuildError::Manifest {
+            path,
+            why: format!("name {} is not a file name", crate::input::quote(&name)),
+        });
     }
     Ok((text, manifest, name))
 }

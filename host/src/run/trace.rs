@@ -17,7 +17,6 @@ use super::event::{Event, EventSink, LayerRef};
 use super::layers::Scope;
 use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
-use crate::abi::TRACING_VERSION;
 use crate::leak::stacks::{self, LeakStacks, LeakedBlock, RawFrame, StackId, StackTable};
 use crate::leak::Delta;
 use crate::sandbox::{AllocCall, AllocTracer};
@@ -40,14 +39,15 @@ pub(super) fn emit_stacks(
     // module offsets in backtraces and the DWARF's code section agree; read once per suite.
     let symbolizer = Symbolizer::new(session.module_bytes());
     for (layer, first) in leaking {
-        let stacks = match session.abi_version() {
-            v if v < TRACING_VERSION => LeakStacks::unavailable(format!(
-                "no allocation stacks: the suite speaks ABI v{v}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
-            )),
-            _ => match cx.plan.layers.iter().position(|p| p.layer == layer.id.0 as usize) {
+        let stacks = match session.untraceable() {
+            Some(why) => LeakStacks::unavailable(why),
+            None => match cx.plan.layers.iter().position(|p| p.layer == layer.id.0 as usize) {
                 // The run itself went well: a replay that cannot run costs the stacks, not the run.
-                Some(position) => layer_stacks(session, cx, position, options, &first, &symbolizer)
-                    .unwrap_or_else(|e| LeakStacks::unavailable(format!("no allocation stacks: the replay failed: {e}"))),
+                Some(position) => {
+                    layer_stacks(session, cx, position, options, &first, &symbolizer).unwrap_or_else(|e| {
+                        LeakStacks::unavailable(format!("no allocation stacks: the replay failed: {e}"))
+                    })
+                }
                 None => continue,
             },
         };
@@ -99,7 +99,8 @@ fn layer_stacks(
     // Every note so far says the groups may miss leaked blocks; the one below does not.
     let partial = !notes.is_empty();
     let counted = (options.repeat.max(1) as usize).saturating_sub(options.warmup);
-    let groups = stacks::group(&blocks, counted, |id| symbolizer.frames(capture.table.get(id)));
+    let groups =
+        stacks::group(&blocks, counted, |id| symbolizer.frames(&session.code_map().translate(capture.table.get(id))));
     if !symbolizer.has_lines() {
         notes.push(
             "names only: the suite has no DWARF line tables (build it with debug = \"line-tables-only\" for file:line)"

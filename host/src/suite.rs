@@ -2,12 +2,14 @@
 
 mod build;
 pub mod build_c;
+mod build_tests;
 mod cache;
 pub mod instrument;
 mod limits;
 pub mod symbols;
 
 pub use build::{resolve, BuildOptions};
+pub use build_tests::{resolve_all, Resolved};
 pub use cache::{Cache, CacheError, Compilation, EntryKey, StableHasher, CACHE_DIR_ENV, CACHE_KEY_ENV};
 pub use limits::{ModuleLimits, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_NESTING};
 
@@ -90,6 +92,9 @@ pub enum SuiteError {
         /// The import's name.
         name: String,
     },
+    /// A libtest binary that lists no tests.
+    #[error("{0}: the test binary lists no tests")]
+    NoLibtestTests(PathBuf),
     /// A suite that registers no test at all, which is always a mistake.
     #[error("{0}: the suite registers no tests; mark functions with #[leakhost_guest::test], or register tests in the function given to suite!(...)")]
     NoTests(PathBuf),

@@ -46,11 +46,11 @@ pub fn resolve(target: &Path, options: &BuildOptions) -> Result<PathBuf, SuiteEr
     build_package(target, &manifest, options)
 }
 
-fn cargo() -> Command {
+pub(super) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn wasm_target_installed() -> bool {
+pub(super) fn wasm_target_installed() -> bool {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
         return true; // Let cargo report whatever is wrong with the toolchain.
@@ -74,7 +74,7 @@ fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
 
 /// Issue 10, item 9: building runs native code, and a package from elsewhere is the case where
 /// the user may not have read it.
-fn native_code_notice(dir: &Path, manifest: &Path) -> Option<String> {
+pub(super) fn native_code_notice(dir: &Path, manifest: &Path) -> Option<String> {
     let target = workspace_root(Some(manifest));
     if target.is_some() && target == workspace_root(None) {
         return None;

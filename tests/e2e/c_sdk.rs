@@ -335,3 +335,46 @@ fn the_documented_c_examples_and_the_template_build_as_written() {
     assert_eq!(r.status, 0, "{}", r.stdout);
     assert!(check(&wasm).stdout.contains("\nResult: conforms ("));
 }
+
+/// The line of `sample-tests-c/NAME/suite.c` that contains `text` (exactly one does).
+fn c_line(name: &str, text: &str) -> usize {
+    let source = std::fs::read_to_string(c_suite(name).join("suite.c")).unwrap();
+    let found: Vec<usize> = source.lines().enumerate().filter(|(_, l)| l.contains(text)).map(|(i, _)| i + 1).collect();
+    assert_eq!(found.len(), 1, "{text:?} is on exactly one line of {name}/suite.c");
+    found[0]
+}
+
+/// The frames printed under `Where LAYER leaks`, every group's, in order.
+fn stack_frames<'a>(stdout: &'a str, layer: &str) -> Vec<&'a str> {
+    let start =
+        stdout.find(&format!("  Where {layer} leaks")).unwrap_or_else(|| panic!("no stacks for {layer}:\n{stdout}"));
+    stdout[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .filter_map(|l| l.strip_prefix("      "))
+        .collect()
+}
+
+#[test]
+fn c_suites_print_allocation_stacks_with_their_source_lines() {
+    // The C SDK speaks ABI v1, which cannot trace: its instrumented allocator does.
+    let r = run_c("leak", &["-N4", "-r"]);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let frames = stack_frames(&r.stdout, "UnitTests");
+    assert_eq!(frames, [format!("test_leak  ./suite.c:{}", c_line("leak", "entry *e = malloc(sizeof *e);"))]);
+    assert!(!r.stdout.contains("no allocation stacks"), "{}", r.stdout);
+    // zlib's forgotten deflateEnd: deflate's state and buffers, from zlib's own allocation down to the test.
+    let r = run_c("zlib", &["-N4", "-r"]);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let frames = stack_frames(&r.stdout, "zlib.ForgottenEnd");
+    let init = format!("init_deflate  ./suite.c:{}", c_line("zlib", "int rc = deflateInit2(s,"));
+    let test = format!("test_forgets_deflate_end  ./suite.c:{}", c_line("zlib", "test_forgets_deflate_end(void) {"));
+    let chain =
+        ["zcalloc  src/zlib/zutil.c:", "deflateInit2_  src/zlib/deflate.c:", &init, "deflate_some  ./suite.c:", &test];
+    let stack =
+        frames.windows(5).find(|w| w[4] == test).unwrap_or_else(|| panic!("no stack ends in {test}: {frames:#?}"));
+    for (frame, want) in stack.iter().zip(chain) {
+        assert!(frame.starts_with(want), "{frame} is not {want}…: {stack:#?}");
+    }
+}

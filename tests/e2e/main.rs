@@ -15,6 +15,7 @@ mod faults;
 mod hostile;
 mod html;
 mod leak;
+mod libtest;
 mod new;
 mod parallel;
 mod policy;

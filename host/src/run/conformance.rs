@@ -266,6 +266,11 @@ fn has_hook(flags: &abi::LayerFlags, code: u32) -> bool {
 /// Runs the conformance check of `suite` (already loaded, so its exports and imports passed §7.1–2).
 pub fn check(engine: &Engine, suite: &Suite, policy: &Policy) -> Conformance {
     let mut report = Conformance::default();
+    if suite.instrumentation.command.is_some() {
+        let why = "a WASI command (it exports _start) without any leakhost_* export; `leakhost run` runs a libtest test binary so, but it does not speak the ABI";
+        report.push(Level::Fail, "the module exports the ABI and imports only WASI", why);
+        return report;
+    }
     let pre = match sandbox::linker(engine)
         .and_then(|l| l.instantiate_pre(&suite.module).map_err(|e| sandbox::SandboxError::Linker(format!("{e:#}"))))
     {

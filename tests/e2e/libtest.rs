@@ -270,3 +270,15 @@ fn the_instrumented_counts_equal_the_sdks_on_an_sdk_suite() {
         assert_eq!(sdk, host, "{name}");
     }
 }
+
+#[test]
+fn a_release_build_whose_tests_were_inlined_away_is_refused_with_the_fix() {
+    let r = run(&crate_dir(), &["--cargo-profile", "release"]);
+    assert_eq!(r.status, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("none of its 5 tests can run: their functions are not in the module by name"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("build the tests with the dev profile"), "{}", r.stderr);
+}

@@ -85,7 +85,7 @@ impl Bare {
             }
         };
         check_names(&listed).map_err(not_libtest)?;
-        let tests = runnables(&mut listed, &command, &mut notes);
+        let tests = runnables(&mut listed, &command, &mut notes).map_err(InstanceError::NoRunnableTests)?;
         if suite.instrumentation.alloc.wrapped.is_empty() {
             notes.push(
                 "its allocator was not found (no __rust_alloc or malloc in its name section): leak reports count memory pages only"
@@ -130,13 +130,18 @@ fn check_names(listed: &[listing::Listed]) -> Result<(), String> {
     Ok(())
 }
 
-/// How to run each listed test, and a note for those that cannot run.
-fn runnables(listed: &mut [listing::Listed], command: &CommandInfo, notes: &mut Vec<String>) -> Vec<Runnable> {
+/// How to run each listed test, and a note for those that cannot run; an error when
+/// none of those that should run can.
+fn runnables(
+    listed: &mut [listing::Listed],
+    command: &CommandInfo,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Runnable>, String> {
     let paths = command.tests.iter().chain(&command.wrappers).map(String::as_str);
     let krate = listing::crate_of(listed, paths);
     let has = |list: &[String], path: &str| list.binary_search_by(|p| p.as_str().cmp(path)).is_ok();
     let mut missing = 0;
-    let tests = listed
+    let tests: Vec<Runnable> = listed
         .iter()
         .map(|test| {
             if test.should_panic {
@@ -161,12 +166,18 @@ fn runnables(listed: &mut [listing::Listed], command: &CommandInfo, notes: &mut 
             }
         })
         .collect();
+    let runnable = tests.iter().filter(|t| !matches!(t, Runnable::Skip(_))).count();
+    if missing > 0 && runnable == 0 {
+        return Err(format!(
+            "none of its {missing} tests can run: their functions are not in the module by name (a release build inlines them into libtest's harness); build the tests with the dev profile (`cargo test --no-run`, or `leakhost run DIR` without --cargo-profile)"
+        ));
+    }
     if missing > 0 {
         notes.push(format!(
             "{missing} listed tests are not runnable: their functions are not in the module by name (inlined away in a release build?); they are skipped with the reason"
         ));
     }
-    tests
+    Ok(tests)
 }
 
 /// Runs the binary as a command with `args` and returns what it printed.
@@ -367,4 +378,58 @@ pub fn counters(store: &Store<GuestState>, memory: Memory) -> (Counters, u64) {
         user: Vec::new(),
     };
     (counters, memory.data_size(store) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listing::Listed;
+    use super::*;
+
+    fn listed(name: &str, ignored: Option<&str>, should_panic: bool) -> Listed {
+        Listed { name: name.into(), ignored: ignored.map(str::to_string), should_panic }
+    }
+
+    #[test]
+    fn each_listed_test_is_called_directly_through_its_wrapper_or_skipped_with_the_reason() {
+        let command = CommandInfo {
+            tests: vec!["demo::tests::unit".into()],
+            wrappers: vec!["demo::tests::result".into(), "demo::tests::unit".into()],
+            ctors: true,
+            stack_pointer: true,
+            drop_string: true,
+        };
+        let mut tests = vec![
+            listed("tests::unit", None, false),
+            listed("tests::result", None, false),
+            listed("tests::inlined", None, false),
+            listed("tests::slow", Some(""), false),
+            listed("tests::net", Some("needs network"), false),
+            listed("tests::panics", None, true),
+        ];
+        let mut notes = Vec::new();
+        let runnables = runnables(&mut tests, &command, &mut notes).unwrap();
+        let skip = |r: &Runnable| match r {
+            Runnable::Skip(reason) => reason.raw().to_string(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(runnables[0], Runnable::Direct(":leakhost:test:demo::tests::unit".into()));
+        assert_eq!(runnables[1], Runnable::Wrapper(":leakhost:wrapper:demo::tests::result".into()));
+        assert!(skip(&runnables[2]).starts_with("not runnable: "));
+        assert_eq!(skip(&runnables[3]), "ignored");
+        assert_eq!(skip(&runnables[4]), "ignored, needs network");
+        assert!(skip(&runnables[5]).starts_with("#[should_panic]"));
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("1 listed tests are not runnable"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_binary_none_of_whose_tests_can_run_is_refused() {
+        let command = CommandInfo { ctors: true, ..CommandInfo::default() };
+        let mut tests = vec![listed("tests::a", None, false), listed("tests::b", Some(""), false)];
+        let why = runnables(&mut tests, &command, &mut Vec::new()).unwrap_err();
+        assert!(why.starts_with("none of its 1 tests can run"), "{why}");
+        // Only ignored tests: nothing should run, nothing is missing.
+        let mut ignored = vec![listed("tests::b", Some(""), false)];
+        assert!(runnables(&mut ignored, &command, &mut Vec::new()).is_ok());
+    }
 }

@@ -72,6 +72,8 @@ pub enum InstanceError {
     Restore(String),
     /// A WASI command without the ABI whose tests could not be listed.
     NotLibtest(String),
+    /// A libtest binary none of whose tests can be called.
+    NoRunnableTests(String),
 }
 
 impl fmt::Display for InstanceError {
@@ -91,6 +93,7 @@ impl fmt::Display for InstanceError {
                 f,
                 "cannot start a fresh instance from the snapshot: {why} (set LEAKHOST_NO_SNAPSHOT=1 to run start-up in every instance)"
             ),
+            InstanceError::NoRunnableTests(why) => write!(f, "{why}"),
             InstanceError::NotLibtest(why) => write!(
                 f,
                 "not a leakhost suite: a WASI command without any leakhost_* export, and not a libtest test binary ({why}); build a suite as a cdylib with leakhost-guest, or give `cargo test --no-run` binaries"

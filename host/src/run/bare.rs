@@ -25,6 +25,42 @@ use crate::suite::instrument::{CommandInfo, CTORS, DROP_STRING, STACK_POINTER, T
 use crate::suite::Suite;
 use crate::text::GuestText;
 
+/// How a suite's instances start, and which kind of module they are.
+#[derive(Clone)]
+pub enum Startup {
+    /// A suite that speaks the ABI; `_initialize` runs first when it has one.
+    Abi {
+        /// Whether it exports `_initialize`.
+        has_initialize: bool,
+    },
+    /// A libtest binary (`bare`).
+    Bare(Arc<Bare>),
+}
+
+impl Startup {
+    /// How `suite`'s instances start; lists a libtest binary's tests in the sandbox.
+    pub fn of(
+        engine: &Engine,
+        pre: &InstancePre<GuestState>,
+        policy: &Policy,
+        suite: &Suite,
+    ) -> Result<Self, InstanceError> {
+        match suite.instrumentation.command {
+            Some(_) => Ok(Startup::Bare(Arc::new(Bare::describe(engine, pre, policy, suite)?))),
+            None => Ok(Startup::Abi { has_initialize: suite.has_initialize }),
+        }
+    }
+
+    /// What the report should say about the module (tests that cannot run, an
+    /// allocator that was not found).
+    pub fn notes(&self) -> &[String] {
+        match self {
+            Startup::Abi { .. } => &[],
+            Startup::Bare(bare) => bare.notes(),
+        }
+    }
+}
+
 /// The most output a listing may print (a million tests of 64-byte names).
 const MAX_LISTING_OUTPUT: usize = 64 << 20;
 

@@ -8,12 +8,12 @@ use leakhost_guest::abi::export;
 use serde::Serialize;
 use wasmtime::{Engine, InstancePre, Memory, Store, TypedFunc};
 
-use super::bare::{self, Bare, BareCalls};
+pub use super::bare::Startup;
+use super::bare::{self, BareCalls};
 use super::image::InitImage;
 use crate::abi::{self, outcome, AbiError, Counters, Manifest};
 use crate::sandbox::alloc_hooks::{self, AllocSwitch};
 use crate::sandbox::{self, human_bytes, AllocTracer, Capture, GuestState, LimitExceeded, Policy, SandboxError};
-use crate::suite::Suite;
 use crate::text::GuestText;
 
 /// How a call into the guest ended. Messages are guest text: the guest's own, or a
@@ -98,42 +98,6 @@ impl fmt::Display for InstanceError {
                 f,
                 "not a leakhost suite: a WASI command without any leakhost_* export, and not a libtest test binary ({why}); build a suite as a cdylib with leakhost-guest, or give `cargo test --no-run` binaries"
             ),
-        }
-    }
-}
-
-/// How a suite's instances start, and which kind of module they are.
-#[derive(Clone)]
-pub enum Startup {
-    /// A suite that speaks the ABI; `_initialize` runs first when it has one.
-    Abi {
-        /// Whether it exports `_initialize`.
-        has_initialize: bool,
-    },
-    /// A libtest binary (`bare`).
-    Bare(Arc<Bare>),
-}
-
-impl Startup {
-    /// How `suite`'s instances start; lists a libtest binary's tests in the sandbox.
-    pub fn of(
-        engine: &Engine,
-        pre: &InstancePre<GuestState>,
-        policy: &Policy,
-        suite: &Suite,
-    ) -> Result<Self, InstanceError> {
-        match suite.instrumentation.command {
-            Some(_) => Ok(Startup::Bare(Arc::new(Bare::describe(engine, pre, policy, suite)?))),
-            None => Ok(Startup::Abi { has_initialize: suite.has_initialize }),
-        }
-    }
-
-    /// What the report should say about the module (tests that cannot run, an
-    /// allocator that was not found).
-    pub fn notes(&self) -> &[String] {
-        match self {
-            Startup::Abi { .. } => &[],
-            Startup::Bare(bare) => bare.notes(),
         }
     }
 }

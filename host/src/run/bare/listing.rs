@@ -28,20 +28,26 @@ pub const TERSE_IGNORED: &[&str] = &["--list", "--format=terse", "--ignored"];
 /// The tests of a JSON listing (`discovered` events), in order; `None` when the
 /// output is not one (an older libtest answers with an error instead).
 pub fn parse_json(output: &str) -> Option<Vec<Listed>> {
+    /// One line of the listing; other fields are not read.
+    #[derive(serde::Deserialize)]
+    struct Event {
+        #[serde(rename = "type")]
+        kind: String,
+        event: String,
+        name: Option<String>,
+        #[serde(default)]
+        ignore: bool,
+        #[serde(default)]
+        ignore_message: String,
+    }
     let mut tests = Vec::new();
     let mut any = false;
     for line in output.lines().filter(|l| l.starts_with('{')) {
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(event) = serde_json::from_str::<Event>(line) else { continue };
         any = true;
-        if event["type"] != "test" || event["event"] != "discovered" {
-            continue;
+        if let (true, Some(name)) = (event.kind == "test" && event.event == "discovered", event.name) {
+            tests.push(Listed { name, ignored: event.ignore.then_some(event.ignore_message), should_panic: false });
         }
-        let Some(name) = event["name"].as_str() else { continue };
-        let ignored = match event["ignore"].as_bool() {
-            Some(true) => Some(event["ignore_message"].as_str().unwrap_or("").to_string()),
-            _ => None,
-        };
-        tests.push(Listed { name: name.to_string(), ignored, should_panic: false });
     }
     any.then_some(tests)
 }

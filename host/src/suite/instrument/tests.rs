@@ -204,14 +204,25 @@ fn a_libtest_binary_exports_its_tests_wrappers_and_constructors() {
           (func $_ZN4demo5tests3two28_$u7b$$u7b$closure$u7d$$u7d$17h0123456789abcdefE (param i32 i32)
             (call $_ZN4demo5tests3two17h0123456789abcdefE (local.get 0))
             (call $_ZN4test18assert_test_result17h0123456789abcdefE (local.get 0)))
+          ;; v0 mangling: demo::tests::three and its closure
+          (func $_RNvNtCs1a2b3c_4demo5tests5three)
+          (func $_RNCNvNtCs1a2b3c_4demo5tests5three0B7_ (param i32 i32)
+            (call $_RNvNtCs1a2b3c_4demo5tests5three)
+            (call $_ZN4test18assert_test_result17h0123456789abcdefE (local.get 0)))
+          ;; a closure of std's is never a test
+          (func $_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h0123456789abcdefE (param i32 i32))
+          (func $_ZN3std2rt10lang_start17h0123456789abcdefE)
+          ;; String's drop, in the crate's legacy mangling and in std's v0
+          (func $_ZN4core3ptr42drop_in_place$LT$alloc..string..String$GT$17h0123456789abcdefE (param i32))
+          (func $_RINvNtCs9f8d_4core3ptr13drop_in_placeNtNtCsd388_5alloc6string6StringEB4_ (param i32))
           (func (export "_start")))"#,
     )
     .unwrap();
     let out = instrument(&wasm);
     let command = out.instrumentation.command.clone().expect("a command");
-    assert_eq!(command.tests, ["demo::tests::one"], "only `() -> ()` tests are called directly");
-    assert_eq!(command.wrappers, ["demo::tests::one", "demo::tests::two"]);
-    assert!(command.ctors && command.stack_pointer && !command.drop_string);
+    assert_eq!(command.tests, ["demo::tests::one", "demo::tests::three"], "only `() -> ()` tests are called directly");
+    assert_eq!(command.wrappers, ["demo::tests::one", "demo::tests::three", "demo::tests::two"]);
+    assert!(command.ctors && command.stack_pointer && command.drop_string);
     let module = Module::new(&Engine::default(), &out.bytes).unwrap();
     for name in [":leakhost:test:demo::tests::one", ":leakhost:wrapper:demo::tests::two", CTORS, STACK_POINTER] {
         assert!(module.get_export(name).is_some(), "{name}");

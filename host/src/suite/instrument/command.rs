@@ -213,8 +213,8 @@ fn calls_any(info: &ModuleInfo<'_>, index: u32, targets: &[u32]) -> bool {
     let Some(entry) = info.bodies.get((index - info.imported_funcs) as usize) else { return false };
     let Some((size, size_len)) = super::module::read_leb(&info.bytes[entry.clone()]) else { return false };
     let start = entry.start + size_len;
-    let body =
-        wasmparser::FunctionBody::new(wasmparser::BinaryReader::new(&info.bytes[start..start + size as usize], start));
+    let Some(bytes) = info.bytes.get(start..start + size as usize) else { return false };
+    let body = wasmparser::FunctionBody::new(wasmparser::BinaryReader::new(bytes, start));
     let Ok(mut ops) = body.get_operators_reader() else { return false };
     while !ops.eof() {
         match ops.read() {

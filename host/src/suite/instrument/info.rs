@@ -159,7 +159,7 @@ fn read(bytes: &[u8]) -> wasmparser::Result<Option<ModuleInfo<'_>>> {
             Payload::CodeSectionEntry(body) => {
                 let body_range = body.range();
                 // The body's size precedes it; its encoding may be padded.
-                let size_start = entry_start(bytes, body_range.start, body_range.len());
+                let Some(size_start) = entry_start(bytes, body_range.start, body_range.len()) else { return Ok(None) };
                 info.bodies.push(size_start..body_range.end);
             }
             Payload::CustomSection(custom) => {
@@ -174,11 +174,10 @@ fn read(bytes: &[u8]) -> wasmparser::Result<Option<ModuleInfo<'_>>> {
 }
 
 /// Where the size of a body of `len` bytes at `body` starts (1 to 5 bytes before it).
-fn entry_start(bytes: &[u8], body: usize, len: usize) -> usize {
+fn entry_start(bytes: &[u8], body: usize, len: usize) -> Option<usize> {
     (1..=5)
         .filter_map(|k| body.checked_sub(k))
-        .find(|&start| read_leb(&bytes[start..body]) == Some((len as u32, body - start)))
-        .unwrap_or(body)
+        .find(|&start| bytes.get(start..body).and_then(read_leb) == Some((len as u32, body - start)))
 }
 
 /// Function and global names; a malformed name section only costs names.

@@ -244,7 +244,9 @@ fn function_names(info: &ModuleInfo<'_>, additions: &Additions) -> Vec<u8> {
 fn name_section(content: &[u8], info: &ModuleInfo<'_>, additions: &Additions) -> Vec<u8> {
     let (len, at) = read_leb(content).unwrap_or((0, 0));
     let mut at = at + len as usize;
-    let mut out = content[..at].to_vec();
+    // wasmparser read the section's name; anything else is left as it was.
+    let Some(name) = content.get(..at) else { return content.to_vec() };
+    let mut out = name.to_vec();
     let mut wrote_functions = false;
     while at < content.len() {
         let id = content[at];

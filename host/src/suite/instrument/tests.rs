@@ -229,3 +229,18 @@ fn a_libtest_binary_exports_its_tests_wrappers_and_constructors() {
     }
     assert!(module.exports().all(|e| !is_leakhost_export(e.name()) || e.name().starts_with(EXPORT_PREFIX)));
 }
+
+proptest::proptest! {
+    /// Instrumenting never panics, whatever the bytes: a module cut short or with bytes changed
+    /// anywhere is rewritten or returned as it was (compiling it then says what is wrong).
+    #[test]
+    fn damaged_modules_never_panic(cut in 0usize..2000, flips in proptest::collection::vec((0usize..2000, 0u8..=255), 0..8)) {
+        let mut wasm = wat::parse_str(C_ALLOCATOR).unwrap();
+        for (at, byte) in flips {
+            let len = wasm.len();
+            wasm[at % len] = byte;
+        }
+        wasm.truncate(cut.max(8).min(wasm.len()));
+        let _ = instrument(&wasm);
+    }
+}

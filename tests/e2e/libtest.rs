@@ -201,10 +201,14 @@ fn selection_partitions_parallel_runs_and_reports_work_as_for_sdk_suites() {
     let allowed = run(Path::new(lib), &[&clean[..], &["--fail-on-leak", "--allow", allow.to_str().unwrap()]].concat());
     assert_eq!(allowed.status, 0, "{}", allowed.stdout);
     assert!(allowed.stdout.contains("UnitTests: allowed: the audit log is kept by design"), "{}", allowed.stdout);
-    let junit = temp_file("junit.xml", b"");
-    run(Path::new(lib), &["-N2", "--junit", junit.to_str().unwrap()]);
+    let (junit, events, html) = (temp_file("junit.xml", b""), temp_file("events.jsonl", b""), temp_file("r.html", b""));
+    let files = [junit.to_str().unwrap(), events.to_str().unwrap(), html.to_str().unwrap()];
+    run(Path::new(lib), &["-N4", "-r", "--junit", files[0], "--events", files[1], "--html", files[2]]);
     let xml = std::fs::read_to_string(junit).unwrap();
     assert!(xml.contains("Error: BadQuantity(0)") && xml.contains("<skipped"), "{xml}");
+    let events = std::fs::read_to_string(events).unwrap();
+    assert!(events.lines().any(|l| l.contains("\"leak_stacks\"") && l.contains("src/lib.rs")), "{events}");
+    assert!(std::fs::read_to_string(html).unwrap().contains("tests::cancelling_is_audited"));
 }
 
 /// `leakhost run SUITE ARGS` with `LEAKHOST_HOST_ALLOC_COUNTS` set or not, its JSON report with the

@@ -264,6 +264,31 @@ fn host_counts_replace_a_suites_own_and_an_abi_v1_suite_is_traced_through_its_ma
 }
 
 #[test]
+fn fresh_instances_from_a_snapshot_report_what_instances_that_ran_start_up_do() {
+    // The integration binary's panicking test needs a fresh instance in every iteration; the
+    // snapshot carries the host's heap account with the rest of the instance's state.
+    let (lib, book) = binaries();
+    for binary in [lib, book] {
+        let report = |no_snapshot: bool| {
+            let json = temp_file("snapshot.json", b"");
+            let mut command = Command::new(env!("CARGO_BIN_EXE_leakhost"));
+            command
+                .args(["run", binary.to_str().unwrap(), "-N4", "-r", "--no-timings", "--json", json.to_str().unwrap()])
+                .env("LEAKHOST_CACHE_DIR", cache_dir())
+                .env("LEAKHOST_CACHE_KEY", cache_key());
+            if no_snapshot {
+                command.env("LEAKHOST_NO_SNAPSHOT", "1");
+            }
+            command.output().expect("leakhost runs");
+            std::fs::read_to_string(json).unwrap()
+        };
+        let (snapshot, start_up) = (report(false), report(true));
+        assert!(snapshot.contains("\"blocks\": "), "{snapshot}");
+        assert_eq!(snapshot, start_up, "{}", binary.display());
+    }
+}
+
+#[test]
 fn the_instrumented_counts_equal_the_sdks_on_an_sdk_suite() {
     // The SDK counts in its global allocator; instrumentation counts in `__rust_alloc` and friends,
     // and the report then shows the host's figures instead: every figure of the run must agree.

@@ -215,3 +215,6 @@ fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/meta.txt"
 say "results (raw data in $R)"
 python3 "$ROOT/benches/report.py" "$R" | tee "$R/results.md"
+
+# libtest binaries and instrumentation (issue 25): their own script and table.
+BENCH_DIR=$B bash "$ROOT/benches/libtest.sh"

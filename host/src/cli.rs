@@ -1,5 +1,6 @@
 //! The command line: one clap-derived options struct per command, wired to the library.
 
+mod cargo;
 mod error;
 mod inspect;
 mod new;
@@ -19,6 +20,7 @@ use crate::run::{worker_stack_size, Session};
 use crate::sandbox::{self, Policy};
 use crate::suite::{self, Cache, Suite};
 use crate::text::GuestText;
+pub use cargo::cargo_main;
 pub use error::{CliError, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_LEAKED, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE};
 pub use options::{BuildArgs, ColorChoice, NoTests, OptionError, SandboxArgs, SelectionArgs, Size};
 
@@ -54,10 +56,14 @@ pub enum Command {
 /// Parses the process arguments and runs; returns the exit status.
 pub fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&argv) {
-        Ok(cli) => cli,
-        Err(error) => return usage_error(error, &argv),
-    };
+    match Cli::try_parse_from(&argv) {
+        Ok(cli) => execute(cli),
+        Err(error) => usage_error(error, &argv),
+    }
+}
+
+/// Runs a parsed command line; returns the exit status.
+fn execute(cli: Cli) -> ExitCode {
     // Wasm runs on the native stack of the thread that calls it: give the command a
     // thread that holds the whole --max-stack, as -j gives its workers.
     let max_stack = match &cli.command {
@@ -126,19 +132,35 @@ fn load_all<'e>(
     build: &BuildArgs,
 ) -> Result<Vec<Loaded<'e>>, CliError> {
     let build = build.options();
-    targets
-        .iter()
-        .map(|target| {
-            let suite = suite::resolve(target, &build)
-                .and_then(|path| suite::load(engine, &path, cache, &policy.module_limits))?;
+    let mut loaded = Vec::new();
+    for target in targets {
+        // A package without the SDK gives one module per test binary.
+        let resolved = suite::resolve_all(target, &build)?;
+        let before = loaded.len();
+        for suite::Resolved { path, built_test } in resolved {
+            let suite = suite::load(engine, &path, cache, &policy.module_limits)?;
             let session = Session::start(engine, &suite, policy.clone())
                 .map_err(|error| CliError::Start { path: suite.path.clone(), error })?;
-            if session.manifest().tests.is_empty() {
-                return Err(suite::SuiteError::NoTests(suite.path.clone()).into());
+            for note in session.notes() {
+                eprintln!(
+                    "leakhost: note: {}: {}",
+                    GuestText::from(suite.display_name()).line(),
+                    GuestText::from(note.as_str()).line()
+                );
             }
-            Ok(Loaded { suite, session })
-        })
-        .collect()
+            let bare = suite.instrumentation.command.is_some();
+            match (session.manifest().tests.is_empty(), bare, built_test) {
+                (false, _, _) => loaded.push(Loaded { suite, session }),
+                (true, _, true) => {}
+                (true, true, false) => return Err(suite::SuiteError::NoLibtestTests(suite.path.clone()).into()),
+                (true, false, false) => return Err(suite::SuiteError::NoTests(suite.path.clone()).into()),
+            }
+        }
+        if loaded.len() == before {
+            return Err(suite::SuiteError::NoLibtestTests(target.clone()).into());
+        }
+    }
+    Ok(loaded)
 }
 
 /// The policy and engine every command starts from.

@@ -5,6 +5,7 @@
 //! machine (serial and `-j` alike), [`layer_run`] runs one layer's iterations and
 //! [`parallel`] spreads layers over worker threads.
 
+mod bare;
 pub mod conformance;
 mod event;
 pub(crate) mod image;

@@ -4,6 +4,7 @@
 //! network. Clocks and randomness are deterministic unless the caller asks for
 //! real ones, so two runs of the same module see the same world.
 
+pub mod alloc_hooks;
 mod capture;
 mod engine;
 mod files;
@@ -241,6 +242,10 @@ pub struct GuestState {
     open_files: usize,
     /// Where an ABI v2 guest's allocator calls go while the host traces them.
     tracer: Option<Arc<dyn AllocTracer>>,
+    /// What an instrumented allocator reported (`alloc_hooks`).
+    alloc: alloc_hooks::AllocAccount,
+    /// Whether those reports also go to `tracer` (a module that cannot trace by itself).
+    forward_allocs: bool,
 }
 
 impl GuestState {
@@ -252,6 +257,11 @@ impl GuestState {
     /// Whether a tracer is installed.
     pub fn traced(&self) -> bool {
         self.tracer.is_some()
+    }
+
+    /// The heap as an instrumented allocator reported it.
+    pub fn alloc_account(&self) -> &alloc_hooks::AllocAccount {
+        &self.alloc
     }
 }
 
@@ -296,17 +306,20 @@ pub trait AllocTracer: Send + Sync {
 /// instance started from a snapshot must take over: the fake clock's reading and the
 /// positions in the seeded random streams. (Output capture is cleared separately;
 /// descriptors are never opened before a snapshot is taken, see `run::image`.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorldState {
     clock: u64,
     random: [u64; 2],
+    /// An instrumented allocator's account: the blocks start-up allocated.
+    alloc: alloc_hooks::AllocAccount,
 }
 
 impl GuestState {
     /// The deterministic world's state, `None` with `--real-world`.
     pub fn world(&self) -> Option<WorldState> {
         let (time, streams) = (self.fake_time.as_ref()?, self.streams.as_ref()?);
-        Some(WorldState { clock: time.get(), random: [streams[0].position(), streams[1].position()] })
+        let random = [streams[0].position(), streams[1].position()];
+        Some(WorldState { clock: time.get(), random, alloc: self.alloc.clone() })
     }
 
     /// Puts the deterministic world where `state` says, as if this instance had made
@@ -316,6 +329,7 @@ impl GuestState {
             time.set(state.clock);
             streams[0].seek(state.random[0]);
             streams[1].seek(state.random[1]);
+            self.alloc = state.alloc.clone();
         }
     }
 }
@@ -349,15 +363,34 @@ pub fn linker(engine: &Engine) -> Result<Linker<GuestState>, SandboxError> {
 
 /// Creates a store for one instance under `policy`, its output going to `capture`.
 pub fn store(engine: &Engine, policy: &Policy, capture: &Capture) -> Result<Store<GuestState>, SandboxError> {
-    let mut store = Store::new(engine, state(policy, capture)?);
+    Ok(store_of(engine, state(policy, capture)?))
+}
+
+/// A store for one instance with the host state `state`, under its limits.
+pub fn store_of(engine: &Engine, state: GuestState) -> Store<GuestState> {
+    let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    Ok(store)
+    store
 }
 
 /// The host state of an instance that has not made any call yet.
 pub fn state(policy: &Policy, capture: &Capture) -> Result<GuestState, SandboxError> {
+    state_with_args(policy, capture, &[], &[])
+}
+
+/// [`state`] for a WASI command run with `args` (its name first) and, besides the
+/// policy's, the environment `env` (`run::bare` lists a libtest binary's tests so).
+pub fn state_with_args(
+    policy: &Policy,
+    capture: &Capture,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<GuestState, SandboxError> {
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(capture.clone()).stderr(capture.clone());
+    wasi.stdout(capture.clone()).stderr(capture.clone()).args(args);
+    for (name, value) in env {
+        wasi.env(name, value);
+    }
     let fake_time = (!policy.real_world).then(FakeTime::default);
     let streams = (!policy.real_world)
         .then(|| [SeededStream::new(seeded_bytes(policy.seed)), SeededStream::new(seeded_bytes(policy.seed ^ 0x5eed))]);
@@ -390,6 +423,8 @@ pub fn state(policy: &Policy, capture: &Capture) -> Result<GuestState, SandboxEr
         open_files: 0,
         call_started: std::time::Instant::now(),
         tracer: None,
+        alloc: alloc_hooks::AllocAccount::default(),
+        forward_allocs: false,
     })
 }
 

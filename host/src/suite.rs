@@ -2,12 +2,14 @@
 
 mod build;
 pub mod build_c;
+mod build_tests;
 mod cache;
 pub mod instrument;
 mod limits;
 pub mod symbols;
 
 pub use build::{resolve, BuildOptions};
+pub use build_tests::{resolve_all, Resolved};
 pub use cache::{Cache, CacheError, Compilation, EntryKey, StableHasher, CACHE_DIR_ENV, CACHE_KEY_ENV};
 pub use limits::{
     ModuleLimits, DEFAULT_MAX_CODE_SIZE, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_LOCALS, DEFAULT_MAX_MODULE_SIZE,
@@ -93,6 +95,9 @@ pub enum SuiteError {
         /// The import's name.
         name: String,
     },
+    /// A libtest binary that lists no tests.
+    #[error("{0}: the test binary lists no tests")]
+    NoLibtestTests(PathBuf),
     /// A suite that registers no test at all, which is always a mistake.
     #[error("{0}: the suite registers no tests; mark functions with #[leakhost_guest::test], or register tests in the function given to suite!(...)")]
     NoTests(PathBuf),
@@ -121,6 +126,8 @@ pub struct Suite {
     pub wasm: std::sync::Arc<Vec<u8>>,
     /// Whether every mutable global is exported, so fresh instances may start from a snapshot.
     pub globals_exported: bool,
+    /// What leakhost added to the module before compiling it (`instrument`).
+    pub instrumentation: std::sync::Arc<instrument::Instrumentation>,
     /// Whether it was compiled now or loaded from the cache.
     pub compilation: Compilation,
 }
@@ -200,7 +207,7 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
     // Exports the mutable globals, so that fresh instances can start from a snapshot.
-    let instrument::Instrumented { bytes, globals_exported } = instrument::instrument(&bytes);
+    let instrument::Instrumented { bytes, globals_exported, instrumentation } = instrument::instrument(&bytes);
     let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
         Some((module, entry)) => (module, Compilation::FromCache(entry)),
         None => {
@@ -220,8 +227,12 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
             (module, compilation)
         }
     };
-    let has_initialize =
-        check_exports(&module).map_err(|why| SuiteError::NotASuite { path: path.to_path_buf(), why })?;
+    let not_a_suite = |why| SuiteError::NotASuite { path: path.to_path_buf(), why };
+    // A WASI command without the ABI may be a libtest binary: `run::bare` lists its tests.
+    let has_initialize = match instrumentation.command {
+        Some(_) => check_memory(&module).map(|()| false).map_err(not_a_suite)?,
+        None => check_exports(&module).map_err(not_a_suite)?,
+    };
     for import in module.imports() {
         // ABI v2's tracing import; the linker checks its signature.
         let tracing =
@@ -235,7 +246,8 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
         }
     }
     let wasm = std::sync::Arc::new(bytes);
-    Ok(Suite { path: path.to_path_buf(), module, has_initialize, wasm, globals_exported, compilation })
+    let instrumentation = std::sync::Arc::new(instrumentation);
+    Ok(Suite { path: path.to_path_buf(), module, has_initialize, wasm, globals_exported, instrumentation, compilation })
 }
 
 /// The required exports and their signatures: (name, params, results).
@@ -265,6 +277,15 @@ fn signature(params: &[ValTypeTag], results: &[ValTypeTag]) -> String {
     format!("({}) -> ({})", list(params), list(results))
 }
 
+/// Checks that the module exports a 32-bit memory as `memory`.
+fn check_memory(module: &Module) -> Result<(), String> {
+    match module.get_export(export::MEMORY) {
+        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => Ok(()),
+        Some(ExternType::Memory(_)) => Err("its memory is 64-bit or shared; ABI v1 needs a 32-bit memory".into()),
+        _ => Err("it does not export its memory as \"memory\"".into()),
+    }
+}
+
 /// Checks the ABI exports; returns whether `_initialize` exists.
 fn check_exports(module: &Module) -> Result<bool, String> {
     let missing: Vec<&str> = REQUIRED.iter().map(|r| r.0).filter(|name| module.get_export(name).is_none()).collect();
@@ -288,13 +309,7 @@ fn check_exports(module: &Module) -> Result<bool, String> {
             _ => return Err(format!("export {name} is not a function")),
         }
     }
-    match module.get_export(export::MEMORY) {
-        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => {}
-        Some(ExternType::Memory(_)) => {
-            return Err("its memory is 64-bit or shared; ABI v1 needs a 32-bit memory".into())
-        }
-        _ => return Err("it does not export its memory as \"memory\"".into()),
-    }
+    check_memory(module)?;
     match module.get_export(export::INITIALIZE) {
         None => Ok(false),
         Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => Ok(true),

@@ -127,9 +127,14 @@ fn the_shape_is_checked_before_anything_compiles() {
         "broken-dep",
         &[("Cargo.toml", dep), ("src/lib.rs", "compile_error!(\"built before the check\");\n")],
     );
-    let manifest = "[package]\nname = \"plain\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-                    [dependencies]\nbroken-dep = { path = \"../broken-dep\" }\n\n[workspace]\n";
-    package(&dir, "plain", &[("Cargo.toml", manifest), ("src/lib.rs", LIB)]);
+    // A suite (it depends on the SDK) whose library is not a cdylib. (Without the SDK it would be a
+    // crate whose own tests leakhost runs.)
+    let manifest = format!(
+        "[package]\nname = \"plain\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\
+         broken-dep = {{ path = \"../broken-dep\" }}\nleakhost-guest = {{ path = \"{}\" }}\n\n[workspace]\n",
+        repo().join("guest-sdk").display()
+    );
+    package(&dir, "plain", &[("Cargo.toml", manifest.as_str()), ("src/lib.rs", LIB)]);
     let r = leakhost_from(&dir, &cache(&dir), &["run", "plain"]);
     assert_eq!(r.status, 2, "{r:#?}");
     let manifest_path = dir.join("plain/Cargo.toml").canonicalize().unwrap();

@@ -71,7 +71,9 @@ fn the_c_port_of_leak_reports_the_same_changes_types_counters_and_verdicts() {
         verdict.contains("leak::ClassicLeakable +1 per iteration (net +8), leak::Leakable +1 per iteration (net +8)"),
         "{verdict}"
     );
-    assert!(verdict.ends_with("caused by test_leak (leak.TestSomething)"), "{verdict}");
+    let witnessed =
+        "caused by test_leak (leak.TestSomething); its traced replay found 8 blocks (304 bytes) of them still live";
+    assert!(verdict.ends_with(witnessed), "{verdict}");
 }
 
 /// The `Leaks:` section of a run's output, one verdict per line.
@@ -90,12 +92,13 @@ fn zlib_clean_tests_get_no_verdict_and_each_leak_is_attributed() {
     // The error path leaks its 4096-byte output buffer, once per run, and nothing else there leaks.
     assert_eq!(
         verdicts[0],
-        "zlib.ErrorPaths leaks: grew in 8 of 8 counted iterations: blocks +1 per iteration (net +8), bytes +4096 per iteration (net +32768); caused by test_error_path_leaks_buffer"
+        "zlib.ErrorPaths leaks: grew in 8 of 8 counted iterations: blocks +1 per iteration (net +8), bytes +4096 per iteration (net +32768); caused by test_error_path_leaks_buffer; its traced replay found 8 blocks (32768 bytes) of them still live"
     );
     // Forgetting deflateEnd leaks deflate's state and its four buffers; forgetting inflateEnd, inflate's state.
     let forgotten = verdicts[1];
     assert!(forgotten.starts_with("zlib.ForgottenEnd leaks: grew in 8 of 8 counted iterations: "), "{forgotten}");
     let causes = forgotten.split_once("; caused by ").expect("attributed").1;
+    let causes = causes.split_once("; its traced replay found ").map_or(causes, |(causes, _)| causes);
     let named: Vec<&str> = causes.split("); ").map(|c| c.split(" (").next().unwrap()).collect();
     assert_eq!(named, ["test_forgets_deflate_end", "test_forgets_inflate_end"], "{forgotten}");
     assert!(
@@ -117,7 +120,7 @@ fn a_cxx_suite_counts_new_and_tracked_types() {
     // A Node, a Widget and the Widget's heap-allocated name; the Widget is also a tracked type.
     assert_eq!(
         leaks(&r.stdout),
-        ["cxx.Registry leaks: grew in 8 of 8 counted iterations: blocks +3 per iteration (net +24), bytes +56 per iteration (net +448), cxx::Widget +1 per iteration (net +8); caused by test_registers_and_forgets"]
+        ["cxx.Registry leaks: grew in 8 of 8 counted iterations: blocks +3 per iteration (net +24), bytes +56 per iteration (net +448), cxx::Widget +1 per iteration (net +8); caused by test_registers_and_forgets; its traced replay found 24 blocks (448 bytes) of them still live"]
     );
 }
 
@@ -336,4 +339,53 @@ fn the_documented_c_examples_and_the_template_build_as_written() {
     let r = leakhost(["run", wasm.to_str().unwrap()]);
     assert_eq!(r.status, 0, "{}", r.stdout);
     assert!(check(&wasm).stdout.contains("\nResult: conforms ("));
+}
+
+/// The line of `sample-tests-c/NAME/suite.c` that contains `text` (exactly one does).
+fn c_line(name: &str, text: &str) -> usize {
+    let source = std::fs::read_to_string(c_suite(name).join("suite.c")).unwrap();
+    let found: Vec<usize> = source.lines().enumerate().filter(|(_, l)| l.contains(text)).map(|(i, _)| i + 1).collect();
+    assert_eq!(found.len(), 1, "{text:?} is on exactly one line of {name}/suite.c");
+    found[0]
+}
+
+/// The frames printed under `Where LAYER leaks`, every group's, in order.
+fn stack_frames<'a>(stdout: &'a str, layer: &str) -> Vec<&'a str> {
+    let start =
+        stdout.find(&format!("  Where {layer} leaks")).unwrap_or_else(|| panic!("no stacks for {layer}:\n{stdout}"));
+    stdout[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .filter_map(|l| l.strip_prefix("      "))
+        .collect()
+}
+
+#[test]
+fn c_suites_print_allocation_stacks_with_their_source_lines() {
+    // The C SDK speaks ABI v1, which cannot trace: its instrumented allocator does.
+    let r = run_c("leak", &["-N4", "-r"]);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let frames = stack_frames(&r.stdout, "UnitTests");
+    // The entry, then what the vector that keeps it grew by (C sources relative to the suite's directory).
+    let entry = format!("test_leak  suite.c:{}", c_line("leak", "entry *e = malloc(sizeof *e);"));
+    let growth = format!("push  suite.c:{}", c_line("leak", "void **items = realloc(v->items, cap * sizeof *items);"));
+    let pushed = format!("test_leak  suite.c:{}", c_line("leak", "LH_CHECK(push(&leaked, e));"));
+    assert_eq!(frames, [entry, growth, pushed]);
+    assert!(!r.stdout.contains("no allocation stacks"), "{}", r.stdout);
+    // zlib's forgotten deflateEnd: deflate's state and buffers, from zlib's own allocation down to the test.
+    let r = run_c("zlib", &["-N4", "-r"]);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let frames = stack_frames(&r.stdout, "zlib.ForgottenEnd");
+    let init = format!("init_deflate  suite.c:{}", c_line("zlib", "int rc = deflateInit2(s,"));
+    let test = format!("test_forgets_deflate_end  suite.c:{}", c_line("zlib", "test_forgets_deflate_end(void) {"));
+    // zlib's sources are those libz-sys ships: the crate and version say whose they are.
+    let (zutil, deflate) = ("zcalloc  libz-sys-", "deflateInit2_  libz-sys-");
+    let chain = [zutil, deflate, &init, "deflate_some  suite.c:", &test];
+    let stack =
+        frames.windows(5).find(|w| w[4] == test).unwrap_or_else(|| panic!("no stack ends in {test}: {frames:#?}"));
+    for (frame, want) in stack.iter().zip(chain) {
+        assert!(frame.starts_with(want), "{frame} is not {want}…: {stack:#?}");
+    }
+    assert!(stack[0].contains("/src/zlib/zutil.c:") && stack[1].contains("/src/zlib/deflate.c:"), "{stack:#?}");
 }

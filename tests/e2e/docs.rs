@@ -323,9 +323,10 @@ fn workspace(name: &str) -> PathBuf {
     dir
 }
 
-/// A synopsis (`leakhost run TARGET... [-N n]`), not a command.
+/// A synopsis (`leakhost run TARGET... [-N n]`), or a shell glob naming the user's own files, not a
+/// command to run here.
 fn is_synopsis(words: &[String]) -> bool {
-    words.iter().any(|w| w.contains("...") || w.starts_with('['))
+    words.iter().any(|w| w.contains("...") || w.starts_with('[') || w.contains('*'))
 }
 
 /// Every `leakhost` command in README's shell blocks runs offline and succeeds, the README's own

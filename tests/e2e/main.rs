@@ -20,6 +20,7 @@ mod hostile_stacks;
 mod html;
 mod inventory;
 mod leak;
+mod libtest;
 mod mistakes;
 mod new;
 mod parallel;

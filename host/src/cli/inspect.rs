@@ -85,8 +85,16 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, Cl
     let plan = Plan::new(manifest);
     let mut out = String::new();
     let _ = writeln!(out, "Suite: {}", loaded.suite.path.display());
-    let _ = writeln!(out, "ABI version: {}", loaded.session.abi_version());
-    let kind = if loaded.suite.has_initialize { "reactor (_initialize)" } else { "command-export module" };
+    let bare = loaded.suite.instrumentation.command.is_some();
+    match bare {
+        true => out.push_str("ABI version: none (a libtest test binary, run without the SDK)\n"),
+        false => writeln!(out, "ABI version: {}", loaded.session.abi_version()).unwrap_or(()),
+    }
+    let kind = match (bare, loaded.suite.has_initialize) {
+        (true, _) => "WASI command (libtest)",
+        (false, true) => "reactor (_initialize)",
+        (false, false) => "command-export module",
+    };
     let _ = writeln!(out, "Module: {kind}");
     let compiled = match &loaded.suite.compilation {
         Compilation::Compiled => "compiled (cache off)".to_string(),
@@ -131,8 +139,8 @@ pub fn inspect(args: &InspectArgs, cache: Option<&Cache>) -> Result<ExitCode, Cl
         let _ = writeln!(out, "Layers without tests (bases only): {}", without_tests.join(", "));
     }
     let _ = writeln!(out, "Exports:");
-    // The snapshot's global exports are leakhost's, not the suite's.
-    let own = |e: &wasmtime::ExportType<'_>| !e.name().starts_with(crate::suite::instrument::GLOBAL_EXPORT_PREFIX);
+    // The exports instrumentation added are leakhost's, not the suite's.
+    let own = |e: &wasmtime::ExportType<'_>| !crate::suite::instrument::is_leakhost_export(e.name());
     for export in loaded.suite.module.exports().filter(own) {
         let name = GuestText::from(export.name());
         let _ = writeln!(out, "  {}: {}", name.line(), describe_extern(&export.ty()));

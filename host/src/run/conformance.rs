@@ -89,7 +89,8 @@ impl Probe {
     fn start(engine: &Engine, pre: &InstancePre<GuestState>, suite: &Suite, policy: &Policy) -> Result<Self, String> {
         let capture = Capture::for_policy(policy);
         // Starting checks the version and that the status record is in bounds.
-        let guest = GuestInstance::start(engine, pre, policy, &capture, suite.has_initialize, None)
+        let startup = super::instance::Startup::Abi { has_initialize: suite.has_initialize };
+        let guest = GuestInstance::start(engine, pre, policy, &capture, &startup, None)
             .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
         let mut probe = Probe { guest, status_addr: 0 };
         let version = probe.guest.call_export::<(), i32>(export::ABI_VERSION, ())?;
@@ -195,6 +196,11 @@ fn has_hook(flags: &abi::LayerFlags, code: u32) -> bool {
 /// Runs the conformance check of `suite` (already loaded, so its exports and imports passed §7.1–2).
 pub fn check(engine: &Engine, suite: &Suite, policy: &Policy) -> Conformance {
     let mut report = Conformance::default();
+    if suite.instrumentation.command.is_some() {
+        let why = "a WASI command (it exports _start) without any leakhost_* export; `leakhost run` runs a libtest test binary so, but it does not speak the ABI";
+        report.push(Level::Fail, "the module exports the ABI and imports only WASI", why);
+        return report;
+    }
     let pre = match sandbox::linker(engine)
         .and_then(|l| l.instantiate_pre(&suite.module).map_err(|e| sandbox::SandboxError::Linker(format!("{e:#}"))))
     {

@@ -10,8 +10,11 @@ use leakhost_guest::abi::export;
 use serde::{Deserialize, Serialize};
 use wasmtime::{Engine, InstancePre, Memory, Store, TypedFunc};
 
+pub use super::bare::Startup;
+use super::bare::{self, BareCalls};
 use super::image::InitImage;
 use crate::abi::{self, outcome, AbiError, Counters, Manifest};
+use crate::sandbox::alloc_hooks::{self, AllocSwitch};
 use crate::sandbox::{self, human_bytes, AllocTracer, Capture, GuestState, LimitExceeded, Policy, SandboxError};
 use crate::text::GuestText;
 
@@ -71,6 +74,10 @@ pub enum InstanceError {
     Restore(String),
     /// An ABI v2 suite does not export `leakhost_trace_flag` as `() -> i32`.
     TraceFlag,
+    /// A WASI command without the ABI whose tests could not be listed.
+    NotLibtest(String),
+    /// A libtest binary none of whose tests can be called.
+    NoRunnableTests(String),
 }
 
 impl fmt::Display for InstanceError {
@@ -95,8 +102,26 @@ impl fmt::Display for InstanceError {
                 f,
                 "cannot start a fresh instance from the snapshot: {why} (set LEAKHOST_NO_SNAPSHOT=1 to run start-up in every instance)"
             ),
+            InstanceError::NoRunnableTests(why) => write!(f, "{why}"),
+            InstanceError::NotLibtest(why) => write!(
+                f,
+                "not a leakhost suite: a WASI command without any leakhost_* export, and not a libtest test binary ({why}); build a suite as a cdylib with leakhost-guest, or give `cargo test --no-run` binaries"
+            ),
         }
     }
+}
+
+/// The exports the host calls.
+// One per instance; the ABI's stay inline, on every call's path.
+#[allow(clippy::large_enum_variant)]
+enum Calls {
+    Abi {
+        manifest_fn: TypedFunc<(), i32>,
+        run_test: TypedFunc<i32, i32>,
+        layer_hook: TypedFunc<(i32, i32), i32>,
+        counters: TypedFunc<(), i32>,
+    },
+    Bare(BareCalls),
 }
 
 /// A started instance.
@@ -104,10 +129,9 @@ pub struct GuestInstance {
     store: Store<GuestState>,
     instance: wasmtime::Instance,
     memory: Memory,
-    manifest_fn: TypedFunc<(), i32>,
-    run_test: TypedFunc<i32, i32>,
-    layer_hook: TypedFunc<(i32, i32), i32>,
-    counters: TypedFunc<(), i32>,
+    calls: Calls,
+    /// The switch of an instrumented allocator.
+    alloc: Option<AllocSwitch>,
     status_addr: u32,
     limits: Limits,
     version: u32,
@@ -115,7 +139,7 @@ pub struct GuestInstance {
 
 /// The per-call limits, armed before every call and named when one is hit.
 #[derive(Debug, Clone)]
-struct Limits {
+pub(super) struct Limits {
     deadline_ticks: Option<u64>,
     timeout: Option<std::time::Duration>,
     fuel: Option<u64>,
@@ -123,7 +147,7 @@ struct Limits {
 }
 
 impl Limits {
-    fn new(policy: &Policy) -> Self {
+    pub(super) fn new(policy: &Policy) -> Self {
         Limits {
             deadline_ticks: policy.deadline_ticks(),
             timeout: policy.timeout,
@@ -132,7 +156,7 @@ impl Limits {
         }
     }
 
-    fn arm(&self, store: &mut Store<GuestState>) {
+    pub(super) fn arm(&self, store: &mut Store<GuestState>) {
         sandbox::start_call(store);
         if let Some(ticks) = self.deadline_ticks {
             store.set_epoch_deadline(ticks);
@@ -144,7 +168,7 @@ impl Limits {
     }
 
     /// Renders a wasmtime error from a call: the limit or trap, then wasmtime's context.
-    fn describe(&self, error: &wasmtime::Error) -> String {
+    pub(super) fn describe(&self, error: &wasmtime::Error) -> String {
         if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
             return format!("the guest called proc_exit({}); a suite must not exit", exit.0);
         }
@@ -230,18 +254,23 @@ fn trim_backtrace(detail: &str, max: usize) -> String {
     kept.join("\n")
 }
 
-/// Starts a store for one instance and instantiates the module in it.
+/// A started store, its instance, its limits and its allocator's switch.
+type Instantiated = (Store<GuestState>, wasmtime::Instance, Limits, Option<AllocSwitch>);
+
+/// Starts a store for one instance and instantiates the module in it; an instrumented
+/// allocator gets the host's report function.
 fn instantiate(
     engine: &Engine,
     pre: &InstancePre<GuestState>,
     policy: &Policy,
     capture: &Capture,
-) -> Result<(Store<GuestState>, wasmtime::Instance, Limits), InstanceError> {
+) -> Result<Instantiated, InstanceError> {
     let limits = Limits::new(policy);
     let mut store = sandbox::store(engine, policy, capture).map_err(InstanceError::Sandbox)?;
     limits.arm(&mut store);
     let instance = pre.instantiate(&mut store).map_err(|e| InstanceError::Start(limits.describe(&e)))?;
-    Ok((store, instance, limits))
+    let alloc = alloc_hooks::install(&mut store, &instance).map_err(InstanceError::Start)?;
+    Ok((store, instance, limits, alloc))
 }
 
 fn typed<P, R>(
@@ -258,16 +287,29 @@ where
 }
 
 impl GuestInstance {
-    /// Instantiates from the pre-linked template and runs `_initialize` if present.
+    /// Instantiates from the pre-linked template and runs `_initialize` if present (a
+    /// libtest binary's constructors).
     pub fn start(
         engine: &Engine,
         pre: &InstancePre<GuestState>,
         policy: &Policy,
         capture: &Capture,
-        has_initialize: bool,
+        startup: &Startup,
         tracer: Option<Arc<dyn AllocTracer>>,
     ) -> Result<Self, InstanceError> {
-        let (mut store, instance, limits) = instantiate(engine, pre, policy, capture)?;
+        let (mut store, instance, limits, alloc) = instantiate(engine, pre, policy, capture)?;
+        let has_initialize = match startup {
+            Startup::Abi { has_initialize } => *has_initialize,
+            Startup::Bare(bare) => {
+                BareCalls::construct(&mut store, &instance, &limits)?;
+                let calls = Calls::Bare(BareCalls::new(bare.clone(), capture.clone()));
+                let mut guest = GuestInstance::assemble(store, instance, limits, alloc, 0, 0, Some(calls))?;
+                if let Some(tracer) = tracer {
+                    guest.trace(tracer)?;
+                }
+                return Ok(guest);
+            }
+        };
         if has_initialize {
             let init = typed::<(), ()>(&mut store, &instance, export::INITIALIZE)?;
             limits.arm(&mut store);
@@ -290,7 +332,7 @@ impl GuestInstance {
             .call(&mut store, ())
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::STATUS, limits.describe(&e))))?
             as u32;
-        let guest = GuestInstance::assemble(store, instance, limits, status_addr, version)?;
+        let guest = GuestInstance::assemble(store, instance, limits, alloc, status_addr, version, None)?;
         // Validate the status address now, so a bad one is a module error, not a test error.
         abi::decode_status(guest.memory.data(&guest.store), status_addr).map_err(InstanceError::Abi)?;
         let mut guest = guest;
@@ -306,10 +348,15 @@ impl GuestInstance {
     }
 
     /// Turns allocation tracing on: installs `tracer` and sets the guest's trace flag
-    /// after initialisation, so only what the host calls afterwards is traced. An ABI v1
-    /// instance cannot be traced and is left as it is.
+    /// after initialisation, so only what the host calls afterwards is traced. A module
+    /// that cannot trace by itself (ABI v1, a libtest binary) is traced through its
+    /// instrumented allocator; one that can neither way is not traced.
     pub(super) fn trace(&mut self, tracer: Arc<dyn AllocTracer>) -> Result<(), InstanceError> {
         if self.version < abi::TRACING_VERSION {
+            if let Some(alloc) = self.alloc {
+                alloc.trace(&mut self.store).map_err(InstanceError::Start)?;
+                self.store.data_mut().set_tracer(Some(tracer));
+            }
             return Ok(());
         }
         let instance = self.instance;
@@ -330,6 +377,7 @@ impl GuestInstance {
 
     /// Instantiates without calling into the guest and gives the instance the state of
     /// `image` (taken from an instance whose status record was at `status_addr`).
+    #[allow(clippy::too_many_arguments)]
     pub fn start_from(
         engine: &Engine,
         pre: &InstancePre<GuestState>,
@@ -338,37 +386,43 @@ impl GuestInstance {
         image: &InitImage,
         status_addr: u32,
         version: u32,
+        startup: &Startup,
     ) -> Result<Self, InstanceError> {
-        let (mut store, instance, limits) = instantiate(engine, pre, policy, capture)?;
+        let (mut store, instance, limits, alloc) = instantiate(engine, pre, policy, capture)?;
         let memory = instance
             .get_memory(&mut store, export::MEMORY)
             .ok_or_else(|| InstanceError::Start("no memory export".into()))?;
         image.restore(&mut store, &instance, memory).map_err(InstanceError::Restore)?;
-        GuestInstance::assemble(store, instance, limits, status_addr, version)
+        let calls = match startup {
+            Startup::Abi { .. } => None,
+            Startup::Bare(bare) => Some(Calls::Bare(BareCalls::new(bare.clone(), capture.clone()))),
+        };
+        GuestInstance::assemble(store, instance, limits, alloc, status_addr, version, calls)
     }
 
+    /// The instance with its exports looked up (`calls`, or the ABI's when `None`).
     fn assemble(
         mut store: Store<GuestState>,
         instance: wasmtime::Instance,
         limits: Limits,
+        alloc: Option<AllocSwitch>,
         status_addr: u32,
         version: u32,
+        calls: Option<Calls>,
     ) -> Result<Self, InstanceError> {
         let memory = instance
             .get_memory(&mut store, export::MEMORY)
             .ok_or_else(|| InstanceError::Start("no memory export".into()))?;
-        Ok(GuestInstance {
-            manifest_fn: typed(&mut store, &instance, export::MANIFEST)?,
-            run_test: typed(&mut store, &instance, export::RUN_TEST)?,
-            layer_hook: typed(&mut store, &instance, export::LAYER_HOOK)?,
-            counters: typed(&mut store, &instance, export::COUNTERS)?,
-            store,
-            instance,
-            memory,
-            status_addr,
-            limits,
-            version,
-        })
+        let calls = match calls {
+            Some(calls) => calls,
+            None => Calls::Abi {
+                manifest_fn: typed(&mut store, &instance, export::MANIFEST)?,
+                run_test: typed(&mut store, &instance, export::RUN_TEST)?,
+                layer_hook: typed(&mut store, &instance, export::LAYER_HOOK)?,
+                counters: typed(&mut store, &instance, export::COUNTERS)?,
+            },
+        };
+        Ok(GuestInstance { store, instance, memory, calls, alloc, status_addr, limits, version })
     }
 
     /// Makes this instance a fresh one again, in place: the host state of one that has
@@ -410,12 +464,17 @@ impl GuestInstance {
         self.memory.data(&self.store)
     }
 
-    /// Calls the guest for where its manifest is.
-    fn manifest_addr(&mut self) -> Result<u32, InstanceError> {
+    /// Calls the guest for where its manifest is; `Err(Ok(..))` for a libtest binary,
+    /// whose manifest is the host's.
+    fn manifest_addr(&mut self) -> Result<Result<u32, (Manifest, blake3::Hash)>, InstanceError> {
+        let manifest_fn = match &self.calls {
+            Calls::Abi { manifest_fn, .. } => manifest_fn,
+            Calls::Bare(calls) => return Ok(Err(calls.bare().manifest())),
+        };
         self.limits.arm(&mut self.store);
-        self.manifest_fn
+        manifest_fn
             .call(&mut self.store, ())
-            .map(|addr| addr as u32)
+            .map(|addr| Ok(addr as u32))
             .map_err(|e| InstanceError::Start(format!("{}: {}", export::MANIFEST, self.limits.describe(&e))))
     }
 
@@ -423,13 +482,18 @@ impl GuestInstance {
     /// decoding it; `None` when it points outside memory (it then cannot be the one
     /// that was validated).
     pub fn manifest_fingerprint(&mut self) -> Result<Option<blake3::Hash>, InstanceError> {
-        let addr = self.manifest_addr()?;
-        Ok(abi::manifest_fingerprint(self.memory.data(&self.store), addr))
+        match self.manifest_addr()? {
+            Ok(addr) => Ok(abi::manifest_fingerprint(self.memory.data(&self.store), addr)),
+            Err((_, hash)) => Ok(Some(hash)),
+        }
     }
 
     /// Reads and validates the manifest, and hashes its bytes (see [`Self::manifest_fingerprint`]).
     pub fn manifest(&mut self) -> Result<(Manifest, blake3::Hash), InstanceError> {
-        let addr = self.manifest_addr()?;
+        let addr = match self.manifest_addr()? {
+            Ok(addr) => addr,
+            Err(host) => return Ok(host),
+        };
         let memory = self.memory.data(&self.store);
         let manifest = abi::decode_manifest(memory, addr).map_err(InstanceError::Abi)?;
         // Every record decode_manifest read is in bounds, so the hash exists.
@@ -439,28 +503,49 @@ impl GuestInstance {
 
     /// Runs test `index`; an error means the guest broke the ABI, not that the test failed.
     pub fn run_test(&mut self, index: u32) -> Result<CallResult, InstanceError> {
+        let run_test = match &mut self.calls {
+            Calls::Abi { run_test, .. } => run_test,
+            Calls::Bare(calls) => {
+                return calls.run_test(&mut self.store, &self.instance, self.memory, &self.limits, index)
+            }
+        };
         self.limits.arm(&mut self.store);
-        let result = self.run_test.call(&mut self.store, index as i32);
+        let result = run_test.call(&mut self.store, index as i32);
         self.finish(result)
     }
 
     /// Runs `hook` of the layer with guest index `layer`; errors as for [`Self::run_test`].
     pub fn hook(&mut self, layer: u32, hook: u32) -> Result<CallResult, InstanceError> {
+        let Calls::Abi { layer_hook, .. } = &self.calls else {
+            // A libtest binary has no layers of its own.
+            return Ok(CallResult { outcome: Outcome::Pass, trapped: false });
+        };
         self.limits.arm(&mut self.store);
-        let result = self.layer_hook.call(&mut self.store, (layer as i32, hook as i32));
+        let result = layer_hook.call(&mut self.store, (layer as i32, hook as i32));
         self.finish(result)
     }
 
-    /// Takes a counters snapshot and the memory size in bytes.
+    /// Takes a counters snapshot and the memory size in bytes. The heap figures are the
+    /// host's where it keeps the module's counts (a libtest binary; an SDK suite under
+    /// `LEAKHOST_HOST_ALLOC_COUNTS`).
     pub fn counters(&mut self) -> Result<(Counters, u64), String> {
+        let counters_fn = match &self.calls {
+            Calls::Abi { counters, .. } => counters,
+            Calls::Bare(_) => return Ok(bare::counters(&self.store, self.memory)),
+        };
         self.limits.arm(&mut self.store);
         // One line, as every fatal error: the limit or trap, without its backtrace.
-        let addr =
-            self.counters.call(&mut self.store, ()).map_err(|e| {
-                format!("{}: {}", export::COUNTERS, self.limits.describe(&e).lines().next().unwrap_or(""))
-            })? as u32;
+        let addr = counters_fn
+            .call(&mut self.store, ())
+            .map_err(|e| format!("{}: {}", export::COUNTERS, self.limits.describe(&e).lines().next().unwrap_or("")))?
+            as u32;
         let memory = self.memory.data(&self.store);
-        let counters = abi::decode_counters(memory, addr).map_err(|e| e.to_string())?;
+        let mut counters = abi::decode_counters(memory, addr).map_err(|e| e.to_string())?;
+        if self.alloc.is_some_and(|a| a.counts) {
+            let host = bare::counters(&self.store, self.memory).0;
+            (counters.live_blocks, counters.live_bytes, counters.total_allocs) =
+                (host.live_blocks, host.live_bytes, host.total_allocs);
+        }
         Ok((counters, memory.len() as u64))
     }
 

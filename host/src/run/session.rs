@@ -6,19 +6,21 @@ use std::sync::{Arc, OnceLock};
 use wasmtime::{Engine, InstancePre};
 
 use super::image::{self, InitImage, NO_SNAPSHOT_ENV};
-use super::instance::GuestInstance;
+use super::instance::{GuestInstance, Startup};
 use super::{CallResult, InstanceError, Outcome, RunError};
 use crate::abi::{hook, Manifest};
 use crate::leak::Snapshot;
 use crate::plan::Plan;
 use crate::sandbox::{self, AllocTracer, CallPhase, Capture, CapturedOutput, GuestState, Policy};
+use crate::suite::instrument::{CodeMap, Instrumentation};
 use crate::suite::Suite;
 
 /// A suite ready to run. Instances start lazily and are replaced after a trap.
 pub struct Session<'e> {
     engine: &'e Engine,
     pre: InstancePre<GuestState>,
-    has_initialize: bool,
+    /// How instances start: the ABI's way, or a libtest binary's.
+    startup: Startup,
     policy: Policy,
     capture: Capture,
     manifest: Manifest,
@@ -34,6 +36,9 @@ pub struct Session<'e> {
     abi_version: u32,
     /// Where the allocator calls of this session's instances go, when it traces them.
     tracer: Option<Arc<dyn AllocTracer>>,
+    /// What leakhost added to the module: its allocator's wrapping (it can be traced
+    /// through it) and where the compiled code was in the original module.
+    instrumentation: Arc<Instrumentation>,
 }
 
 /// How a session starts fresh instances; shared by its `-j` forks.
@@ -75,8 +80,9 @@ impl<'e> Session<'e> {
         let linker = sandbox::linker(engine)?;
         let pre = linker.instantiate_pre(&suite.module).map_err(|e| RunError::Link(format!("{e:#}")))?;
         let capture = Capture::for_policy(&policy);
-        let mut instance = GuestInstance::start(engine, &pre, &policy, &capture, suite.has_initialize, None)
-            .map_err(RunError::Instance)?;
+        let startup = Startup::of(engine, &pre, &policy, suite).map_err(RunError::Instance)?;
+        let mut instance =
+            GuestInstance::start(engine, &pre, &policy, &capture, &startup, None).map_err(RunError::Instance)?;
         let abi_version = instance.version();
         let (manifest, manifest_hash) = instance.manifest().map_err(RunError::Instance)?;
         capture.clear();
@@ -93,7 +99,7 @@ impl<'e> Session<'e> {
         Ok(Session {
             engine,
             pre,
-            has_initialize: suite.has_initialize,
+            startup,
             policy,
             capture,
             manifest,
@@ -103,6 +109,7 @@ impl<'e> Session<'e> {
             instances_started: 1,
             abi_version,
             tracer: None,
+            instrumentation: suite.instrumentation.clone(),
         })
     }
 
@@ -117,7 +124,7 @@ impl<'e> Session<'e> {
         Session {
             engine: self.engine,
             pre: self.pre.clone(),
-            has_initialize: self.has_initialize,
+            startup: self.startup.clone(),
             policy: self.policy.clone(),
             capture: Capture::for_policy(&self.policy),
             manifest: self.manifest.clone(),
@@ -127,6 +134,7 @@ impl<'e> Session<'e> {
             instances_started: 0,
             abi_version: self.abi_version,
             tracer: None,
+            instrumentation: self.instrumentation.clone(),
         }
     }
 
@@ -135,9 +143,44 @@ impl<'e> Session<'e> {
         &self.fresh.wasm
     }
 
-    /// The ABI version the suite speaks.
+    /// Where the compiled module's code was before leakhost instrumented it: frames
+    /// captured in its instances go through [`CodeMap::translate`] before they are
+    /// symbolized against [`Self::module_bytes`].
+    pub(super) fn code_map(&self) -> &CodeMap {
+        &self.instrumentation.code_map
+    }
+
+    /// The ABI version the suite speaks (0 for a libtest binary).
     pub fn abi_version(&self) -> u32 {
         self.abi_version
+    }
+
+    /// Why leaked blocks cannot be traced to their allocation stacks, or `None` when
+    /// they can: the suite traces them itself (ABI v2), or its allocator was
+    /// instrumented (ABI v1 suites, libtest binaries).
+    pub fn untraceable(&self) -> Option<String> {
+        if self.abi_version >= crate::abi::TRACING_VERSION || self.instrumentation.alloc.mode.is_some() {
+            return None;
+        }
+        Some(match self.startup {
+            Startup::Bare(_) => "no allocation stacks: the module's allocator was not found (no __rust_alloc or malloc in its name section)".to_string(),
+            Startup::Abi { .. } => format!(
+                "no allocation stacks: the suite speaks ABI v{}, which cannot trace allocations (ABI v{} can), and its allocator was not found by name to trace it for the suite",
+                self.abi_version,
+                crate::abi::TRACING_VERSION
+            ),
+        })
+    }
+
+    /// Whether leaked blocks can be traced to their allocation stacks.
+    pub fn can_trace(&self) -> bool {
+        self.untraceable().is_none()
+    }
+
+    /// What a report should say about the module, one line each (a libtest binary's
+    /// tests that cannot run, an allocator that was not found).
+    pub fn notes(&self) -> &[String] {
+        self.startup.notes()
     }
 
     /// Traces the allocations of every instance this session starts from now on.
@@ -180,7 +223,7 @@ impl<'e> Session<'e> {
     /// A fresh instance that ran start-up itself (traced by `tracer`) and declared the first manifest.
     fn start_up(&mut self, tracer: Option<Arc<dyn AllocTracer>>) -> Result<GuestInstance, RunError> {
         let mut fresh =
-            GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, self.has_initialize, tracer)
+            GuestInstance::start(self.engine, &self.pre, &self.policy, &self.capture, &self.startup, tracer)
                 .map_err(RunError::Instance)?;
         // A deterministic module declares the same suite every time; anything else would
         // make layer and test indexes meaningless.
@@ -199,9 +242,18 @@ impl<'e> Session<'e> {
             }
         }
         let (image, status_addr) = (&snapshot.image, snapshot.status_addr);
-        let version = self.abi_version;
-        GuestInstance::start_from(self.engine, &self.pre, &self.policy, &self.capture, image, status_addr, version)
-            .map_err(RunError::Instance)
+        let (version, startup) = (self.abi_version, &self.startup);
+        GuestInstance::start_from(
+            self.engine,
+            &self.pre,
+            &self.policy,
+            &self.capture,
+            image,
+            status_addr,
+            version,
+            startup,
+        )
+        .map_err(RunError::Instance)
     }
 
     /// Drops the instance (after a trap, or to lose a layer that cannot be torn down).

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::layers::{Causes, Replayed, Scope, StackReplay};
 use super::parallel::{record_layer, BufferPool};
 use super::{RunError, RunOptions, Session};
-use crate::abi::{hook, TRACING_VERSION};
+use crate::abi::hook;
 use crate::leak::stacks::{self, Contribution, LeakStacks};
 use crate::leak::{Delta, Witness};
 use crate::sandbox::CallPhase;
@@ -73,11 +73,8 @@ fn layer_stacks(
     causes: &Causes<'_>,
 ) -> Replayed {
     let unavailable = |why: String| Replayed { stacks: LeakStacks::unavailable(why), witness: None };
-    let version = session.abi_version();
-    if version < TRACING_VERSION {
-        return unavailable(format!(
-            "no allocation stacks: the suite speaks ABI v{version}, which cannot trace allocations (ABI v{TRACING_VERSION} can)"
-        ));
+    if let Some(why) = session.untraceable() {
+        return unavailable(why);
     }
     // The run itself went well: a replay that cannot run costs the stacks, not the run.
     replayed_stacks(session, cx, position, options, first, causes)
@@ -143,7 +140,9 @@ fn replayed_stacks(
         ));
     }
     let counted = (options.repeat.max(1) as usize).saturating_sub(options.warmup);
-    let named = symbols::symbolize(session.module_bytes(), capture.table.stacks(), options.replay_budget.frame_text);
+    // Offsets where the instrumentation moved code are translated back to the ones the DWARF knows.
+    let raw: Vec<_> = capture.table.stacks().iter().map(|stack| session.code_map().translate(stack)).collect();
+    let named = symbols::symbolize(session.module_bytes(), &raw, options.replay_budget.frame_text);
     let groups = stacks::group(&contributions, counted, |id| named.stacks[id.0 as usize].clone());
     if !named.has_lines {
         notes.push(

@@ -154,6 +154,18 @@ impl Capture {
         state.over_budget = false;
     }
 
+    /// A mark of what was written so far, for [`Self::since`].
+    pub fn mark(&self) -> usize {
+        self.lock().data.len()
+    }
+
+    /// What was kept since `mark` (taken since the last take), without taking it:
+    /// what a test printed before it trapped, for its failure message.
+    pub fn since(&self, mark: usize) -> String {
+        let state = self.lock();
+        String::from_utf8_lossy(&state.data[mark.min(state.data.len())..]).into_owned()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CaptureState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

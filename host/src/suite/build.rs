@@ -84,12 +84,12 @@ fn tool(name: &str, env_var: &str, dir: &Path) -> Command {
     command
 }
 
-fn cargo_in(dir: &Path) -> Command {
+pub(super) fn cargo_in(dir: &Path) -> Command {
     tool("cargo", "CARGO", dir)
 }
 
 /// Whether the toolchain that builds `dir` has the wasm32-wasip1 standard library.
-fn wasm_target_installed(dir: &Path) -> bool {
+pub(super) fn wasm_target_installed(dir: &Path) -> bool {
     let Ok(out) = tool("rustc", "RUSTC", dir).args(["--print", "sysroot"]).stderr(Stdio::null()).output() else {
         return true; // Let cargo report whatever is wrong with the toolchain.
     };
@@ -116,7 +116,17 @@ fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
 /// Issue 10, item 9: building runs native code, and a package from elsewhere is the case where
 /// the user may not have read it. Said once per package directory and machine (issue 27): a
 /// note on every run stops being read.
-fn native_code_notice(dir: &Path, manifest: &Path) -> Option<String> {
+/// The wasm32-wasip1 target is missing from the toolchain that builds `package`: the command that adds it.
+pub(super) fn target_missing(package: &Path) -> SuiteError {
+    // rustup adds a target to the toolchain of the directory it runs in.
+    let fix = match toolchain_file(package) {
+        Some(file) => format!("cd {} && rustup target add wasm32-wasip1", file.parent().unwrap_or(package).display()),
+        None => "rustup target add wasm32-wasip1".to_string(),
+    };
+    SuiteError::TargetMissing(fix)
+}
+
+pub(super) fn native_code_notice(dir: &Path, manifest: &Path) -> Option<String> {
     let target = workspace_root(Some(manifest));
     if target.is_some() && target == workspace_root(None) {
         return None;
@@ -157,14 +167,7 @@ fn build_package(dir: &Path, manifest: &Path, options: &BuildOptions) -> Result<
     let package = manifest.parent().unwrap_or(dir);
     shape::check(package, &manifest).map_err(build_error)?;
     if !wasm_target_installed(package) {
-        // rustup adds a target to the toolchain of the directory it runs in.
-        let fix = match toolchain_file(package) {
-            Some(file) => {
-                format!("cd {} && rustup target add wasm32-wasip1", file.parent().unwrap_or(package).display())
-            }
-            None => "rustup target add wasm32-wasip1".to_string(),
-        };
-        return Err(SuiteError::TargetMissing(fix));
+        return Err(target_missing(package));
     }
     let mut stderr = std::io::stderr();
     if let Some(notice) = native_code_notice(dir, &manifest) {

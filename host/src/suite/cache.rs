@@ -97,6 +97,8 @@ impl EntryKey {
     pub fn new(engine: &Engine, bytes: &[u8]) -> Self {
         let mut engine_hash = StableHasher::new();
         engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        // What instrumentation adds is part of the compiled code.
+        super::instrument::VERSION.hash(&mut engine_hash);
         EntryKey(format!("{}-{}", blake3::hash(bytes).to_hex(), engine_hash.digest().to_hex()))
     }
 

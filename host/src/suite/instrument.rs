@@ -1,200 +1,138 @@
-//! Preparing a suite for snapshots: one extra export per mutable global, so that the
-//! host can read and restore the globals of an initialised instance (`run::image`), and
-//! the check that a module's code leaves nothing a snapshot cannot carry.
+//! Preparing a module before it is compiled: what leakhost adds to it, and how to find
+//! its way back to the module as it was written.
+//!
+//! - [`globals`]: one export per mutable global, so that fresh instances can start from
+//!   a snapshot (`run::image`).
+//! - [`alloc`]: the allocator's entry points wrapped so that they report to the host
+//!   (docs/abi.md §12), for modules that do not count their own allocations (libtest
+//!   binaries) or cannot trace them (ABI v1 suites, the C SDK's).
+//! - [`command`]: the exports that let the host call a libtest binary's tests.
+//!
+//! Everything is appended at the end of its index space and replaced bodies keep their
+//! size, so the module's own code stays where its DWARF says; [`CodeMap`] translates
+//! what moved anyway. What is compiled and cached is the prepared module.
 
-use std::ops::Range;
+mod alloc;
+mod code_map;
+mod command;
+mod globals;
+mod info;
+mod module;
+mod rewrite;
 
-use wasmparser::{Operator, Parser, Payload};
+pub use alloc::{kind as report_kind, AllocInfo, Mode, COUNT_SWITCH, HOOKS_TABLE, TRACE_SWITCH};
+pub use code_map::CodeMap;
+pub use command::{CommandInfo, CTORS, DROP_STRING, STACK_POINTER, TEST_PREFIX, WRAPPER_PREFIX};
+pub use globals::{code_allows_snapshots, GLOBAL_EXPORT_PREFIX};
 
-/// Names of the extra exports; `:` cannot start a Rust or C symbol, so a suite's own
-/// exports never collide with them.
-pub const GLOBAL_EXPORT_PREFIX: &str = ":leakhost:global:";
+use leakhost_guest::abi::export;
 
-/// A module ready to load.
+/// The version of what [`instrument`] does to a module; part of the cache key, so that
+/// a change here never loads code compiled from an older rewrite.
+pub const VERSION: u32 = 1;
+
+/// Every export leakhost adds starts with this (`:` cannot start a Rust or C symbol,
+/// so a module's own exports never collide with them).
+pub const EXPORT_PREFIX: &str = ":leakhost:";
+
+/// Environment variable that makes SDK suites count by instrumentation too, their
+/// counters' heap figures replaced by the host's (`LEAKHOST_HOST_ALLOC_COUNTS=1`): for
+/// checking that both agree.
+pub const HOST_COUNTS_ENV: &str = "LEAKHOST_HOST_ALLOC_COUNTS";
+
+/// Whether `name` is an export leakhost added.
+pub fn is_leakhost_export(name: &str) -> bool {
+    name.starts_with(EXPORT_PREFIX)
+}
+
+/// What preparing a module did, beyond its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Instrumentation {
+    /// The allocator's wrapping.
+    pub alloc: AllocInfo,
+    /// For a WASI command without the leakhost ABI (a libtest binary): its test exports.
+    pub command: Option<CommandInfo>,
+    /// Where the compiled module's code was in the original module.
+    pub code_map: CodeMap,
+}
+
+/// A module ready to compile.
 pub struct Instrumented {
-    /// The module's bytes with the global exports added (or unchanged when not possible).
+    /// The prepared module (the original's bytes when nothing could be added).
     pub bytes: Vec<u8>,
     /// Whether every mutable global is exported (none holds a reference).
     pub globals_exported: bool,
+    /// What was added.
+    pub instrumentation: Instrumentation,
 }
 
-/// Adds an export for every mutable global of a binary module. Bytes that do not parse
-/// are returned unchanged (compiling them reports the error). The code is not read
-/// here: [`code_allows_snapshots`] does that, once a fresh instance is needed.
+/// What a module is, from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// It speaks the leakhost ABI and traces its own allocations (v2).
+    Tracing,
+    /// It speaks the leakhost ABI and counts, but cannot trace (v1).
+    Counting,
+    /// A WASI command without the ABI: a libtest binary, perhaps.
+    Command,
+    /// Anything else (it is refused after compiling).
+    Other,
+}
+
+fn shape(info: &info::ModuleInfo<'_>) -> Shape {
+    if info.exports_name(export::ABI_VERSION) {
+        match info.exports_name(export::TRACE_FLAG) {
+            true => Shape::Tracing,
+            false => Shape::Counting,
+        }
+    } else if info.exports_name("_start") {
+        Shape::Command
+    } else {
+        Shape::Other
+    }
+}
+
+fn host_counts_requested() -> bool {
+    std::env::var_os(HOST_COUNTS_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Prepares a binary module: wraps its allocator where the host must count or trace
+/// for it, adds a libtest binary's test exports, then the globals' exports. Bytes that
+/// do not parse are returned unchanged (compiling them reports the error).
 pub fn instrument(bytes: &[u8]) -> Instrumented {
-    match scan(bytes) {
-        Ok(Some(scan)) => Instrumented { bytes: scan.rewrite(bytes), globals_exported: true },
-        Ok(None) | Err(_) => Instrumented { bytes: bytes.to_vec(), globals_exported: false },
-    }
-}
-
-/// Whether no function of the module changes a table or re-initialises memory from a
-/// segment. Reads every instruction (about 4 ms per MB of code), so it runs only when a
-/// fresh instance is first needed.
-pub fn code_allows_snapshots(bytes: &[u8]) -> bool {
-    let scan = || -> wasmparser::Result<bool> {
-        for payload in Parser::new(0).parse_all(bytes) {
-            if let Payload::CodeSectionEntry(body) = payload? {
-                let mut ops = body.get_operators_reader()?;
-                while !ops.eof() {
-                    if changes_tables_or_segments(&ops.read()?) {
-                        return Ok(false);
-                    }
-                }
-            }
-        }
-        Ok(true)
+    let (bytes, instrumentation) = match info::ModuleInfo::read(bytes) {
+        Some(info) => rewrite_module(&info),
+        None => (bytes.to_vec(), Instrumentation::default()),
     };
-    scan().unwrap_or(false)
+    let (bytes, globals_exported) = globals::export_globals(bytes);
+    let mut instrumentation = instrumentation;
+    // The globals' exports moved the code section (they come before it).
+    instrumentation.code_map = std::mem::take(&mut instrumentation.code_map).at(code_start(&bytes).unwrap_or(0));
+    Instrumented { bytes, globals_exported, instrumentation }
 }
 
-/// What [`instrument`] needs to know about a module.
-struct Scan {
-    /// Indexes of the mutable numeric globals.
-    globals: Vec<u32>,
-    /// The export section's contents.
-    exports: Range<usize>,
-}
-
-/// `Ok(None)` when the module cannot be snapshotted.
-fn scan(bytes: &[u8]) -> wasmparser::Result<Option<Scan>> {
-    let (mut globals, mut imported_globals, mut exports) = (Vec::new(), 0u32, None);
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload? {
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    imported_globals += u32::from(matches!(import?.ty, wasmparser::TypeRef::Global(_)));
-                }
-            }
-            Payload::GlobalSection(reader) => {
-                for (i, global) in reader.into_iter().enumerate() {
-                    let ty = global?.ty;
-                    if ty.mutable {
-                        // A reference belongs to one instance and cannot be carried over.
-                        if ty.content_type.is_reference_type() {
-                            return Ok(None);
-                        }
-                        globals.push(imported_globals + i as u32);
-                    }
-                }
-            }
-            Payload::ExportSection(reader) => {
-                let range = reader.range();
-                exports = Some(range.start..range.end);
-            }
-            _ => {}
-        }
+fn rewrite_module(info: &info::ModuleInfo<'_>) -> (Vec<u8>, Instrumentation) {
+    let shape = shape(info);
+    let mode = match (shape, host_counts_requested()) {
+        (Shape::Command, _) | (Shape::Tracing | Shape::Counting, true) => Some(Mode::Count),
+        (Shape::Counting, false) => Some(Mode::Trace),
+        (Shape::Tracing, false) | (Shape::Other, _) => None,
+    };
+    let mut additions = rewrite::Additions::default();
+    let alloc = mode.map(|mode| alloc::wrap(info, mode, &mut additions)).unwrap_or_default();
+    let command = (shape == Shape::Command).then(|| command::export(info, &mut additions));
+    if additions.is_empty() {
+        return (info.bytes.to_vec(), Instrumentation { alloc, command, code_map: CodeMap::identity() });
     }
-    // A suite always exports its ABI functions; imported globals are never linked.
-    Ok(exports.filter(|_| imported_globals == 0).map(|exports| Scan { globals, exports }))
+    let (bytes, code_map) = rewrite::apply(info.bytes, info, &additions);
+    (bytes, Instrumentation { alloc, command, code_map })
 }
 
-fn changes_tables_or_segments(op: &Operator<'_>) -> bool {
-    matches!(
-        op,
-        Operator::TableSet { .. }
-            | Operator::TableGrow { .. }
-            | Operator::TableFill { .. }
-            | Operator::TableCopy { .. }
-            | Operator::TableInit { .. }
-            | Operator::ElemDrop { .. }
-            | Operator::MemoryInit { .. }
-            | Operator::DataDrop { .. }
-    )
-}
-
-impl Scan {
-    /// The module with its export section replaced by one that also exports the globals.
-    fn rewrite(&self, bytes: &[u8]) -> Vec<u8> {
-        let content = &bytes[self.exports.clone()];
-        let (count, count_len) = read_leb(content).unwrap_or((0, 0));
-        let mut section = Vec::with_capacity(content.len() + self.globals.len() * 24);
-        write_leb(&mut section, count + self.globals.len() as u32);
-        section.extend_from_slice(&content[count_len..]);
-        for &index in &self.globals {
-            let name = format!("{GLOBAL_EXPORT_PREFIX}{index}");
-            write_leb(&mut section, name.len() as u32);
-            section.extend_from_slice(name.as_bytes());
-            section.push(0x03); // a global
-            write_leb(&mut section, index);
-        }
-        let start = section_start(bytes, self.exports.start, content.len());
-        let mut out = Vec::with_capacity(bytes.len() + section.len() - content.len());
-        out.extend_from_slice(&bytes[..start]);
-        out.push(7); // the export section's id
-        write_leb(&mut out, section.len() as u32);
-        out.extend_from_slice(&section);
-        out.extend_from_slice(&bytes[self.exports.end..]);
-        out
-    }
-}
-
-/// Where the header of the section whose contents start at `content` begins: its id
-/// byte, then its size, which producers may pad to up to five bytes.
-fn section_start(bytes: &[u8], content: usize, len: usize) -> usize {
-    (1..=5)
-        .filter_map(|k| content.checked_sub(k + 1))
-        .find(|&start| read_leb(&bytes[start + 1..content]) == Some((len as u32, content - start - 1)))
-        .expect("wasmparser found a section here")
-}
-
-fn read_leb(bytes: &[u8]) -> Option<(u32, usize)> {
-    let mut value = 0u64;
-    for (i, &b) in bytes.iter().enumerate().take(5) {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return u32::try_from(value).ok().map(|v| (v, i + 1));
-        }
-    }
-    None
-}
-
-fn write_leb(out: &mut Vec<u8>, mut value: u32) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+/// Where the code section's contents start in `bytes`.
+fn code_start(bytes: &[u8]) -> Option<u32> {
+    let sections = module::Sections::split(bytes)?;
+    sections.find(10).and_then(|s| u32::try_from(s.content.start).ok())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mutable_globals_gain_exports_and_the_module_stays_valid() {
-        let wasm = wat::parse_str(
-            r#"(module (memory (export "memory") 1)
-                (global $sp (mut i32) (i32.const 1024)) (global i64 (i64.const 5)) (global $n (mut i64) (i64.const 0))
-                (func (export "f") (global.set $n (i64.const 1))))"#,
-        )
-        .unwrap();
-        let out = instrument(&wasm);
-        assert!(out.globals_exported && code_allows_snapshots(&out.bytes));
-        let engine = wasmtime::Engine::default();
-        let module = wasmtime::Module::new(&engine, &out.bytes).unwrap();
-        let names: Vec<_> = module.exports().map(|e| e.name().to_string()).collect();
-        assert_eq!(names, ["memory", "f", ":leakhost:global:0", ":leakhost:global:2"]);
-    }
-
-    #[test]
-    fn code_that_changes_tables_is_not_snapshotted() {
-        let wasm = wat::parse_str(
-            r#"(module (table 1 funcref) (memory (export "memory") 1)
-                (func (export "f") (drop (table.grow (ref.null func) (i32.const 1)))))"#,
-        )
-        .unwrap();
-        assert!(!code_allows_snapshots(&instrument(&wasm).bytes));
-    }
-
-    #[test]
-    fn padded_section_sizes_are_found() {
-        let mut bytes = vec![0u8; 3];
-        bytes.extend_from_slice(&[7, 0x82, 0x80, 0x80, 0x80, 0x00, 0xaa, 0xbb]);
-        assert_eq!(section_start(&bytes, 9, 2), 3);
-    }
-}
+mod tests;

@@ -152,10 +152,21 @@ pub(super) fn record_layer(
     Ok(LayerRecord { set_up, body: body.record.finish(), summary, end, lost_to, tear_down })
 }
 
+/// The main thread's own share of the layers: while the record it must replay next is not
+/// in, it runs the next layer no worker has taken, rather than wait (so `-j N` keeps N
+/// threads busy and never a third runnable one on N cores).
+struct Share<'b, 's, 'e> {
+    worker: &'s mut Session<'e>,
+    next: &'b AtomicUsize,
+    layers: usize,
+    options: &'b RunOptions,
+}
+
 /// Answers the state machine from the workers' records, in plan order.
-struct Replay<'b, 'p> {
+struct Replay<'b, 'p, 's, 'e> {
     buffers: &'b BufferPool,
     cx: Scope<'p>,
+    share: Share<'b, 's, 'e>,
     received: mpsc::Receiver<(usize, Result<LayerRecord, RunError>)>,
     waiting: HashMap<usize, Result<LayerRecord, RunError>>,
     records: Vec<Option<LayerRecord>>,
@@ -165,23 +176,42 @@ struct Replay<'b, 'p> {
     torn_down_by: HashMap<usize, usize>,
 }
 
-impl Replay<'_, '_> {
+impl Replay<'_, '_, '_, '_> {
+    /// Takes the next layer no thread has taken and records it here; false when none is left.
+    fn help(&mut self) -> bool {
+        let index = self.share.next.fetch_add(1, Ordering::Relaxed);
+        if index >= self.share.layers {
+            return false;
+        }
+        let (cx, options, buffers) = (self.cx, self.share.options, self.buffers);
+        let record = record_layer(self.share.worker, cx, index, options, &mut Discard, buffers);
+        self.waiting.insert(index, record);
+        true
+    }
+
     fn find(log: &HookLog, layer: usize, hook: LayerHook) -> Option<HookCall> {
         log.iter().find(|(l, h, _)| *l == layer && *h == hook).map(|(_, _, call)| call.clone())
     }
 }
 
-impl LayerDriver for Replay<'_, '_> {
+impl LayerDriver for Replay<'_, '_, '_, '_> {
     fn begin(&mut self, position: usize) -> Result<(), RunError> {
         let record = loop {
             if let Some(record) = self.waiting.remove(&position) {
                 break record?;
             }
-            match self.received.recv() {
+            match self.received.try_recv() {
                 Ok((index, record)) => {
                     self.waiting.insert(index, record);
                 }
-                Err(_) => unreachable!("every layer is sent before the workers stop"),
+                Err(mpsc::TryRecvError::Empty) if self.help() => {}
+                // Every layer is taken: the one wanted is a worker's, and comes.
+                Err(_) => match self.received.recv() {
+                    Ok((index, record)) => {
+                        self.waiting.insert(index, record);
+                    }
+                    Err(_) => unreachable!("every layer is recorded before the workers stop"),
+                },
             }
         };
         // The last worker to have a layer set up is the one whose tear-down the serial
@@ -235,13 +265,15 @@ pub(super) fn run(
     sink: &mut dyn EventSink,
 ) -> Result<Summary, RunError> {
     let layers = cx.plan.layers.len();
+    // The main thread records layers too, between the ones it replays.
     let jobs = options.execution.jobs.clamp(1, layers);
     let next = AtomicUsize::new(0);
     let (results, received) = mpsc::channel();
     let stack_size = worker_stack_size(session.policy().max_stack);
     let buffers = BufferPool::default();
+    let mut own = session.fork();
     std::thread::scope(|scope| {
-        for mut worker in (0..jobs).map(|_| session.fork()) {
+        for mut worker in (1..jobs).map(|_| session.fork()) {
             let (results, next, buffers) = (results.clone(), &next, &buffers);
             let spawned = std::thread::Builder::new().stack_size(stack_size).spawn_scoped(scope, move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
@@ -258,9 +290,11 @@ pub(super) fn run(
             }
         }
         drop(results);
+        let share = Share { worker: &mut own, next: &next, layers, options };
         let mut replay = Replay {
             buffers: &buffers,
             cx,
+            share,
             received,
             waiting: HashMap::new(),
             records: (0..layers).map(|_| None).collect(),

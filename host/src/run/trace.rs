@@ -43,7 +43,10 @@ impl Causes<'_> {
     }
 }
 
-/// The traced replay of ABI v2 suites, as the run hands it to its layer loops.
+/// The traced replay, as the run hands it to its layer loops: where the leaked blocks of the
+/// layer at `position` were allocated, from traced replays of it under `options` (the run's
+/// iterations: [`RunOptions::replay`]). A replay that fails gives a note instead of stacks,
+/// never a failed run.
 pub(super) struct TracedReplay;
 
 impl StackReplay for TracedReplay {
@@ -56,29 +59,14 @@ impl StackReplay for TracedReplay {
         first: &[Option<Delta>],
         causes: &Causes<'_>,
     ) -> Replayed {
-        layer_stacks(session, cx, position, options, first, causes)
+        let unavailable = |why: String| Replayed { stacks: LeakStacks::unavailable(why), witness: None };
+        if let Some(why) = session.untraceable() {
+            return unavailable(why);
+        }
+        // The run itself went well: a replay that cannot run costs the stacks, not the run.
+        replayed_stacks(session, cx, position, options, first, causes)
+            .unwrap_or_else(|e| unavailable(format!("no allocation stacks: the replay failed: {e}")))
     }
-}
-
-/// Where the leaked blocks of the layer at `position` were allocated, from traced replays
-/// of it under `options` (the run's iterations: [`RunOptions::replay`]); `first` is the
-/// run's own iteration deltas. A replay that fails gives a note instead of stacks, never a
-/// failed run.
-fn layer_stacks(
-    session: &Session<'_>,
-    cx: Scope<'_>,
-    position: usize,
-    options: &RunOptions,
-    first: &[Option<Delta>],
-    causes: &Causes<'_>,
-) -> Replayed {
-    let unavailable = |why: String| Replayed { stacks: LeakStacks::unavailable(why), witness: None };
-    if let Some(why) = session.untraceable() {
-        return unavailable(why);
-    }
-    // The run itself went well: a replay that cannot run costs the stacks, not the run.
-    replayed_stacks(session, cx, position, options, first, causes)
-        .unwrap_or_else(|e| unavailable(format!("no allocation stacks: the replay failed: {e}")))
 }
 
 fn replayed_stacks(

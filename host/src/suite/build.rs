@@ -116,6 +116,31 @@ fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
 /// Issue 10, item 9: building runs native code, and a package from elsewhere is the case where
 /// the user may not have read it. Said once per package directory and machine (issue 27): a
 /// note on every run stops being read.
+/// Runs a `cargo build`-like `command` on `manifest` with JSON messages on stdout: cargo's own
+/// progress on a terminal, else its output kept and shown only when it fails, so its errors are
+/// always cargo's own. `Err` is why it failed, one clause.
+pub(super) fn run_cargo(mut command: Command, manifest: &Path) -> Result<std::process::Output, String> {
+    let terminal = std::io::stderr().is_terminal();
+    command
+        .arg("--message-format=json-render-diagnostics")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if terminal {
+        command.stderr(Stdio::inherit());
+    } else {
+        command.arg("--quiet").stderr(Stdio::piped());
+    }
+    let output = command.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        let _ = std::io::stderr().write_all(&output.stderr);
+        let code = output.status.code().map_or_else(|| output.status.to_string(), |c| format!("status {c}"));
+        return Err(format!("cargo exited with {code}; its errors are above"));
+    }
+    Ok(output)
+}
+
 /// The wasm32-wasip1 target is missing from the toolchain that builds `package`: the command that adds it.
 pub(super) fn target_missing(package: &Path) -> SuiteError {
     // rustup adds a target to the toolchain of the directory it runs in.
@@ -177,26 +202,10 @@ fn build_package(dir: &Path, manifest: &Path, options: &BuildOptions) -> Result<
     let _ = writeln!(stderr, "leakhost: building {} for wasm32-wasip1 (profile {profile})", dir.display());
     // On a terminal cargo draws its own progress; elsewhere its output is kept and shown only
     // when the build fails, so logs stay short and errors are still cargo's own.
-    let terminal = stderr.is_terminal();
     let mut command = cargo_in(package);
-    command
-        .args(["build", "--target", "wasm32-wasip1", "--message-format=json-render-diagnostics", "--profile", profile])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    if terminal {
-        command.stderr(Stdio::inherit());
-    } else {
-        command.arg("--quiet").stderr(Stdio::piped());
-    }
+    command.args(["build", "--target", "wasm32-wasip1", "--profile", profile]);
     let started = Instant::now();
-    let output = command.output().map_err(|e| build_error(format!("cannot run cargo: {e}")))?;
-    if !output.status.success() {
-        let _ = stderr.write_all(&output.stderr);
-        let code = output.status.code().map_or_else(|| output.status.to_string(), |c| format!("status {c}"));
-        return Err(build_error(format!("cargo exited with {code}; its errors are above")));
-    }
+    let output = run_cargo(command, &manifest).map_err(build_error)?;
     let wasm = find_artifact(&String::from_utf8_lossy(&output.stdout), &manifest).map_err(build_error)?;
     let name = wasm.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _ = writeln!(stderr, "leakhost: built {name} in {:.2} s", started.elapsed().as_secs_f64());

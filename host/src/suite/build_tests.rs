@@ -6,12 +6,13 @@
 //! Building runs build scripts and proc-macros natively, as a suite's build does; the
 //! same notice says so for a package outside the current workspace.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Instant;
 
-use super::build::{cargo_in, native_code_notice, resolve, target_missing, wasm_target_installed, BuildOptions};
+use super::build::{
+    cargo_in, native_code_notice, resolve, run_cargo, target_missing, wasm_target_installed, BuildOptions,
+};
 use super::SuiteError;
 
 /// The SDK's crate: a package that depends on it is a suite, built as a cdylib.
@@ -73,28 +74,11 @@ fn build_tests(dir: &Path, manifest: &Path, options: &BuildOptions) -> Result<Ve
     }
     let profile = options.profile.as_deref().unwrap_or("dev");
     let _ = writeln!(stderr, "leakhost: building the tests of {} for wasm32-wasip1 (profile {profile})", dir.display());
-    let terminal = stderr.is_terminal();
     // In the package, so its own toolchain and cargo configuration apply.
     let mut command = cargo_in(manifest.parent().unwrap_or(dir));
-    command
-        .args(["test", "--no-run", "--target", "wasm32-wasip1", "--message-format=json-render-diagnostics"])
-        .args(["--profile", profile])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    if terminal {
-        command.stderr(Stdio::inherit());
-    } else {
-        command.arg("--quiet").stderr(Stdio::piped());
-    }
+    command.args(["test", "--no-run", "--target", "wasm32-wasip1", "--profile", profile]);
     let started = Instant::now();
-    let output = command.output().map_err(|e| build_error(format!("cannot run cargo: {e}")))?;
-    if !output.status.success() {
-        let _ = stderr.write_all(&output.stderr);
-        let code = output.status.code().map_or_else(|| output.status.to_string(), |c| format!("status {c}"));
-        return Err(build_error(format!("cargo exited with {code}; its errors are above")));
-    }
+    let output = run_cargo(command, &manifest).map_err(build_error)?;
     let binaries = test_binaries(&String::from_utf8_lossy(&output.stdout), &manifest);
     if binaries.is_empty() {
         return Err(build_error(

@@ -6,6 +6,7 @@ mod build_tests;
 mod cache;
 pub mod instrument;
 mod limits;
+pub mod source;
 pub mod symbols;
 
 pub use build::{resolve, BuildOptions};
@@ -15,6 +16,7 @@ pub use limits::{
     ModuleLimits, DEFAULT_MAX_CODE_SIZE, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_LOCALS, DEFAULT_MAX_MODULE_SIZE,
     DEFAULT_MAX_NESTING, DEFAULT_MAX_TOTAL_LOCALS,
 };
+pub use source::SourceFile;
 
 use std::path::{Path, PathBuf};
 
@@ -122,7 +124,8 @@ pub struct Suite {
     pub module: Module,
     /// Whether it is a reactor with `_initialize`, to be called once per instance.
     pub has_initialize: bool,
-    /// The bytes `module` was compiled from (with the snapshot's exports, `run::image`).
+    /// The bytes `module` was compiled from: the file's lean module ([`source`]),
+    /// instrumented (with the snapshot's exports, `run::image`).
     pub wasm: std::sync::Arc<Vec<u8>>,
     /// Whether every mutable global is exported, so fresh instances may start from a snapshot.
     pub globals_exported: bool,
@@ -130,6 +133,8 @@ pub struct Suite {
     pub instrumentation: std::sync::Arc<instrument::Instrumentation>,
     /// Whether it was compiled now or loaded from the cache.
     pub compilation: Compilation,
+    /// The file it was read from, where its debug sections stay until stacks are named.
+    pub source: std::sync::Arc<SourceFile>,
 }
 
 impl Suite {
@@ -181,31 +186,10 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// Reads the file, refusing to read past `max_size` bytes.
-fn read_bounded(path: &Path, max_size: usize) -> Result<Vec<u8>, SuiteError> {
-    use std::io::Read;
-    let read_error = |source| SuiteError::Read { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let too_large = || SuiteError::TooLarge { path: path.to_path_buf(), limit: max_size };
-    if file.metadata().map_err(read_error)?.len() > max_size as u64 {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    // The length may change under us; never read more than one byte past the limit.
-    file.take(max_size as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
-    if bytes.len() > max_size {
-        return Err(too_large());
-    }
-    Ok(bytes)
-}
-
 /// Reads, compiles (or loads from `cache`) and checks the module at `path`; a module
 /// past `limits` is refused before it is compiled or cached.
 pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &ModuleLimits) -> Result<Suite, SuiteError> {
-    let bytes = read_bounded(path, limits.max_size)?;
-    if let Some(why) = not_wasm_reason(&bytes) {
-        return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
-    }
+    let source::LeanModule { bytes, source } = source::read(path, limits.max_size)?;
     // Exports the mutable globals, so that fresh instances can start from a snapshot.
     let instrument::Instrumented { bytes, globals_exported, instrumentation } = instrument::instrument(&bytes);
     let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
@@ -247,7 +231,17 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
     }
     let wasm = std::sync::Arc::new(bytes);
     let instrumentation = std::sync::Arc::new(instrumentation);
-    Ok(Suite { path: path.to_path_buf(), module, has_initialize, wasm, globals_exported, instrumentation, compilation })
+    let source = std::sync::Arc::new(source);
+    Ok(Suite {
+        path: path.to_path_buf(),
+        module,
+        has_initialize,
+        wasm,
+        globals_exported,
+        instrumentation,
+        compilation,
+        source,
+    })
 }
 
 /// The required exports and their signatures: (name, params, results).

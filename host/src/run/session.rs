@@ -13,7 +13,7 @@ use crate::leak::Snapshot;
 use crate::plan::Plan;
 use crate::sandbox::{self, AllocTracer, CallPhase, Capture, CapturedOutput, GuestState, Policy};
 use crate::suite::instrument::{CodeMap, Instrumentation};
-use crate::suite::Suite;
+use crate::suite::{SourceFile, Suite};
 
 /// A suite ready to run. Instances start lazily and are replaced after a trap.
 pub struct Session<'e> {
@@ -39,6 +39,8 @@ pub struct Session<'e> {
     /// What leakhost added to the module: its allocator's wrapping (it can be traced
     /// through it) and where the compiled code was in the original module.
     instrumentation: Arc<Instrumentation>,
+    /// The file the module was read from.
+    source: Arc<SourceFile>,
 }
 
 /// How a session starts fresh instances; shared by its `-j` forks.
@@ -110,6 +112,7 @@ impl<'e> Session<'e> {
             abi_version,
             tracer: None,
             instrumentation: suite.instrumentation.clone(),
+            source: suite.source.clone(),
         })
     }
 
@@ -135,17 +138,18 @@ impl<'e> Session<'e> {
             abi_version: self.abi_version,
             tracer: None,
             instrumentation: self.instrumentation.clone(),
+            source: self.source.clone(),
         }
     }
 
-    /// The bytes the module was compiled from.
-    pub(super) fn module_bytes(&self) -> &[u8] {
-        &self.fresh.wasm
+    /// The file the module was read from, whose debug sections name its stacks.
+    pub(super) fn source(&self) -> &SourceFile {
+        &self.source
     }
 
     /// Where the compiled module's code was before leakhost instrumented it: frames
     /// captured in its instances go through [`CodeMap::translate`] before they are
-    /// symbolized against [`Self::module_bytes`].
+    /// symbolized against the [`Self::source`] file.
     pub(super) fn code_map(&self) -> &CodeMap {
         &self.instrumentation.code_map
     }

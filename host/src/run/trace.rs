@@ -129,8 +129,23 @@ fn replayed_stacks(
     }
     let counted = (options.repeat.max(1) as usize).saturating_sub(options.warmup);
     // Offsets where the instrumentation moved code are translated back to the ones the DWARF knows.
-    let raw: Vec<_> = capture.table.stacks().iter().map(|stack| session.code_map().translate(stack)).collect();
-    let named = symbols::symbolize(session.module_bytes(), &raw, options.replay_budget.frame_text);
+    let source = session.source();
+    let code_start = source.code_start().unwrap_or(0);
+    let raw: Vec<_> =
+        capture.table.stacks().iter().map(|stack| session.code_map().translate(stack, code_start)).collect();
+    // Only now, and only when the compiled module left debug sections out, is the file read again.
+    let file = match source.dropped_bytes() {
+        0 => Ok(Vec::new()),
+        _ => source.debug_file(),
+    };
+    let named = match &file {
+        Ok(file) => symbols::symbolize(file, &raw, options.replay_budget.frame_text),
+        Err(why) => {
+            let mut named = symbols::symbolize(&[], &raw, options.replay_budget.frame_text);
+            named.notes.push(format!("names only: {why}, so its line tables are not read"));
+            named
+        }
+    };
     let groups = stacks::group(&contributions, counted, |id| named.stacks[id.0 as usize].clone());
     if !named.has_lines {
         notes.push(

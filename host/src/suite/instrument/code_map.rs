@@ -57,17 +57,17 @@ impl CodeMap {
     }
 
     /// `frames` with their module offsets moved to where a symbolizer reading the
-    /// compiled module's DWARF sections (which the rewrite copies unchanged) must look:
-    /// the compiled code section's start plus the DWARF address. Offsets in leakhost's
-    /// own code become `None`, so those frames are named by the name section only.
-    pub fn translate(&self, frames: &[RawFrame]) -> Vec<RawFrame> {
+    /// original file's DWARF sections must look: that file's code section start
+    /// (`file_code_start`) plus the DWARF address. Offsets in leakhost's own code
+    /// become `None`, so those frames are named by the name section only.
+    pub fn translate(&self, frames: &[RawFrame], file_code_start: u32) -> Vec<RawFrame> {
         frames
             .iter()
             .map(|frame| RawFrame {
                 module_offset: frame
                     .module_offset
                     .and_then(|o| self.dwarf_address(o))
-                    .and_then(|a| a.checked_add(self.code_start)),
+                    .and_then(|a| a.checked_add(file_code_start)),
                 ..frame.clone()
             })
             .collect()
@@ -128,7 +128,9 @@ mod tests {
         assert_eq!(map.dwarf_address(1120), None);
         assert_eq!(map.dwarf_address(999), None);
         let frame = RawFrame { func_index: 1, name: None, module_offset: Some(1025) };
-        assert_eq!(map.translate(&[frame])[0].module_offset, Some(1022));
+        assert_eq!(map.translate(std::slice::from_ref(&frame), 1000)[0].module_offset, Some(1022));
+        // The file the DWARF is read from may have its code elsewhere (custom sections before it).
+        assert_eq!(map.translate(&[frame], 40)[0].module_offset, Some(62));
     }
 
     #[test]

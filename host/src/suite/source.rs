@@ -1,0 +1,262 @@
+//! The suite file as a run reads it: only what compiled code depends on.
+//!
+//! A suite built with line tables is mostly DWARF (2.3 MB of custom sections around
+//! 105 KB of code for the sample suite). Compiled code never depends on custom
+//! sections, except `name` (wasmtime's frame names), so the module leakhost compiles,
+//! hashes for the cache key and keeps in memory is the file without the others: its
+//! *lean* module. Their bytes are never read on a run that prints no stack; the
+//! symbolizer reads the whole file again, and uses it only if its lean module hashes
+//! to the one that was compiled ([`SourceFile::debug_file`]), so a file replaced
+//! since the run started never lends its line tables to another module's code.
+
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::SuiteError;
+
+/// What is read of a file to recognise it before its sections are walked: enough to
+/// see past a licence header or a long comment in a text file.
+const HEAD_LEN: usize = 64 * 1024;
+/// The longest section header read: id, size and a custom section's name length (five
+/// bytes each at most) and the name itself, as far as `name` needs.
+const HEADER_LEN: usize = 1 + 5 + 5 + 4;
+/// The one custom section compiled code depends on.
+const NAME_SECTION: &[u8] = b"name";
+
+/// Where a suite's module came from, and how to find its debug sections again.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    path: PathBuf,
+    max_size: usize,
+    lean_hash: blake3::Hash,
+    code_start: Option<u32>,
+    dropped: u64,
+}
+
+impl SourceFile {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the code section's contents start in the file (DWARF addresses count from there).
+    pub fn code_start(&self) -> Option<u32> {
+        self.code_start
+    }
+
+    /// How many bytes of custom sections the compiled module left out.
+    pub fn dropped_bytes(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The whole file, read again for its debug sections, if it still holds the module
+    /// that was compiled; otherwise why not, as a clause for a note.
+    pub fn debug_file(&self) -> Result<Vec<u8>, String> {
+        let bytes =
+            read_whole(&self.path, self.max_size).map_err(|e| format!("the suite file cannot be read again ({e})"))?;
+        let lean = lean_of_bytes(&bytes);
+        if blake3::hash(&lean.bytes) != self.lean_hash {
+            return Err("the suite file changed after it was loaded".into());
+        }
+        Ok(bytes)
+    }
+}
+
+/// A module as compiled, and where it came from.
+pub struct LeanModule {
+    /// The file's sections without custom sections other than `name`; the whole file
+    /// when its sections do not parse (compiling it then says why).
+    pub bytes: Vec<u8>,
+    /// Where they came from.
+    pub source: SourceFile,
+}
+
+/// Reads the lean module of the file at `path`, refusing a file over `max_size` bytes
+/// and bytes that are not a core wasm module.
+pub fn read(path: &Path, max_size: usize) -> Result<LeanModule, SuiteError> {
+    let read_error = |source| SuiteError::Read { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(read_error)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    if len > max_size as u64 {
+        return Err(SuiteError::TooLarge { path: path.to_path_buf(), limit: max_size });
+    }
+    let mut head = vec![0; len.min(HEAD_LEN as u64) as usize];
+    let got = read_fully_at(&file, &mut head, 0).map_err(read_error)?;
+    head.truncate(got);
+    if let Some(why) = super::not_wasm_reason(&head) {
+        return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
+    }
+    let mut read_at = |at: u64, buf: &mut [u8]| read_fully_at(&file, buf, at);
+    let lean = match layout(len, &mut read_at).map_err(read_error)? {
+        Some(layout) => assemble(&layout, &mut read_at).map_err(read_error)?,
+        // Sections that do not parse: compile the file as it is, to say what is wrong.
+        None => {
+            let bytes = read_whole(path, max_size).map_err(|e| match e {
+                WholeError::Io(source) => read_error(source),
+                WholeError::TooLarge => SuiteError::TooLarge { path: path.to_path_buf(), limit: max_size },
+            })?;
+            Lean { code_start: None, dropped: 0, bytes }
+        }
+    };
+    let source = SourceFile {
+        path: path.to_path_buf(),
+        max_size,
+        lean_hash: blake3::hash(&lean.bytes),
+        code_start: lean.code_start,
+        dropped: lean.dropped,
+    };
+    Ok(LeanModule { bytes: lean.bytes, source })
+}
+
+/// A lean module and what it says about its file.
+struct Lean {
+    bytes: Vec<u8>,
+    code_start: Option<u32>,
+    dropped: u64,
+}
+
+/// One section of a file: its whole extent (header included), where its contents
+/// start, and whether the lean module keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Piece {
+    id: u8,
+    range: Range<u64>,
+    content_start: u64,
+    keep: bool,
+}
+
+/// The lean module of a file already in memory.
+fn lean_of_bytes(bytes: &[u8]) -> Lean {
+    let mut read_at = |at: u64, buf: &mut [u8]| {
+        let start = (at as usize).min(bytes.len());
+        let n = buf.len().min(bytes.len() - start);
+        buf[..n].copy_from_slice(&bytes[start..start + n]);
+        Ok(n)
+    };
+    match layout(bytes.len() as u64, &mut read_at) {
+        Ok(Some(layout)) => {
+            assemble(&layout, &mut read_at).unwrap_or(Lean { bytes: bytes.to_vec(), code_start: None, dropped: 0 })
+        }
+        _ => Lean { bytes: bytes.to_vec(), code_start: None, dropped: 0 },
+    }
+}
+
+type ReadAt<'a> = dyn FnMut(u64, &mut [u8]) -> io::Result<usize> + 'a;
+
+/// The sections of a file of `len` bytes, reading only their headers; `None` when they
+/// do not add up to a module.
+fn layout(len: u64, read_at: &mut ReadAt<'_>) -> io::Result<Option<Vec<Piece>>> {
+    let mut pieces = Vec::new();
+    let mut at = 8;
+    let mut header = [0u8; HEADER_LEN];
+    while at < len {
+        let got = read_at(at, &mut header)?;
+        let header = &header[..got];
+        let Some((id, header_len, size)) = section_header(header) else { return Ok(None) };
+        let content_start = at + header_len as u64;
+        let Some(end) = content_start.checked_add(size).filter(|&end| end <= len) else { return Ok(None) };
+        let keep = id != 0 || custom_name_is(&header[header_len..], size);
+        pieces.push(Piece { id, range: at..end, content_start, keep });
+        at = end;
+    }
+    Ok(Some(pieces))
+}
+
+/// A section's id, where its contents start (from the section's start) and their size.
+fn section_header(header: &[u8]) -> Option<(u8, usize, u64)> {
+    let (&id, rest) = header.split_first()?;
+    let (size, len) = leb_u32(rest)?;
+    Some((id, 1 + len, u64::from(size)))
+}
+
+/// Whether a custom section whose contents (of `size` bytes) start with `content` is `name`.
+fn custom_name_is(content: &[u8], size: u64) -> bool {
+    let Some((name_len, len)) = leb_u32(content) else { return false };
+    name_len as usize == NAME_SECTION.len()
+        && (len + NAME_SECTION.len()) as u64 <= size
+        && content.get(len..len + NAME_SECTION.len()) == Some(NAME_SECTION)
+}
+
+fn leb_u32(bytes: &[u8]) -> Option<(u32, usize)> {
+    let mut value: u64 = 0;
+    for (i, &byte) in bytes.iter().take(5).enumerate() {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return u32::try_from(value).ok().map(|v| (v, i + 1));
+        }
+    }
+    None
+}
+
+/// Reads the kept sections after the module header.
+fn assemble(layout: &[Piece], read_at: &mut ReadAt<'_>) -> io::Result<Lean> {
+    let kept: u64 = layout.iter().filter(|p| p.keep).map(|p| p.range.end - p.range.start).sum();
+    let mut bytes = vec![0u8; 8 + kept as usize];
+    let mut at = read_exactly(read_at, 0, &mut bytes[..8])?;
+    let (mut code_start, mut dropped) = (None, 0);
+    for piece in layout {
+        if !piece.keep {
+            dropped += piece.range.end - piece.range.start;
+            continue;
+        }
+        if piece.id == 10 {
+            code_start = u32::try_from(piece.content_start).ok();
+        }
+        let len = (piece.range.end - piece.range.start) as usize;
+        at += read_exactly(read_at, piece.range.start, &mut bytes[at..at + len])?;
+    }
+    Ok(Lean { bytes, code_start, dropped })
+}
+
+fn read_exactly(read_at: &mut ReadAt<'_>, at: u64, buf: &mut [u8]) -> io::Result<usize> {
+    match read_at(at, buf)? {
+        n if n == buf.len() => Ok(n),
+        _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file became shorter while it was read")),
+    }
+}
+
+/// Fills as much of `buf` as the file has from `at`; returns how much.
+fn read_fully_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], at + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+enum WholeError {
+    Io(io::Error),
+    TooLarge,
+}
+
+impl std::fmt::Display for WholeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WholeError::Io(e) => e.fmt(f),
+            WholeError::TooLarge => f.write_str("it is now larger than the module size limit"),
+        }
+    }
+}
+
+/// The whole file, never reading more than one byte past `max_size`.
+fn read_whole(path: &Path, max_size: usize) -> Result<Vec<u8>, WholeError> {
+    use std::io::Read;
+    let file = File::open(path).map_err(WholeError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(max_size as u64 + 1).read_to_end(&mut bytes).map_err(WholeError::Io)?;
+    if bytes.len() > max_size {
+        return Err(WholeError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests;

@@ -59,12 +59,15 @@ callgrind_annotate --threshold=100 "$R/run.callgrind" >"$R/self.txt"
 say "the floor: process start and empty export calls"
 valgrind --tool=callgrind --callgrind-out-file=/dev/null /bin/true 2>"$R/true.vg"
 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$S/bin/empty-rust" 2>"$R/empty-rust.vg"
-# The floor binary makes calls/10 warm-up calls and `calls` timed ones, for each of its two variants:
-# collect only inside TypedFunc::call, at two call counts, and take the difference per call.
+# The floor binary makes calls/10 warm-up calls and `calls` timed ones, for each of its two variants
+# (TypedFunc::call is inlined into its loops): the whole program at two call counts, and the difference
+# per call (the call, set_epoch_deadline and the loop).
 for n in 1000 11000; do
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null '--toggle-collect=*TypedFunc*::call*' "$FLOOR" "$n" \
-        >"$R/floor-cg-$n.out" 2>"$R/floor-cg-$n.vg"
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$FLOOR" "$n" >"$R/floor-cg-$n.out" 2>"$R/floor-cg-$n.vg"
 done
 for i in 1 2 3; do "$FLOOR" 10000000 >>"$R/floor-wall.out"; done
+# Wall clock of process start (it does move with the load: medians of alternating runs).
+python3 "$ROOT/benches/alternate.py" --rounds 5 --warmup 3 --json "$R/process-start.json" \
+    --cmd true 20 /bin/true --cmd empty_rust 20 "$S/bin/empty-rust" >&2
 
 python3 "$ROOT/benches/startup_report.py" "$R" | tee "$R/results.md"

@@ -122,15 +122,21 @@ print("| phase | instructions | share |")
 print("|---|---:|---:|")
 for name, v in phases:
     print(f"| {name} | {v:,} | {100 * v / total:.1f}% |")
+start_wall = {}
+if os.path.exists(os.path.join(R, "process-start.json")):
+    import json
+
+    for k, c in json.load(open(os.path.join(R, "process-start.json")))["commands"].items():
+        start_wall[k] = f"{c['median'] * 1e3:.2f} ms"
 print()
 print("### The physical floor")
 print()
 print("| floor | instructions | wall |")
 print("|---|---:|---:|")
 if floor_true:
-    print(f"| process start: `/bin/true` (dynamic glibc) | {floor_true:,} | |")
+    print(f"| process start: `/bin/true` (dynamic glibc) | {floor_true:,} | {start_wall.get('true', '')} |")
 if floor_rust:
-    print(f"| process start: empty Rust `fn main() {{}}` (rustc -O, dynamic) | {floor_rust:,} | |")
+    print(f"| process start: empty Rust `fn main() {{}}` (rustc -O, dynamic) | {floor_rust:,} | {start_wall.get('empty_rust', '')} |")
 if per_call:
     like = sorted(ns.get("leakhost_like", []))
     plain = sorted(ns.get("plain", []))

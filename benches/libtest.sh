@@ -13,6 +13,7 @@
 #     alternating runs.
 #
 # Environment: BENCH_DIR (default /tmp/leakhost-bench), RUNS (timed runs per block, default 20),
+# LEAKHOST (time this binary instead of building one),
 # SKIP_WALL=1 (instructions only: the machine is shared). Writes only under $BENCH_DIR.
 set -euo pipefail
 
@@ -26,9 +27,15 @@ say() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'benches/libtest.sh: %s\n' "$*" >&2; exit 1; }
 command -v valgrind >/dev/null || die "valgrind is needed (apt-get install valgrind)"
 
-say "building leakhost (release) and the suites"
-(cd "$ROOT" && cargo build --release -q -p leakhost)
-mkdir -p "$B/bin" && cp "$ROOT/target/release/leakhost" "$B/bin/leakhost-libtest"
+mkdir -p "$B/bin"
+if [ -n "${LEAKHOST:-}" ]; then
+    say "timing LEAKHOST=$LEAKHOST (not building the host); building the suites"
+    cp "$LEAKHOST" "$B/bin/leakhost-libtest"
+else
+    say "building leakhost (release) and the suites"
+    (cd "$ROOT" && cargo build --release -q -p leakhost)
+    cp "$ROOT/target/release/leakhost" "$B/bin/leakhost-libtest"
+fi
 L=$B/bin/leakhost-libtest
 (cd "$ROOT" && cargo build --release -q --target wasm32-wasip1 --manifest-path sample-tests/Cargo.toml)
 SAMPLE=$ROOT/sample-tests/target/wasm32-wasip1/release/samplelayers.wasm

@@ -11,6 +11,8 @@
 #   BENCH_DIR   where generated suites, builds, the virtualenv and results go (default /tmp/leakhost-bench)
 #   RUNS        timed runs of fast commands (default 30); slower ones use fewer, see below
 #   SKIP_NATIVE=1  skip (c), the native libtest baseline (its first compile takes a minute or two)
+#   LEAKHOST    time this leakhost binary instead of building one (cargo build --release -p leakhost)
+#   LEAKHOST_BASE  passed on to benches/headline.sh: a second binary timed beside it
 #
 # Nothing here writes outside $BENCH_DIR and the workspace's target/ directories. The compiled-module
 # cache is $BENCH_DIR/cache (LEAKHOST_CACHE_DIR), so the user's own cache is neither used nor touched.
@@ -67,11 +69,16 @@ bench_pair() {
 }
 
 # --- builds ------------------------------------------------------------------------------------
-say "building leakhost (release)"
-(cd "$ROOT" && cargo build --release -q -p leakhost)
 # Time a private copy: other cargo invocations in the workspace may rebuild target/release meanwhile.
 mkdir -p "$B/bin"
-cp "$ROOT/target/release/leakhost" "$B/bin/leakhost"
+if [ -n "${LEAKHOST:-}" ]; then
+    say "timing LEAKHOST=$LEAKHOST (not building the host)"
+    cp "$LEAKHOST" "$B/bin/leakhost"
+else
+    say "building leakhost (release)"
+    (cd "$ROOT" && cargo build --release -q -p leakhost)
+    cp "$ROOT/target/release/leakhost" "$B/bin/leakhost"
+fi
 L=$B/bin/leakhost
 
 say "building the sample suites (wasm32-wasip1, release)"
@@ -217,4 +224,9 @@ say "results (raw data in $R)"
 python3 "$ROOT/benches/report.py" "$R" | tee "$R/results.md"
 
 # libtest binaries and instrumentation (issue 25): their own script and table.
-BENCH_DIR=$B bash "$ROOT/benches/libtest.sh"
+LEAKHOST=$L BENCH_DIR=$B bash "$ROOT/benches/libtest.sh"
+
+# Issue 26: the headline ratios from alternating runs (zope, line tables vs stripped, the wasmtime CLI,
+# -j, peak memory; LEAKHOST_BASE, if set, is timed beside this binary) and the start-up breakdown.
+LEAKHOST=$L BENCH_DIR=$B bash "$ROOT/benches/headline.sh"
+LEAKHOST=$L BENCH_DIR=$B bash "$ROOT/benches/startup.sh"

@@ -6,6 +6,7 @@
 //! [`parallel`] spreads layers over worker threads.
 
 mod bare;
+mod call;
 pub mod conformance;
 mod event;
 pub(crate) mod image;
@@ -25,11 +26,11 @@ use crate::leak::policy::PolicyJudge;
 use crate::plan::{Plan, SelectionRecord};
 use crate::sandbox::SandboxError;
 use crate::text::GuestText;
+pub use call::{CallResult, InstanceError, Outcome};
 pub use event::{
     Counts, Event, EventSink, FreshReason, HookOutcome, LayerId, LayerRef, Phases, RunStart, SuiteId, Summary, TestId,
     TestRef,
 };
-pub use instance::{CallResult, InstanceError, Outcome};
 pub use options::{Execution, ReplayBudget, RunOptions, DEFAULT_MAX_ITERATIONS, DEFAULT_REPLAY_BUDGET, DEFAULT_WARMUP};
 pub use parallel::worker_stack_size;
 pub use session::Session;

@@ -9,17 +9,18 @@ mod capture;
 mod engine;
 mod files;
 mod limiter;
-mod module_limits;
 mod poll;
 mod trace_call;
 
 pub use files::MAX_OPEN_FILES;
 use limiter::Limiter;
 pub use limiter::TABLE_ELEMENT_BYTES;
-pub use module_limits::{
+// What a module may be before it is compiled is part of the policy; `suite::limits` checks it.
+pub use crate::suite::{
     ModuleLimits, DEFAULT_MAX_CODE_SIZE, DEFAULT_MAX_FUNCTIONS, DEFAULT_MAX_LOCALS, DEFAULT_MAX_MODULE_SIZE,
     DEFAULT_MAX_NESTING, DEFAULT_MAX_TOTAL_LOCALS,
 };
+pub use crate::text::human_bytes;
 use trace_call::charge_trace_call;
 pub use trace_call::TRACE_CALL_FUEL;
 
@@ -214,16 +215,6 @@ pub enum LimitExceeded {
         /// The call's time used before the sleep.
         used: Duration,
     },
-}
-
-/// "256 MiB", "512 KiB", "100 bytes".
-pub fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
-        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
-        n => format!("{n} bytes"),
-    }
 }
 
 /// Per-instance host state.

@@ -42,7 +42,7 @@ pub enum SuiteError {
         source: std::io::Error,
     },
     /// The file is larger than `--max-module-size`.
-    #[error("{path}: the module is larger than the limit of {}; raise it with --max-module-size", crate::sandbox::human_bytes(*.limit as u64))]
+    #[error("{path}: the module is larger than the limit of {}; raise it with --max-module-size", crate::text::human_bytes(*.limit as u64))]
     TooLarge {
         /// The file.
         path: PathBuf,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use wasmtime::{Engine, Func, Instance, InstancePre, Memory, Store, Val};
 
-use super::instance::{InstanceError, Limits};
+use super::call::{InstanceError, Limits};
 use super::{CallResult, Outcome};
 use crate::abi::{Counters, Manifest, TestDecl, MAX_NAME_LEN, MAX_TESTS};
 use crate::sandbox::{self, Capture, GuestState, Policy};

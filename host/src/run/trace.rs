@@ -98,19 +98,7 @@ fn replayed_stacks(
     for why in [&survey.stopped, &capture.stopped].into_iter().flatten() {
         notes.push(format!("the replay stopped recording: {why}; the verdict stands"));
     }
-    let mut missing = (0u64, 0i64);
-    let mut contributions = Vec::with_capacity(wanted.len());
-    for (piece, cause) in &wanted {
-        match capture.captured.get(&piece.seq) {
-            Some(&stack) => contributions.push(Contribution {
-                stack,
-                blocks: piece.blocks,
-                bytes: piece.bytes,
-                cause: (*cause).clone(),
-            }),
-            None => missing = (missing.0 + piece.blocks, missing.1 + piece.bytes),
-        }
-    }
+    let (contributions, missing) = contributions(&wanted, &capture);
     if missing != (0, 0) {
         notes.push(format!("{} blocks ({} bytes) have no captured stack", missing.0, missing.1));
     }
@@ -128,34 +116,55 @@ fn replayed_stacks(
         ));
     }
     let counted = (options.repeat.max(1) as usize).saturating_sub(options.warmup);
-    // Offsets where the instrumentation moved code are translated back to the ones the DWARF knows.
+    let named = name_stacks(session, &capture, options.replay_budget.frame_text);
+    let groups = stacks::group(&contributions, counted, |id| named.stacks[id.0 as usize].clone());
+    notes.extend(named.notes);
+    let stacks = LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect(), partial };
+    Ok(Replayed { stacks, witness })
+}
+
+/// The captured stacks of the wanted pieces, and the blocks and bytes of those whose
+/// stack was not captured.
+fn contributions(wanted: &[(Piece, &GuestText)], capture: &Traced) -> (Vec<Contribution>, (u64, i64)) {
+    let mut missing = (0u64, 0i64);
+    let mut contributions = Vec::with_capacity(wanted.len());
+    for (piece, cause) in wanted {
+        match capture.captured.get(&piece.seq) {
+            Some(&stack) => contributions.push(Contribution {
+                stack,
+                blocks: piece.blocks,
+                bytes: piece.bytes,
+                cause: (*cause).clone(),
+            }),
+            None => missing = (missing.0 + piece.blocks, missing.1 + piece.bytes),
+        }
+    }
+    (contributions, missing)
+}
+
+/// Names the captured stacks, reading the suite file's debug sections only now, and
+/// only when the compiled module left them out; a note first says why lines are missing.
+fn name_stacks(session: &Session<'_>, capture: &Traced, frame_text: usize) -> symbols::Symbolized {
     let source = session.source();
     let code_start = source.code_start().unwrap_or(0);
+    // Offsets where the instrumentation moved code are translated back to the ones the DWARF knows.
     let raw: Vec<_> =
         capture.table.stacks().iter().map(|stack| session.code_map().translate(stack, code_start)).collect();
-    // Only now, and only when the compiled module left debug sections out, is the file read again.
     let file = match source.dropped_bytes() {
         0 => Ok(Vec::new()),
         _ => source.debug_file(),
     };
-    let named = match &file {
-        Ok(file) => symbols::symbolize(file, &raw, options.replay_budget.frame_text),
-        Err(why) => {
-            let mut named = symbols::symbolize(&[], &raw, options.replay_budget.frame_text);
-            named.notes.push(format!("names only: {why}, so its line tables are not read"));
-            named
-        }
-    };
-    let groups = stacks::group(&contributions, counted, |id| named.stacks[id.0 as usize].clone());
-    if !named.has_lines {
-        notes.push(
+    let mut named = symbols::symbolize(file.as_deref().unwrap_or(&[]), &raw, frame_text);
+    let why_no_lines = match file {
+        Err(why) => Some(format!("names only: {why}, so its line tables are not read")),
+        Ok(_) if !named.has_lines => Some(
             "names only: the suite has no DWARF line tables (build it with debug = \"limited\" for file:line and full names)"
                 .into(),
-        );
-    }
-    notes.extend(named.notes);
-    let stacks = LeakStacks { groups, notes: notes.into_iter().map(GuestText::from).collect(), partial };
-    Ok(Replayed { stacks, witness })
+        ),
+        Ok(_) => None,
+    };
+    named.notes.splice(0..0, why_no_lines);
+    named
 }
 
 /// The pieces of causes the verdict names, with their cause; and the blocks and bytes of

@@ -24,6 +24,7 @@ pub use alloc::{kind as report_kind, AllocInfo, Mode, COUNT_SWITCH, HOOKS_TABLE,
 pub use code_map::CodeMap;
 pub use command::{CommandInfo, CTORS, DROP_STRING, STACK_POINTER, TEST_PREFIX, WRAPPER_PREFIX};
 pub use globals::{code_allows_snapshots, GLOBAL_EXPORT_PREFIX};
+pub(crate) use module::read_leb;
 
 use leakhost_guest::abi::export;
 

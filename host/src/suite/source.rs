@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::instrument::read_leb as leb_u32;
 use super::SuiteError;
 
 /// What is read of a file to recognise it before its sections are walked: enough to
@@ -178,17 +179,6 @@ fn custom_name_is(content: &[u8], size: u64) -> bool {
     name_len as usize == NAME_SECTION.len()
         && (len + NAME_SECTION.len()) as u64 <= size
         && content.get(len..len + NAME_SECTION.len()) == Some(NAME_SECTION)
-}
-
-fn leb_u32(bytes: &[u8]) -> Option<(u32, usize)> {
-    let mut value: u64 = 0;
-    for (i, &byte) in bytes.iter().take(5).enumerate() {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return u32::try_from(value).ok().map(|v| (v, i + 1));
-        }
-    }
-    None
 }
 
 /// Reads the kept sections after the module header.

@@ -229,6 +229,11 @@ pub struct GuestState {
     timeout: Option<Duration>,
     /// When the current call into the guest started: real sleeps count against its limit.
     call_started: std::time::Instant,
+    /// Whether the store meters fuel (`--fuel`): asking a store without fuel for it
+    /// builds an error, a third of a traced call's cost.
+    fuel: bool,
+    /// Traced calls made since the clock was last read against the time limit.
+    trace_calls: u32,
     /// Files the guest holds open, bounded.
     open_files: usize,
     /// Where an ABI v2 guest's allocator calls go while the host traces them.
@@ -413,6 +418,8 @@ pub fn state_with_args(
         timeout: policy.timeout,
         open_files: 0,
         call_started: std::time::Instant::now(),
+        fuel: policy.fuel.is_some(),
+        trace_calls: 0,
         tracer: None,
         alloc: alloc_hooks::AllocAccount::default(),
         forward_allocs: false,

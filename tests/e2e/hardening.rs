@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::harness::{self, leakhost, Run};
+use crate::hostile_stacks::{hostile_dwarf, leakstacks_with, leaky_v2};
 
 /// What a hand-written suite declares and does. Memory layout (docs/abi.md §4):
 /// 0x100 manifest, 0x200 the layer `L` (when there is one), 0x500 the status record,
@@ -411,9 +412,9 @@ fn write_the_review_probes() {
     );
     // Item 9: 20,000 functions of 50,000 unused locals; the worst modules within the limits.
     write("p9-locals-bomb.wasm", &locals_module(20_000, 50_000, 0));
-    // At the defaults: 100,000 functions, 1,000,000 locals, 16 MiB of code, spread three ways.
+    // At the defaults: 50,000 functions, 1,000,000 locals, 16 MiB of code, spread three ways.
     let code = 16 << 20;
-    write("p9-worst-100000x10.wasm", &code_module(100_000, 10, 1, code / 100_000 - 32));
+    write("p9-worst-50000x20.wasm", &code_module(50_000, 20, 1, code / 50_000 - 32));
     write("p9-worst-1000x1000.wasm", &code_module(1000, 1000, 1, code / 1000 - 32));
     write("p9-worst-100x10000.wasm", &code_module(100, 10_000, 1, code / 100 - 32));
     // Item 10: a flood of 300,000 traced allocations from 5,000 frames deep, in the replay only:
@@ -455,6 +456,16 @@ fn write_the_review_probes() {
     );
     // A plain suite for the policy-file probes of item 7.
     write("p7-suite.wasm", &compile(&Spec { tests: 1, ..Spec::default() }));
+    // The allocation-stack probes (tests/e2e/hostile_stacks.rs) at the review's sizes. Item 1:
+    // 30,000 nested inlined entries; item 4: 800 of them, each naming one 100 KB string.
+    let copy = |name: &str, from: PathBuf| write(name, &std::fs::read(from).unwrap());
+    copy("p1-deep-dwarf.wasm", leakstacks_with("p1.wasm", &hostile_dwarf(30_000, 1)));
+    copy("p4-wide-dwarf.wasm", leakstacks_with("p4.wasm", &hostile_dwarf(800, 100_000)));
+    // Item 3: 10 M traced blocks per call; item 5: a 2 MB name in a 25-deep stack from 20 calls;
+    // item 14: a tracer that claims 4 GB per block against counters of 16 bytes.
+    copy("p3-trace-flood.wasm", leaky_v2("p3.wasm", 2, 4, 10_000_000, 1, 16, (10_000_000, 160_000_000)));
+    copy("p5-long-names.wasm", leaky_v2("p5.wasm", 25, 2 << 20, 20, 1, 16, (20, 320)));
+    copy("p14-liar.wasm", leaky_v2("p14.wasm", 2, 4, 1, 1, u32::MAX, (1, 16)));
 }
 
 /// A fresh directory holding the C template suite (host/templates/c) with `manifest` as

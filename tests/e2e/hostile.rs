@@ -149,7 +149,7 @@ fn too_many_functions_are_refused_before_compiling() {
     let wat = format!("(module {})", "(func)".repeat(200_000));
     let path = harness::temp_file("many-functions.wasm", &wat::parse_str(wat).unwrap());
     let line = refused(&path, &[]);
-    assert!(line.contains("function count 200000 exceeds the limit of 100000"), "{line}");
+    assert!(line.contains("function count 200000 exceeds the limit of 50000"), "{line}");
     assert!(line.contains("--max-functions"), "{line}");
 }
 

@@ -62,7 +62,7 @@ fn without_debug_sections(wasm: &[u8]) -> Vec<u8> {
 
 /// DWARF 4 whose one compile unit covers all code with a subprogram and `depth` nested
 /// inlined subroutines, each named (through its abstract origin) by a string of `name_len` bytes.
-fn hostile_dwarf(depth: usize, name_len: usize) -> Vec<u8> {
+pub(crate) fn hostile_dwarf(depth: usize, name_len: usize) -> Vec<u8> {
     // Abbreviations: 1 compile unit, 2 the named abstract subprogram, 3 the concrete
     // subprogram, 4 an inlined subroutine; all with children but 2.
     let abbrev: Vec<u8> = [
@@ -108,7 +108,7 @@ fn hostile_dwarf(depth: usize, name_len: usize) -> Vec<u8> {
 }
 
 /// The leakstacks suite with its DWARF replaced by `dwarf`.
-fn leakstacks_with(name: &str, dwarf: &[u8]) -> std::path::PathBuf {
+pub(crate) fn leakstacks_with(name: &str, dwarf: &[u8]) -> std::path::PathBuf {
     let wasm = std::fs::read(suite("leakstacks")).unwrap();
     let mut hostile = without_debug_sections(&wasm);
     hostile.extend_from_slice(dwarf);
@@ -159,7 +159,7 @@ fn dwarf_that_names_every_inlined_frame_with_100_kb_is_capped() {
 }
 
 /// The v2 fixture with its placeholders filled in.
-fn leaky_v2(
+pub(crate) fn leaky_v2(
     name: &str,
     depth: usize,
     name_len: usize,
@@ -196,7 +196,9 @@ fn a_flood_of_traced_blocks_stops_the_replay_not_the_run() {
     let wasm = leaky_v2("flood.wasm", 2, 4, 5_000, 1, 16, (5_000, 80_000));
     let run = probe(&wasm, &["--max-traced-blocks", "1000", "--fail-on-leak"]);
     assert_eq!(run.status, 3, "the verdict stands: {}", run.stdout);
-    assert!(run.stdout.contains("the replay stopped recording: more than 1000 blocks were live at once (--max-traced-blocks); the verdict stands"), "{}", run.stdout);
+    let note = "the replay stopped recording: more than 1000 blocks were live at once (--max-traced-blocks); the verdict stands";
+    // Once, though both replays stopped.
+    assert_eq!(run.stdout.matches(note).count(), 1, "{}", run.stdout);
 }
 
 #[test]

@@ -189,7 +189,7 @@ fn help_shows_the_defaults_the_run_uses() {
         "[default: 64K]",
         "each hook, in seconds; 0 for none [default: 60]",
         "[default: 64M]",
-        "[default: 100000]",
+        "[default: 50000]",
         "--no-tests <WHAT>",
         "- warn: A warning on stderr; the command goes on and succeeds",
         "- pass: Nothing is said; the command succeeds [default: fail]",

@@ -95,8 +95,12 @@ fn replayed_stacks(
                 .to_string(),
         );
     }
+    // Both replays run the same code and usually stop for the same reason: say it once.
     for why in [&survey.stopped, &capture.stopped].into_iter().flatten() {
-        notes.push(format!("the replay stopped recording: {why}; the verdict stands"));
+        let note = format!("the replay stopped recording: {why}; the verdict stands");
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
     }
     let (contributions, missing) = contributions(&wanted, &capture);
     if missing != (0, 0) {

@@ -14,7 +14,7 @@ use wasmparser::{Operator, Parser, Payload};
 /// Default `--max-module-size`.
 pub const DEFAULT_MAX_MODULE_SIZE: usize = 64 * 1024 * 1024;
 /// Default `--max-functions`.
-pub const DEFAULT_MAX_FUNCTIONS: u32 = 100_000;
+pub const DEFAULT_MAX_FUNCTIONS: u32 = 50_000;
 /// Default `--max-nesting`.
 pub const DEFAULT_MAX_NESTING: u32 = 1_000;
 /// Default `--max-locals` (BENCHMARKS.md: the worst module within the defaults).

@@ -124,9 +124,9 @@ pub struct Suite {
     pub module: Module,
     /// Whether it is a reactor with `_initialize`, to be called once per instance.
     pub has_initialize: bool,
-    /// The bytes `module` was compiled from: the file's lean module ([`source`]),
-    /// instrumented (with the snapshot's exports, `run::image`).
-    pub wasm: std::sync::Arc<Vec<u8>>,
+    /// Whether no function of the module changes a table or re-initialises memory
+    /// from a segment, so that a snapshot holds all of an instance's state (`run::image`).
+    pub code_allows_snapshots: bool,
     /// Whether every mutable global is exported, so fresh instances may start from a snapshot.
     pub globals_exported: bool,
     /// What leakhost added to the module before compiling it (`instrument`).
@@ -190,27 +190,16 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
 /// past `limits` is refused before it is compiled or cached.
 pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &ModuleLimits) -> Result<Suite, SuiteError> {
     let source::LeanModule { bytes, source } = source::read(path, limits.max_size)?;
-    // Exports the mutable globals, so that fresh instances can start from a snapshot.
-    let instrument::Instrumented { bytes, globals_exported, instrumentation } = instrument::instrument(&bytes);
-    let (module, compilation) = match cache.and_then(|c| c.load(engine, &bytes)) {
-        Some((module, entry)) => (module, Compilation::FromCache(entry)),
-        None => {
-            if let Some(e) = limits.check(&bytes) {
-                let (what, value, limit, flag) = (e.what, e.value, e.limit, e.flag);
-                return Err(SuiteError::TooComplex { path: path.to_path_buf(), what, value, limit, flag });
-            }
-            let module = Module::new(engine, &bytes)
-                .map_err(|e| SuiteError::Invalid { path: path.to_path_buf(), reason: format!("{e:#}") })?;
-            let compilation = match cache {
-                // A cache that cannot be written only costs speed; the run goes on.
-                Some(cache) => {
-                    Compilation::CompiledAndCached(cache.store(engine, &bytes, &module).map_err(|e| e.to_string()))
-                }
-                None => Compilation::Compiled,
-            };
-            (module, compilation)
-        }
+    let cached = cache.and_then(|c| c.load(engine, &source.lean_hash())).and_then(|entry| {
+        // An entry of an older layout is compiled again.
+        let prepared = serde_json::from_slice::<Prepared>(&entry.prepared).ok()?;
+        Some((entry.module, prepared, Compilation::FromCache(entry.path)))
+    });
+    let (module, prepared, compilation) = match cached {
+        Some(hit) => hit,
+        None => compile(engine, path, &bytes, &source, cache, limits)?,
     };
+    let Prepared { globals_exported, code_allows_snapshots, instrumentation } = prepared;
     let not_a_suite = |why| SuiteError::NotASuite { path: path.to_path_buf(), why };
     // A WASI command without the ABI may be a libtest binary: `run::bare` lists its tests.
     let has_initialize = match instrumentation.command {
@@ -229,19 +218,61 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &Module
             });
         }
     }
-    let wasm = std::sync::Arc::new(bytes);
     let instrumentation = std::sync::Arc::new(instrumentation);
     let source = std::sync::Arc::new(source);
     Ok(Suite {
         path: path.to_path_buf(),
         module,
         has_initialize,
-        wasm,
+        code_allows_snapshots,
         globals_exported,
         instrumentation,
         compilation,
         source,
     })
+}
+
+/// What instrumentation found in a module, kept with its compiled code in the cache so
+/// that a hit neither instruments nor scans the module again.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Prepared {
+    globals_exported: bool,
+    code_allows_snapshots: bool,
+    instrumentation: instrument::Instrumentation,
+}
+
+/// Instruments the lean module `bytes`, checks it against the limits and compiles it,
+/// storing it in `cache` when there is one.
+fn compile(
+    engine: &Engine,
+    path: &Path,
+    bytes: &[u8],
+    source: &SourceFile,
+    cache: Option<&Cache>,
+    limits: &ModuleLimits,
+) -> Result<(Module, Prepared, Compilation), SuiteError> {
+    // Exports the mutable globals, so that fresh instances can start from a snapshot.
+    let instrument::Instrumented { bytes, globals_exported, instrumentation } = instrument::instrument(bytes);
+    if let Some(e) = limits.check(&bytes) {
+        let (what, value, limit, flag) = (e.what, e.value, e.limit, e.flag);
+        return Err(SuiteError::TooComplex { path: path.to_path_buf(), what, value, limit, flag });
+    }
+    let module = Module::new(engine, &bytes)
+        .map_err(|e| SuiteError::Invalid { path: path.to_path_buf(), reason: format!("{e:#}") })?;
+    // Compiling costs far more than this scan, which a hit then never repeats.
+    let code_allows_snapshots = globals_exported && instrument::code_allows_snapshots(&bytes);
+    let prepared = Prepared { globals_exported, code_allows_snapshots, instrumentation };
+    let compilation = match cache {
+        // A cache that cannot be written only costs speed; the run goes on.
+        Some(cache) => {
+            let stored = serde_json::to_vec(&prepared)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|p| cache.store(engine, &source.lean_hash(), &p, &module));
+            Compilation::CompiledAndCached(stored.map_err(|e| e.to_string()))
+        }
+        None => Compilation::Compiled,
+    };
+    Ok((module, prepared, compilation))
 }
 
 /// The required exports and their signatures: (name, params, results).

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use wasmtime::{Instance, Memory, Store, Val};
 
 use crate::sandbox::{GuestState, WorldState};
-pub use crate::suite::instrument::{code_allows_snapshots, GLOBAL_EXPORT_PREFIX};
+pub use crate::suite::instrument::GLOBAL_EXPORT_PREFIX;
 
 /// Environment variable that turns snapshots off (`LEAKHOST_NO_SNAPSHOT=1`): every
 /// fresh instance runs the guest's start-up again. For testing that both agree.

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use wasmtime::{Engine, InstancePre};
 
-use super::image::{self, InitImage, NO_SNAPSHOT_ENV};
+use super::image::{InitImage, NO_SNAPSHOT_ENV};
 use super::instance::{GuestInstance, Startup};
 use super::{CallResult, InstanceError, Outcome, RunError};
 use crate::abi::{hook, Manifest};
@@ -45,15 +45,11 @@ pub struct Session<'e> {
 
 /// How a session starts fresh instances; shared by its `-j` forks.
 struct Fresh {
-    /// Whether the policy allows snapshots.
+    /// Whether the policy and the module's code allow snapshots.
     allowed: bool,
     /// The state of an instance right after start-up: the first instance's, taken as
     /// soon as its manifest was read (or, failing that, the first fresh instance's).
     snapshot: OnceLock<Start>,
-    /// Whether the module's code allows snapshots, checked when first needed.
-    code_allows: OnceLock<bool>,
-    /// The bytes the module was compiled from, for that check.
-    wasm: Arc<Vec<u8>>,
     /// The first manifest's hash, which an instance that ran start-up must reproduce.
     manifest_hash: blake3::Hash,
 }
@@ -67,7 +63,7 @@ struct Start {
 impl Fresh {
     /// Whether fresh instances start from a snapshot.
     fn snapshots(&self) -> bool {
-        self.allowed && *self.code_allows.get_or_init(|| image::code_allows_snapshots(&self.wasm))
+        self.allowed
     }
 }
 
@@ -90,14 +86,18 @@ impl<'e> Session<'e> {
         capture.clear();
         // Descriptors opened during start-up and real clocks or randomness are host
         // state a snapshot cannot carry (run::image).
-        let allowed = suite.globals_exported && policy.dirs.is_empty() && !policy.real_world && !snapshots_disabled();
-        let (snapshot, code_allows, wasm) = (OnceLock::new(), OnceLock::new(), suite.wasm.clone());
+        let allowed = suite.globals_exported
+            && suite.code_allows_snapshots
+            && policy.dirs.is_empty()
+            && !policy.real_world
+            && !snapshots_disabled();
+        let snapshot = OnceLock::new();
         if allowed {
             // Copying the memory now (about 0.1 ms per MB) is far cheaper than running
             // start-up again in the first fresh instance.
             let _ = snapshot.set(Start { image: instance.image(), status_addr: instance.status_addr() });
         }
-        let fresh = Arc::new(Fresh { allowed, snapshot, code_allows, wasm, manifest_hash });
+        let fresh = Arc::new(Fresh { allowed, snapshot, manifest_hash });
         Ok(Session {
             engine,
             pre,

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -16,7 +16,14 @@ use crate::text::GuestText;
 /// The guest's stdout and stderr, interleaved as written, kept up to a limit.
 #[derive(Clone)]
 pub struct Capture {
-    inner: Arc<Mutex<CaptureState>>,
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    /// Whether anything was written since the last take or clear: most tests print
+    /// nothing, and a take that finds this false needs neither the lock nor the budget.
+    written: AtomicBool,
+    state: Mutex<CaptureState>,
 }
 
 struct CaptureState {
@@ -114,19 +121,22 @@ impl Capture {
     /// An empty capture that keeps at most `limit` bytes until taken, charged to `budget`.
     pub fn with_budget(limit: usize, budget: OutputBudget) -> Self {
         Capture {
-            inner: Arc::new(Mutex::new(CaptureState {
-                data: Vec::new(),
-                limit,
-                dropped: 0,
-                over_budget: false,
-                budget,
-            })),
+            inner: Arc::new(Shared {
+                written: AtomicBool::new(false),
+                state: Mutex::new(CaptureState { data: Vec::new(), limit, dropped: 0, over_budget: false, budget }),
+            }),
         }
     }
 
     /// Takes everything written since the last take, charging it to the run's budget.
     pub fn take(&self) -> CapturedOutput {
+        // The budget is shared by every -j worker: touching it for nothing made the
+        // threads contend for its cache line on every test.
+        if !self.inner.written.load(Ordering::Acquire) {
+            return CapturedOutput::default();
+        }
         let mut state = self.lock();
+        self.inner.written.store(false, Ordering::Relaxed);
         let granted = state.budget.reserve(state.data.len());
         let cut = state.data.len() - granted;
         let dropped = std::mem::take(&mut state.dropped) + cut as u64;
@@ -149,6 +159,7 @@ impl Capture {
     /// report shows (an instance's start-up).
     pub fn clear(&self) {
         let mut state = self.lock();
+        self.inner.written.store(false, Ordering::Relaxed);
         state.data.clear();
         state.dropped = 0;
         state.over_budget = false;
@@ -167,7 +178,7 @@ impl Capture {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CaptureState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn write(&self, bytes: &[u8]) {
@@ -180,6 +191,9 @@ impl Capture {
         state.data.extend_from_slice(&bytes[..keep]);
         state.dropped += (bytes.len() - keep) as u64;
         state.over_budget |= keep < bytes.len() && room < test_room;
+        if !bytes.is_empty() {
+            self.inner.written.store(true, Ordering::Release);
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! The compiled-module cache: compile a suite once, load it in a fraction of a
 //! millisecond afterwards.
 //!
-//! An entry is keyed by the module's content hash and a hash of everything in the
-//! engine that compiled code depends on (target, Cranelift flags, tunables, wasm
-//! features, wasmtime's version), so a changed suite, engine setting or wasmtime
-//! misses. An entry is native code, so it is authenticated before wasmtime sees it:
-//! a MAC (keyed blake3) over the entry's own key and payload, with a per-user secret
+//! An entry is keyed by the module's content hash and a hash of everything else that
+//! compiled code depends on (target, Cranelift flags, tunables, wasm features,
+//! wasmtime's version, what instrumentation does), so a changed suite, engine setting
+//! or wasmtime misses. It holds the compiled module and what the caller prepared with
+//! it (instrumentation's findings), so a hit repeats neither. An entry is native code,
+//! so it is authenticated before wasmtime sees it: a MAC (keyed blake3) over the
+//! entry's own key, the caller's part and the payload, with a per-user secret
 //! kept outside the cache directory (see [`secret`]). An entry copied from another key,
 //! patched, truncated or written by someone without the secret is removed and rebuilt,
 //! never loaded. A directory others can write is refused. Writers go through a freshly
@@ -32,10 +34,10 @@ pub const CACHE_DIR_ENV: &str = "LEAKHOST_CACHE_DIR";
 pub const CACHE_KEY_ENV: &str = "LEAKHOST_CACHE_KEY";
 
 /// Magic bytes at the start of every entry; bumped if the entry format changes.
-const MAGIC: &[u8; 8] = b"LHCACHE2";
+const MAGIC: &[u8; 8] = b"LHCACHE3";
 const MAC_LEN: usize = 32;
 /// Domain separation: this secret MACs nothing else.
-const MAC_CONTEXT: &[u8] = b"leakhost compiled-module cache entry v2\0";
+const MAC_CONTEXT: &[u8] = b"leakhost compiled-module cache entry v3\0";
 /// Entries larger than this are not read (a planted link to a device or a huge file).
 const MAX_ENTRY_LEN: u64 = 1 << 30;
 
@@ -74,6 +76,16 @@ pub enum Compilation {
     FromCache(PathBuf),
 }
 
+/// An entry loaded from the cache.
+pub struct CachedModule {
+    /// The compiled module.
+    pub module: Module,
+    /// What the caller stored with it.
+    pub prepared: Vec<u8>,
+    /// The entry's file.
+    pub path: PathBuf,
+}
+
 /// A directory of compiled modules, and the secret that authenticates them.
 #[derive(Clone)]
 pub struct Cache {
@@ -93,13 +105,14 @@ impl fmt::Debug for Cache {
 pub struct EntryKey(String);
 
 impl EntryKey {
-    /// The key of `bytes` compiled by `engine`.
-    pub fn new(engine: &Engine, bytes: &[u8]) -> Self {
+    /// The key of the module whose bytes hash to `content`, instrumented and compiled
+    /// by `engine`.
+    pub fn new(engine: &Engine, content: &blake3::Hash) -> Self {
         let mut engine_hash = StableHasher::new();
         engine.precompile_compatibility_hash().hash(&mut engine_hash);
         // What instrumentation adds is part of the compiled code.
-        super::instrument::VERSION.hash(&mut engine_hash);
-        EntryKey(format!("{}-{}", blake3::hash(bytes).to_hex(), engine_hash.digest().to_hex()))
+        super::instrument::variant().hash(&mut engine_hash);
+        EntryKey(format!("{}-{}", content.to_hex(), engine_hash.digest().to_hex()))
     }
 
     /// The key as text (also the entry's file stem).
@@ -147,29 +160,31 @@ impl Cache {
         Ok(Cache { dir, secret })
     }
 
-    /// The entry path for `bytes` compiled by `engine`.
-    pub fn entry_path(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {
-        self.path_of(&EntryKey::new(engine, bytes))
+    /// The entry path for the module whose bytes hash to `content`, compiled by `engine`.
+    pub fn entry_path(&self, engine: &Engine, content: &blake3::Hash) -> PathBuf {
+        self.path_of(&EntryKey::new(engine, content))
     }
 
     fn path_of(&self, key: &EntryKey) -> PathBuf {
         self.dir.join(format!("{}.cwasm", key.as_str()))
     }
 
-    /// The MAC of an entry: its key and payload under the user's secret.
-    fn mac(&self, key: &EntryKey, payload: &[u8]) -> blake3::Hash {
+    /// The MAC of an entry: its key and body (the caller's part and the payload) under
+    /// the user's secret.
+    fn mac(&self, key: &EntryKey, body: &[u8]) -> blake3::Hash {
         let mut mac = blake3::Hasher::new_keyed(&self.secret);
         mac.update(MAC_CONTEXT);
         mac.update(&(key.as_str().len() as u64).to_le_bytes());
         mac.update(key.as_str().as_bytes());
-        mac.update(payload);
+        mac.update(body);
         mac.finalize()
     }
 
-    /// Loads the entry for `bytes`, or `None` if there is none or it cannot be trusted
-    /// (a bad entry is removed so that the next store replaces it).
-    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> Option<(Module, PathBuf)> {
-        let key = EntryKey::new(engine, bytes);
+    /// Loads the entry of the module whose bytes hash to `content`: the compiled module,
+    /// the part the caller stored with it, and the entry's path; `None` if there is none
+    /// or it cannot be trusted (a bad entry is removed so that the next store replaces it).
+    pub fn load(&self, engine: &Engine, content: &blake3::Hash) -> Option<CachedModule> {
+        let key = EntryKey::new(engine, content);
         let path = self.path_of(&key);
         let data = match read_entry(&path) {
             Ok(data) => data,
@@ -179,38 +194,60 @@ impl Cache {
                 return None;
             }
         };
-        let module = self.authentic_payload(&key, &data).and_then(|payload| {
+        let loaded = self.authentic_body(&key, &data).and_then(|(prepared, payload)| {
             // SAFETY: the payload is exactly what `Module::serialize` produced for this
             // key (module bytes and engine compatibility hash): its MAC, under a secret
             // only this user can read, covers both. wasmtime also rejects artifacts from
             // an incompatible engine or version.
-            unsafe { Module::deserialize(engine, payload) }.ok()
+            let module = unsafe { Module::deserialize(engine, payload) }.ok()?;
+            Some((module, prepared.to_vec()))
         });
-        if module.is_none() {
-            let _ = std::fs::remove_file(&path);
+        match loaded {
+            Some((module, prepared)) => Some(CachedModule { module, prepared, path }),
+            None => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
         }
-        module.map(|module| (module, path))
     }
 
-    /// Stores `module` (compiled from `bytes`) and returns the entry's path.
-    pub fn store(&self, engine: &Engine, bytes: &[u8], module: &Module) -> io::Result<PathBuf> {
-        let key = EntryKey::new(engine, bytes);
+    /// Stores `module`, compiled from the module whose bytes hash to `content`, with
+    /// `prepared` (what the caller needs again on a hit), and returns the entry's path.
+    pub fn store(
+        &self,
+        engine: &Engine,
+        content: &blake3::Hash,
+        prepared: &[u8],
+        module: &Module,
+    ) -> io::Result<PathBuf> {
+        let key = EntryKey::new(engine, content);
         let path = self.path_of(&key);
         let payload = module.serialize().map_err(|e| io::Error::other(e.to_string()))?;
-        let mut data = Vec::with_capacity(MAGIC.len() + MAC_LEN + payload.len());
+        let prepared_len = u32::try_from(prepared.len()).map_err(|_| io::Error::other("prepared part too large"))?;
+        let mut body = Vec::with_capacity(4 + prepared.len() + payload.len());
+        body.extend_from_slice(&prepared_len.to_le_bytes());
+        body.extend_from_slice(prepared);
+        body.extend_from_slice(&payload);
+        let mut data = Vec::with_capacity(MAGIC.len() + MAC_LEN + body.len());
         data.extend_from_slice(MAGIC);
-        data.extend_from_slice(self.mac(&key, &payload).as_bytes());
-        data.extend_from_slice(&payload);
+        data.extend_from_slice(self.mac(&key, &body).as_bytes());
+        data.extend_from_slice(&body);
         write_atomically(&path, &secret::unique_sibling(&path, "tmp"), &data)?;
         Ok(path)
     }
 
-    /// The payload of an entry whose magic is right and whose MAC matches `key`.
-    fn authentic_payload<'d>(&self, key: &EntryKey, data: &'d [u8]) -> Option<&'d [u8]> {
+    /// The caller's part and the payload of an entry whose magic is right and whose
+    /// MAC matches `key`.
+    fn authentic_body<'d>(&self, key: &EntryKey, data: &'d [u8]) -> Option<(&'d [u8], &'d [u8])> {
         let rest = data.strip_prefix(MAGIC.as_slice())?;
-        let (mac, payload) = rest.split_at_checked(MAC_LEN)?;
+        let (mac, body) = rest.split_at_checked(MAC_LEN)?;
         // blake3::Hash compares in constant time.
-        (self.mac(key, payload) == blake3::Hash::from_bytes(mac.try_into().ok()?)).then_some(payload)
+        if self.mac(key, body) != blake3::Hash::from_bytes(mac.try_into().ok()?) {
+            return None;
+        }
+        let (len, rest) = body.split_at_checked(4)?;
+        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+        rest.split_at_checked(len)
     }
 }
 

@@ -47,7 +47,7 @@ pub fn is_leakhost_export(name: &str) -> bool {
 }
 
 /// What preparing a module did, beyond its bytes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Instrumentation {
     /// The allocator's wrapping.
     pub alloc: AllocInfo,
@@ -91,6 +91,12 @@ fn shape(info: &info::ModuleInfo<'_>) -> Shape {
     } else {
         Shape::Other
     }
+}
+
+/// What, besides the module's bytes, decides what [`instrument`] makes of it: part of
+/// the cache key, with the module's hash.
+pub fn variant() -> (u32, bool) {
+    (VERSION, host_counts_requested())
 }
 
 fn host_counts_requested() -> bool {

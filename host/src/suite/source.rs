@@ -48,6 +48,11 @@ impl SourceFile {
         self.code_start
     }
 
+    /// The hash of the lean module: what the compiled module is made from.
+    pub fn lean_hash(&self) -> blake3::Hash {
+        self.lean_hash
+    }
+
     /// How many bytes of custom sections the compiled module left out.
     pub fn dropped_bytes(&self) -> u64 {
         self.dropped

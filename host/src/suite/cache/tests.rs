@@ -19,11 +19,15 @@ fn cache_in(name: &str) -> Cache {
     Cache::open(dir.join("cache"), &dir.join("config/cache.key")).unwrap()
 }
 
-fn setup(name: &str) -> (Engine, Cache, Vec<u8>, Module) {
+/// What a caller stores with the compiled code.
+const PREPARED: &[u8] = br#"{"instrumented":true}"#;
+
+/// An engine, a cache, the content hash of [`WAT`]'s module and the module compiled.
+fn setup(name: &str) -> (Engine, Cache, blake3::Hash, Module) {
     let engine = Engine::default();
     let bytes = wat::parse_str(WAT).unwrap();
     let module = Module::new(&engine, &bytes).unwrap();
-    (engine, cache_in(name), bytes, module)
+    (engine, cache_in(name), blake3::hash(&bytes), module)
 }
 
 fn call_f(engine: &Engine, module: &Module) -> i32 {
@@ -35,46 +39,53 @@ fn call_f(engine: &Engine, module: &Module) -> i32 {
 
 #[test]
 fn a_stored_module_loads_back() {
-    let (engine, cache, bytes, module) = setup("roundtrip");
-    assert!(cache.load(&engine, &bytes).is_none());
-    let path = cache.store(&engine, &bytes, &module).unwrap();
-    let (loaded, from) = cache.load(&engine, &bytes).expect("a hit");
-    assert_eq!(from, path);
-    assert_eq!(call_f(&engine, &loaded), 7);
+    let (engine, cache, content, module) = setup("roundtrip");
+    assert!(cache.load(&engine, &content).is_none());
+    let path = cache.store(&engine, &content, PREPARED, &module).unwrap();
+    let hit = cache.load(&engine, &content).expect("a hit");
+    assert_eq!((hit.path.as_path(), hit.prepared.as_slice()), (path.as_path(), PREPARED));
+    assert_eq!(call_f(&engine, &hit.module), 7);
 }
 
 #[test]
 fn corrupt_and_truncated_entries_are_rejected_and_removed() {
-    let (engine, cache, bytes, module) = setup("corrupt");
-    let path = cache.store(&engine, &bytes, &module).unwrap();
+    let (engine, cache, content, module) = setup("corrupt");
+    let path = cache.store(&engine, &content, PREPARED, &module).unwrap();
     let good = std::fs::read(&path).unwrap();
     let mut flipped = good.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0xff;
-    for bad in [flipped, good[..good.len() / 2].to_vec(), MAGIC.to_vec(), Vec::new()] {
+    // The caller's part is authenticated as the code is: one changed byte of it.
+    let mut prepared = good.clone();
+    prepared[MAGIC.len() + MAC_LEN + 4 + 1] ^= 1;
+    // A length that claims more than the entry holds.
+    let mut long = good.clone();
+    long[MAGIC.len() + MAC_LEN..MAGIC.len() + MAC_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    for bad in [flipped, prepared, long, good[..good.len() / 2].to_vec(), MAGIC.to_vec(), Vec::new()] {
         std::fs::write(&path, &bad).unwrap();
-        assert!(cache.load(&engine, &bytes).is_none());
+        assert!(cache.load(&engine, &content).is_none());
         assert!(!path.exists(), "a bad entry is removed");
     }
 }
 
 #[test]
 fn an_entry_copied_from_another_modules_key_is_rejected() {
-    let (engine, cache, bytes, _) = setup("copied");
-    let other = wat::parse_str(OTHER_WAT).unwrap();
-    let other_module = Module::new(&engine, &other).unwrap();
-    let other_path = cache.store(&engine, &other, &other_module).unwrap();
+    let (engine, cache, content, _) = setup("copied");
+    let other_bytes = wat::parse_str(OTHER_WAT).unwrap();
+    let other_module = Module::new(&engine, &other_bytes).unwrap();
+    let other = blake3::hash(&other_bytes);
+    let other_path = cache.store(&engine, &other, PREPARED, &other_module).unwrap();
     // Self-consistent and correctly MAC'd, but for another key.
-    std::fs::copy(&other_path, cache.entry_path(&engine, &bytes)).unwrap();
-    assert!(cache.load(&engine, &bytes).is_none(), "another module's entry must not load");
-    assert!(!cache.entry_path(&engine, &bytes).exists());
-    assert_eq!(call_f(&engine, &cache.load(&engine, &other).unwrap().0), 8);
+    std::fs::copy(&other_path, cache.entry_path(&engine, &content)).unwrap();
+    assert!(cache.load(&engine, &content).is_none(), "another module's entry must not load");
+    assert!(!cache.entry_path(&engine, &content).exists());
+    assert_eq!(call_f(&engine, &cache.load(&engine, &other).unwrap().module), 8);
 }
 
 #[test]
 fn a_patched_entry_with_a_recomputed_checksum_is_rejected() {
-    let (engine, cache, bytes, module) = setup("patched");
-    let path = cache.store(&engine, &bytes, &module).unwrap();
+    let (engine, cache, content, module) = setup("patched");
+    let path = cache.store(&engine, &content, PREPARED, &module).unwrap();
     let data = std::fs::read(&path).unwrap();
     let mut payload = data[MAGIC.len() + MAC_LEN..].to_vec();
     let middle = payload.len() / 2;
@@ -86,17 +97,17 @@ fn a_patched_entry_with_a_recomputed_checksum_is_rejected() {
         entry.extend_from_slice(&forged);
         entry.extend_from_slice(&payload);
         std::fs::write(&path, &entry).unwrap();
-        assert!(cache.load(&engine, &bytes).is_none());
+        assert!(cache.load(&engine, &content).is_none());
     }
 }
 
 #[test]
 fn an_entry_written_under_another_users_secret_is_rejected() {
-    let (engine, cache, bytes, module) = setup("other-secret");
+    let (engine, cache, content, module) = setup("other-secret");
     let dir = fresh_dir("other-secret-2");
     let theirs = Cache::open(&cache.dir, &dir.join("their.key")).unwrap();
-    theirs.store(&engine, &bytes, &module).unwrap();
-    assert!(cache.load(&engine, &bytes).is_none());
+    theirs.store(&engine, &content, PREPARED, &module).unwrap();
+    assert!(cache.load(&engine, &content).is_none());
 }
 
 #[test]
@@ -127,8 +138,8 @@ fn a_key_inside_the_cache_directory_is_refused() {
 
 #[test]
 fn a_planted_symlink_at_the_temporary_path_is_not_followed() {
-    let (engine, cache, bytes, module) = setup("symlink");
-    let path = cache.entry_path(&engine, &bytes);
+    let (engine, cache, content, module) = setup("symlink");
+    let path = cache.entry_path(&engine, &content);
     let victim = cache.dir.join("victim");
     std::fs::write(&victim, b"precious").unwrap();
     let temp = secret::unique_sibling(&path, "tmp");
@@ -141,42 +152,42 @@ fn a_planted_symlink_at_the_temporary_path_is_not_followed() {
     // A symlink planted at the entry path itself is replaced, not written through, and
     // a link to a device is never read.
     std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
-    assert!(cache.load(&engine, &bytes).is_none());
+    assert!(cache.load(&engine, &content).is_none());
     std::os::unix::fs::symlink(&victim, &path).unwrap();
-    cache.store(&engine, &bytes, &module).unwrap();
+    cache.store(&engine, &content, PREPARED, &module).unwrap();
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert!(cache.load(&engine, &bytes).is_some());
+    assert!(cache.load(&engine, &content).is_some());
 }
 
 #[test]
 fn keys_depend_on_content_and_engine_configuration() {
-    let (engine, _, bytes, _) = setup("keys");
-    let other_bytes = wat::parse_str(OTHER_WAT).unwrap();
-    assert_ne!(EntryKey::new(&engine, &bytes), EntryKey::new(&engine, &other_bytes));
+    let (engine, _, content, _) = setup("keys");
+    let other_bytes = blake3::hash(&wat::parse_str(OTHER_WAT).unwrap());
+    assert_ne!(EntryKey::new(&engine, &content), EntryKey::new(&engine, &other_bytes));
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
     let fuel_engine = Engine::new(&config).unwrap();
-    assert_ne!(EntryKey::new(&engine, &bytes), EntryKey::new(&fuel_engine, &bytes));
+    assert_ne!(EntryKey::new(&engine, &content), EntryKey::new(&fuel_engine, &content));
     let mut config = wasmtime::Config::new();
     config.cranelift_opt_level(wasmtime::OptLevel::None);
-    assert_ne!(EntryKey::new(&engine, &bytes), EntryKey::new(&Engine::new(&config).unwrap(), &bytes));
+    assert_ne!(EntryKey::new(&engine, &content), EntryKey::new(&Engine::new(&config).unwrap(), &content));
     // Deterministic: a second engine with the same settings gets the same key.
-    assert_eq!(EntryKey::new(&engine, &bytes), EntryKey::new(&Engine::default(), &bytes));
-    let key = EntryKey::new(&engine, &bytes);
+    assert_eq!(EntryKey::new(&engine, &content), EntryKey::new(&Engine::default(), &content));
+    let key = EntryKey::new(&engine, &content);
     let (module_hash, engine_hash) = key.as_str().split_once('-').unwrap();
-    assert_eq!(module_hash, blake3::hash(&bytes).to_hex().as_str());
+    assert_eq!(module_hash, content.to_hex().as_str());
     assert_eq!(engine_hash.len(), 64);
 }
 
 #[test]
 fn concurrent_writers_leave_one_whole_entry() {
-    let (engine, cache, bytes, module) = setup("concurrent");
+    let (engine, cache, content, module) = setup("concurrent");
     std::thread::scope(|s| {
         for _ in 0..8 {
-            s.spawn(|| cache.store(&engine, &bytes, &module).unwrap());
+            s.spawn(|| cache.store(&engine, &content, PREPARED, &module).unwrap());
         }
     });
-    assert!(cache.load(&engine, &bytes).is_some());
+    assert!(cache.load(&engine, &content).is_some());
     let leftovers = std::fs::read_dir(&cache.dir).unwrap().count();
     assert_eq!(leftovers, 1, "temporary files are renamed away");
 }
@@ -186,10 +197,11 @@ fn the_two_engines_keep_separate_entries() {
     use crate::sandbox::{engine, EngineKind, Policy};
     let cache = cache_in("engines");
     let bytes = wat::parse_str(WAT).unwrap();
+    let content = blake3::hash(&bytes);
     let build = |kind| engine(&Policy { engine: kind, ..Policy::default() }).unwrap();
     let (cranelift, pulley) = (build(EngineKind::Cranelift), build(EngineKind::Pulley));
-    assert_ne!(cache.entry_path(&cranelift, &bytes), cache.entry_path(&pulley, &bytes));
-    let stored = cache.store(&pulley, &bytes, &Module::new(&pulley, &bytes).unwrap()).unwrap();
-    assert!(cache.load(&cranelift, &bytes).is_none(), "Pulley bytecode is never handed to Cranelift");
-    assert_eq!(cache.load(&pulley, &bytes).map(|(_, path)| path), Some(stored));
+    assert_ne!(cache.entry_path(&cranelift, &content), cache.entry_path(&pulley, &content));
+    let stored = cache.store(&pulley, &content, PREPARED, &Module::new(&pulley, &bytes).unwrap()).unwrap();
+    assert!(cache.load(&cranelift, &content).is_none(), "Pulley bytecode is never handed to Cranelift");
+    assert_eq!(cache.load(&pulley, &content).map(|hit| hit.path), Some(stored));
 }

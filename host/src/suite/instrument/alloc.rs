@@ -37,7 +37,7 @@ pub mod kind {
 }
 
 /// When the wrappers report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     /// From the module's first call: the host's counts are the module's counters.
     Count,
@@ -90,7 +90,7 @@ const ENTRIES: [Entry; 10] = [
 ];
 
 /// What the allocator instrumentation did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AllocInfo {
     /// The names of the wrapped functions, in [`ENTRIES`] order; empty when the
     /// allocator was not found.

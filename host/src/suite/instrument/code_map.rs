@@ -12,7 +12,7 @@ use crate::leak::stacks::RawFrame;
 
 /// A run of code that moved as a whole: `len` bytes at `new` (relative to the
 /// instrumented module's code section) were at `old` (relative to the original's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Segment {
     new: u32,
     old: u32,
@@ -20,7 +20,7 @@ struct Segment {
 }
 
 /// Translates code offsets of an instrumented module to the original module's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodeMap {
     /// Where the compiled module's code section contents start, in the file.
     code_start: u32,

@@ -30,7 +30,7 @@ pub const TEST_PREFIX: &str = ":leakhost:test:";
 pub const WRAPPER_PREFIX: &str = ":leakhost:wrapper:";
 
 /// What [`export`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommandInfo {
     /// Paths of the functions exported under [`TEST_PREFIX`], sorted.
     pub tests: Vec<String>,

@@ -15,7 +15,7 @@ pub const GLOBAL_EXPORT_PREFIX: &str = ":leakhost:global:";
 /// Adds an export for every mutable global of a binary module; returns the module and
 /// whether every mutable global is exported (none holds a reference). Bytes that do
 /// not parse are returned unchanged (compiling them reports the error). The code is
-/// not read here: [`code_allows_snapshots`] does that, once a fresh instance is needed.
+/// not read here: [`code_allows_snapshots`] does that, once per compilation (the cache keeps its answer).
 pub fn export_globals(bytes: Vec<u8>) -> (Vec<u8>, bool) {
     match scan(&bytes) {
         Ok(Some(scan)) => (scan.rewrite(&bytes), true),
@@ -24,8 +24,8 @@ pub fn export_globals(bytes: Vec<u8>) -> (Vec<u8>, bool) {
 }
 
 /// Whether no function of the module changes a table or re-initialises memory from a
-/// segment. Reads every instruction (about 4 ms per MB of code), so it runs only when a
-/// fresh instance is first needed.
+/// segment. Reads every instruction (about 4 ms per MB of code), so it runs only when the
+/// module is compiled; the cache keeps its answer with the compiled code.
 pub fn code_allows_snapshots(bytes: &[u8]) -> bool {
     let scan = || -> wasmparser::Result<bool> {
         for payload in Parser::new(0).parse_all(bytes) {

@@ -174,6 +174,25 @@ fn a_libtest_binary_runs_the_same_every_time() {
 }
 
 #[test]
+fn a_libtest_binary_loaded_from_the_cache_runs_as_one_compiled_afresh() {
+    // A hit does not instrument the module again: its test exports, wrapped allocator and
+    // offset map come from the cache entry, and must be what instrumenting finds.
+    let (lib, _) = binaries();
+    let report = |name: &str, extra: &[&str]| {
+        let json = temp_file(name, b"");
+        let mut args = vec!["-N4", "-r", "--no-timings", "--json", json.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let r = run(lib, &args);
+        (normalise_times(&r.stdout), std::fs::read(json).unwrap())
+    };
+    report("warming.json", &[]);
+    let (cached, fresh) = (report("cached.json", &[]), report("fresh.json", &["--no-cache"]));
+    assert_eq!(cached, fresh);
+    assert!(String::from_utf8_lossy(&cached.1).contains("\"file\": \"orderbook/src/lib.rs\""), "stacks with lines");
+    assert!(cached.0.contains("Ran 6 tests"), "{}", cached.0);
+}
+
+#[test]
 fn selection_partitions_parallel_runs_and_reports_work_as_for_sdk_suites() {
     let (lib, _) = binaries();
     let lib = lib.to_str().unwrap();

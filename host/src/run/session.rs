@@ -13,7 +13,7 @@ use crate::leak::Snapshot;
 use crate::plan::Plan;
 use crate::sandbox::{self, AllocTracer, CallPhase, Capture, CapturedOutput, GuestState, Policy};
 use crate::suite::instrument::{CodeMap, Instrumentation};
-use crate::suite::{SourceFile, Suite};
+use crate::suite::{symbols, SourceFile, Suite};
 
 /// A suite ready to run. Instances start lazily and are replaced after a trap.
 pub struct Session<'e> {
@@ -41,6 +41,8 @@ pub struct Session<'e> {
     instrumentation: Arc<Instrumentation>,
     /// The file the module was read from.
     source: Arc<SourceFile>,
+    /// Names stacks against that file's DWARF, read once for the run.
+    symbols: Arc<symbols::Service>,
 }
 
 /// How a session starts fresh instances; shared by its `-j` forks.
@@ -113,6 +115,7 @@ impl<'e> Session<'e> {
             tracer: None,
             instrumentation: suite.instrumentation.clone(),
             source: suite.source.clone(),
+            symbols: Arc::default(),
         })
     }
 
@@ -139,12 +142,18 @@ impl<'e> Session<'e> {
             tracer: None,
             instrumentation: self.instrumentation.clone(),
             source: self.source.clone(),
+            symbols: self.symbols.clone(),
         }
     }
 
     /// The file the module was read from, whose debug sections name its stacks.
     pub(super) fn source(&self) -> &SourceFile {
         &self.source
+    }
+
+    /// Names stacks against the [`Self::source`] file's DWARF; shared by the session's forks.
+    pub(super) fn symbols(&self) -> &symbols::Service {
+        &self.symbols
     }
 
     /// Where the compiled module's code was before leakhost instrumented it: frames

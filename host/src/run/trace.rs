@@ -154,18 +154,18 @@ fn name_stacks(session: &Session<'_>, capture: &Traced, frame_text: usize) -> sy
     // Offsets where the instrumentation moved code are translated back to the ones the DWARF knows.
     let raw: Vec<_> =
         capture.table.stacks().iter().map(|stack| session.code_map().translate(stack, code_start)).collect();
-    let file = match source.dropped_bytes() {
-        0 => Ok(Vec::new()),
-        _ => source.debug_file(),
+    // The file is read again, and its DWARF parsed, once per run (`symbols::Service`).
+    let (mut named, unreadable) = match source.dropped_bytes() {
+        0 => (symbols::symbolize(&[], &raw, frame_text), None),
+        _ => session.symbols().symbolize(|| source.debug_file(), &raw, frame_text),
     };
-    let mut named = symbols::symbolize(file.as_deref().unwrap_or(&[]), &raw, frame_text);
-    let why_no_lines = match file {
-        Err(why) => Some(format!("names only: {why}, so its line tables are not read")),
-        Ok(_) if !named.has_lines => Some(
+    let why_no_lines = match unreadable {
+        Some(why) => Some(format!("names only: {why}, so its line tables are not read")),
+        None if !named.has_lines => Some(
             "names only: the suite has no DWARF line tables (build it with debug = \"limited\" for file:line and full names)"
                 .into(),
         ),
-        Ok(_) => None,
+        None => None,
     };
     named.notes.splice(0..0, why_no_lines);
     named

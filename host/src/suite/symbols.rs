@@ -6,11 +6,12 @@
 //! before the (recursive) reader sees it, the reader runs on a thread of its own with a
 //! large stack and a panic in it costs the lines, not the run; inlined frames per frame,
 //! frames per stack, name lengths and the distinct text kept are all capped. One DWARF
-//! context serves every stack of a report, built after the replay, never inside an
-//! allocation hook.
+//! context serves every stack of a run ([`Service`]), built after the first replay that
+//! needs it, never inside an allocation hook.
 
 mod guard;
 mod names;
+mod service;
 
 use std::collections::HashMap;
 
@@ -22,6 +23,7 @@ use crate::text::GuestText;
 use guard::UnitGuard;
 pub use guard::MAX_DWARF_DEPTH;
 use names::{capped, is_runtime_path, qualify, short_path, without_generics, Interner};
+pub use service::Service;
 
 type Reader<'a> = EndianSlice<'a, LittleEndian>;
 
@@ -96,7 +98,7 @@ pub struct Symbolized {
 pub fn symbolize(wasm: &[u8], stacks: &[Vec<RawFrame>], frame_text: usize) -> Symbolized {
     let name = |stacks: &[Vec<RawFrame>]| {
         let reader = || {
-            let symbolizer = || Symbolizer::new(wasm, frame_text).name_all(stacks);
+            let symbolizer = || Symbolizer::new(wasm, frame_text).name(stacks);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(symbolizer))
         };
         std::thread::scope(|scope| {
@@ -113,7 +115,7 @@ pub fn symbolize(wasm: &[u8], stacks: &[Vec<RawFrame>], frame_text: usize) -> Sy
     match name(stacks) {
         Ok(symbolized) => symbolized,
         Err(_) => {
-            let mut fallback = Symbolizer::names_only(frame_text).name_all(stacks);
+            let mut fallback = Symbolizer::names_only(frame_text).name(stacks);
             fallback.notes.push("names only: reading the suite's DWARF failed".into());
             fallback
         }
@@ -127,6 +129,9 @@ struct Symbolizer<'a> {
     dwarf: Option<Dwarf<'a>>,
     /// Why the module's DWARF is not used, when it has some.
     refused: Option<String>,
+    /// Why the module's DWARF was refused when it was first read (the rest of `refused`
+    /// comes from the units a request's frames touch).
+    refused_at_start: Option<String>,
     /// Source directories of the SDK's crate, learnt from the functions the name section
     /// says are the SDK's: inlined frames from files under them are the SDK's too.
     sdk_roots: Vec<String>,
@@ -162,6 +167,7 @@ impl<'a> Symbolizer<'a> {
         Symbolizer {
             dwarf: None,
             refused: None,
+            refused_at_start: None,
             sdk_roots: Vec::new(),
             texts: Interner::new(frame_text),
             names: HashMap::new(),
@@ -174,10 +180,21 @@ impl<'a> Symbolizer<'a> {
         let mut symbolizer = Symbolizer::names_only(frame_text);
         match sections(wasm).map(Self::context) {
             Some(Ok(dwarf)) => symbolizer.dwarf = dwarf,
-            Some(Err(why)) => symbolizer.refused = Some(why),
+            Some(Err(why)) => symbolizer.refused_at_start = Some(why),
             None => {}
         }
+        symbolizer.refused = symbolizer.refused_at_start.clone();
         symbolizer
+    }
+
+    /// Forgets everything but the DWARF context, for a request of its own: a fresh text
+    /// budget of `frame_text` bytes, no names, no learnt SDK paths, no cuts.
+    fn begin(&mut self, frame_text: usize) {
+        self.texts = Interner::new(frame_text);
+        self.names.clear();
+        self.sdk_roots.clear();
+        self.refused = self.refused_at_start.clone();
+        self.cut = false;
     }
 
     fn context(sections: Sections<'a>) -> Result<Option<Dwarf<'a>>, String> {
@@ -196,7 +213,7 @@ impl<'a> Symbolizer<'a> {
         Ok(Some(Dwarf { context, guard, code_start }))
     }
 
-    fn name_all(mut self, stacks: &[Vec<RawFrame>]) -> Symbolized {
+    fn name(&mut self, stacks: &[Vec<RawFrame>]) -> Symbolized {
         let stacks = stacks.iter().map(|raw| self.frames(raw)).collect();
         let mut notes = Vec::new();
         if let Some(why) = &self.refused {

@@ -156,7 +156,7 @@ fn name_stacks(session: &Session<'_>, capture: &Traced, frame_text: usize) -> sy
         capture.table.stacks().iter().map(|stack| session.code_map().translate(stack, code_start)).collect();
     // The file is read again, and its DWARF parsed, once per run (`symbols::Service`).
     let (mut named, unreadable) = match source.dropped_bytes() {
-        0 => (symbols::symbolize(&[], &raw, frame_text), None),
+        0 => (symbols::names_only(&raw, frame_text), None),
         _ => session.symbols().symbolize(|| source.debug_file(), &raw, frame_text),
     };
     let why_no_lines = match unreadable {

@@ -92,34 +92,11 @@ pub struct Symbolized {
     pub notes: Vec<String>,
 }
 
-/// Names every stack of `stacks` for the module `wasm`, keeping at most `frame_text` bytes
-/// of distinct names and paths, on a thread of its own with a large stack. A DWARF reader
-/// that fails or panics leaves names only, with a note.
-pub fn symbolize(wasm: &[u8], stacks: &[Vec<RawFrame>], frame_text: usize) -> Symbolized {
-    let name = |stacks: &[Vec<RawFrame>]| {
-        let reader = || {
-            let symbolizer = || Symbolizer::new(wasm, frame_text).name(stacks);
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(symbolizer))
-        };
-        std::thread::scope(|scope| {
-            match std::thread::Builder::new()
-                .name("leakhost-dwarf".into())
-                .stack_size(READER_STACK)
-                .spawn_scoped(scope, reader)
-            {
-                Ok(thread) => thread.join().unwrap_or_else(|_| Err(Box::new("the DWARF reader thread failed"))),
-                Err(_) => reader(),
-            }
-        })
-    };
-    match name(stacks) {
-        Ok(symbolized) => symbolized,
-        Err(_) => {
-            let mut fallback = Symbolizer::names_only(frame_text).name(stacks);
-            fallback.notes.push("names only: reading the suite's DWARF failed".into());
-            fallback
-        }
-    }
+/// Names every stack of `stacks` from the name section only (a suite without debug
+/// sections), keeping at most `frame_text` bytes of distinct names; no DWARF is read, so
+/// no reader thread is needed ([`Service`] names stacks with line tables).
+pub fn names_only(stacks: &[Vec<RawFrame>], frame_text: usize) -> Symbolized {
+    Symbolizer::names_only(frame_text).name(stacks)
 }
 
 /// Names frames for one module.
@@ -374,8 +351,7 @@ mod tests {
             name: name.map(Into::into),
             module_offset: Some(9),
         };
-        let symbolized = symbolize(
-            b"\0asm\x01\0\0\0",
+        let symbolized = names_only(
             &[vec![raw(3, Some("_ZN4leak6helper17h0123456789abcdefE")), raw(4, None), raw(5, Some(&long))]],
             1 << 20,
         );

@@ -59,7 +59,7 @@ impl Service {
         frame_text: usize,
     ) -> (Symbolized, Option<String>) {
         let names_only = |note: Option<&str>| {
-            let mut named = Symbolizer::names_only(frame_text).name(stacks);
+            let mut named = super::names_only(stacks, frame_text);
             named.notes.extend(note.map(str::to_string));
             named
         };

@@ -52,7 +52,7 @@ def ir(*names):
 
 # Function names as this build of leakhost has them (inlined functions do not appear).
 CACHE_LOAD = "leakhost::suite::cache::Cache::load"
-DESER = "wasmtime::runtime::module::Module::deserialize"
+DESER = "wasmtime::runtime::module::Module::deserialize_open_file"
 KEY = "leakhost::suite::cache::EntryKey::new"
 MAC = "leakhost::suite::cache::Cache::mac"
 INSTR = "leakhost::suite::instrument::instrument"
@@ -74,7 +74,7 @@ RUN_TEST = "leakhost::run::instance::GuestInstance::run_test"
 HOOK = "leakhost::run::instance::GuestInstance::hook"
 CALL_HOOK = "leakhost::run::session::Session::call_hook"
 
-missing = [n for n in (CACHE_LOAD, DESER, INSTR, LOAD, LOAD_ALL, START, RUN, MAIN, CLAP, THREAD) if n not in inc]
+missing = [n for n in (CACHE_LOAD, DESER, INSTR, IMAGE, LOAD, LOAD_ALL, START, RUN, MAIN, CLAP, THREAD) if n not in inc]
 guest_start = max(0, ir(G_START) - ir(INSTANTIATE) - 10_000)  # the guest's own start-up calls (approx.)
 phases = [
     ("process start, std runtime, main outside clap (ld.so, libc, std)", total - ir(THREAD) - ir(CLAP)),
@@ -82,14 +82,14 @@ phases = [
     ("cache lookup + authentication (`Cache::load` less deserialize)", ir(CACHE_LOAD) - ir(DESER)),
     ("  of which the entry key (`EntryKey::new`; the module's hash is the source read's)", ir(KEY)),
     ("  of which the entry's MAC (`Cache::mac`)", ir(MAC)),
-    ("deserialize (`wasmtime::Module::deserialize`)", ir(DESER)),
+    ("deserialize (`wasmtime::Module::deserialize_open_file`: the entry mapped, not copied)", ir(DESER)),
     ("module instrumentation (`suite::instrument::instrument`; a cache hit skips it)", ir(INSTR)),
     ("rest of `suite::load` (reading the .wasm, exports)", ir(LOAD) - ir(CACHE_LOAD) - ir(INSTR)),
     ("WASI linker (`sandbox::linker`)", ir(LINKER)),
     ("instantiate (`run::instance::instantiate`)", ir(INSTANTIATE)),
     ("guest start-up calls in `GuestInstance::start` (declaring the suite)", ir(G_START) - ir(INSTANTIATE)),
     ("manifest (`GuestInstance::manifest`: read + decode)", ir(MANIFEST)),
-    ("snapshot (`run::image::InitImage::capture`)", ir(IMAGE)),
+    ("snapshot (`run::image::InitImage::capture`; only when a fresh instance is needed)", ir(IMAGE)),
     ("rest of `Session::start`", ir(START) - ir(G_START) - ir(LINKER) - ir(MANIFEST) - ir(IMAGE)),
     ("rest of `cli::load_all`", ir(LOAD_ALL) - ir(LOAD) - ir(START)),
     ("the 321 tests x 4 (`run::run` less event sinks)", ir(RUN) - ir(SEND)),

@@ -27,6 +27,9 @@ pub struct Session<'e> {
     /// How fresh instances start: from a snapshot, or by running start-up again.
     fresh: Arc<Fresh>,
     instance: Option<GuestInstance>,
+    /// Whether the instance in use is still as its start-up left it (nothing was called
+    /// in it since), so that a snapshot may be taken from it.
+    pristine: bool,
     /// A dropped instance kept to be reset in place into a fresh one (snapshots only).
     spare: Option<GuestInstance>,
     /// How many instances this session has started; a change within an iteration
@@ -49,8 +52,9 @@ pub struct Session<'e> {
 struct Fresh {
     /// Whether the policy and the module's code allow snapshots.
     allowed: bool,
-    /// The state of an instance right after start-up: the first instance's, taken as
-    /// soon as its manifest was read (or, failing that, the first fresh instance's).
+    /// The state of an instance right after start-up: the first instance's, taken
+    /// before `-j` forks while nothing was called in it ([`Session::snapshot_now`]), else
+    /// the first fresh instance's, which runs start-up itself.
     snapshot: OnceLock<Start>,
     /// The first manifest's hash, which an instance that ran start-up must reproduce.
     manifest_hash: blake3::Hash,
@@ -93,13 +97,10 @@ impl<'e> Session<'e> {
             && policy.dirs.is_empty()
             && !policy.real_world
             && !snapshots_disabled();
-        let snapshot = OnceLock::new();
-        if allowed {
-            // Copying the memory now (about 0.1 ms per MB) is far cheaper than running
-            // start-up again in the first fresh instance.
-            let _ = snapshot.set(Start { image: instance.image(), status_addr: instance.status_addr() });
-        }
-        let fresh = Arc::new(Fresh { allowed, snapshot, manifest_hash });
+        // The snapshot is taken when a fresh instance is first needed, not now: most runs
+        // never need one, and copying the memory faults in every page of it (a third of
+        // a small suite's page faults). `-j` takes it before forking, from this instance.
+        let fresh = Arc::new(Fresh { allowed, snapshot: OnceLock::new(), manifest_hash });
         Ok(Session {
             engine,
             pre,
@@ -109,6 +110,7 @@ impl<'e> Session<'e> {
             manifest,
             fresh,
             instance: Some(instance),
+            pristine: true,
             spare: None,
             instances_started: 1,
             abi_version,
@@ -124,6 +126,16 @@ impl<'e> Session<'e> {
         &self.manifest
     }
 
+    /// Takes the snapshot fresh instances start from now, from the instance in use if
+    /// nothing was called in it since its start-up: before forking, so that no `-j`
+    /// worker runs start-up again. Otherwise the first fresh instance runs it and is
+    /// snapshotted.
+    pub(super) fn snapshot_now(&mut self) {
+        if let Some(instance) = self.instance.as_mut().filter(|_| self.pristine && self.fresh.snapshots()) {
+            let _ = self.fresh.snapshot.set(Start { image: instance.image(), status_addr: instance.status_addr() });
+        }
+    }
+
     /// A second session over the same linked module, with no instance yet: a worker
     /// for `-j` gets its own instances and output capture.
     pub(super) fn fork(&self) -> Session<'e> {
@@ -136,6 +148,7 @@ impl<'e> Session<'e> {
             manifest: self.manifest.clone(),
             fresh: self.fresh.clone(),
             instance: None,
+            pristine: false,
             spare: None,
             instances_started: 0,
             abi_version: self.abi_version,
@@ -294,6 +307,7 @@ impl<'e> Session<'e> {
         match node.guest_index {
             Some(index) if present => {
                 self.entering(CallPhase::Hook { layer, code });
+                self.pristine = false;
                 self.instance()?.hook(index, code).map_err(RunError::Instance)
             }
             _ => Ok(CallResult { outcome: Outcome::Pass, trapped: false }),
@@ -303,6 +317,7 @@ impl<'e> Session<'e> {
     /// Runs test `test` (a guest index).
     pub(super) fn call_test(&mut self, test: u32) -> Result<CallResult, RunError> {
         self.entering(CallPhase::Test(test));
+        self.pristine = false;
         self.instance()?.run_test(test).map_err(RunError::Instance)
     }
 
@@ -320,6 +335,8 @@ impl<'e> Session<'e> {
 
     /// A counters snapshot of the instance in use.
     pub(super) fn snapshot(&mut self) -> Result<Snapshot, RunError> {
+        // The guest writes its counters records: its memory is no longer start-up's.
+        self.pristine = false;
         let (counters, memory_bytes) = self.instance()?.counters().map_err(RunError::Counters)?;
         Ok(Snapshot::new(counters, memory_bytes))
     }

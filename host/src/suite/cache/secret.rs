@@ -35,6 +35,12 @@ fn untrusted_because(meta: &fs::Metadata, forbidden: u32) -> Option<String> {
     (mode & forbidden != 0).then(|| format!("mode {mode:03o} lets other users in; chmod go-rwx it"))
 }
 
+/// Why the file of `meta` may not be trusted to stay as it was read (someone else
+/// owns it or may write it), or `None`.
+pub fn untrusted_file(meta: &fs::Metadata) -> Option<String> {
+    untrusted_because(meta, WRITABLE_BY_OTHERS)
+}
+
 /// Creates `dir` (owner-only) if needed and checks that only the user can write it.
 pub fn check_dir(dir: &Path) -> Result<(), String> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("cannot create it: {e}"))?;

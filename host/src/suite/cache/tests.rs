@@ -55,13 +55,21 @@ fn corrupt_and_truncated_entries_are_rejected_and_removed() {
     let mut flipped = good.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0xff;
+    let trailer = good.len() - TRAILER_LEN;
     // The caller's part is authenticated as the code is: one changed byte of it.
     let mut prepared = good.clone();
-    prepared[MAGIC.len() + MAC_LEN + 4 + 1] ^= 1;
-    // A length that claims more than the entry holds.
+    prepared[trailer - PREPARED.len() + 1] ^= 1;
+    // A length that claims more than the entry holds, and one that moves a byte of the
+    // payload into the caller's part.
     let mut long = good.clone();
-    long[MAGIC.len() + MAC_LEN..MAGIC.len() + MAC_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-    for bad in [flipped, prepared, long, good[..good.len() / 2].to_vec(), MAGIC.to_vec(), Vec::new()] {
+    long[trailer..trailer + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut shifted = good.clone();
+    shifted[trailer..trailer + 4].copy_from_slice(&(PREPARED.len() as u32 + 1).to_le_bytes());
+    // A payload byte (the code wasmtime would map).
+    let mut code = good.clone();
+    code[trailer / 2] ^= 1;
+    let truncated = [good[..good.len() / 2].to_vec(), good[good.len() / 2..].to_vec(), MAGIC.to_vec(), Vec::new()];
+    for bad in [flipped, prepared, long, shifted, code].into_iter().chain(truncated) {
         std::fs::write(&path, &bad).unwrap();
         assert!(cache.load(&engine, &content).is_none());
         assert!(!path.exists(), "a bad entry is removed");
@@ -87,18 +95,39 @@ fn a_patched_entry_with_a_recomputed_checksum_is_rejected() {
     let (engine, cache, content, module) = setup("patched");
     let path = cache.store(&engine, &content, PREPARED, &module).unwrap();
     let data = std::fs::read(&path).unwrap();
-    let mut payload = data[MAGIC.len() + MAC_LEN..].to_vec();
-    let middle = payload.len() / 2;
-    payload[middle] ^= 1;
+    let mut body = data[..data.len() - MAC_LEN - MAGIC.len()].to_vec();
+    let middle = body.len() / 2;
+    body[middle] ^= 1;
     // What an attacker without the secret can do: recompute an unkeyed checksum, or a
     // MAC under a key of their own.
-    for forged in [*blake3::hash(&payload).as_bytes(), *blake3::keyed_hash(&[0; 32], &payload).as_bytes()] {
-        let mut entry = MAGIC.to_vec();
+    for forged in [*blake3::hash(&body).as_bytes(), *blake3::keyed_hash(&[0; 32], &body).as_bytes()] {
+        let mut entry = body.clone();
         entry.extend_from_slice(&forged);
-        entry.extend_from_slice(&payload);
+        entry.extend_from_slice(MAGIC);
         std::fs::write(&path, &entry).unwrap();
         assert!(cache.load(&engine, &content).is_none());
     }
+}
+
+#[test]
+fn an_entry_others_can_write_is_not_mapped() {
+    // wasmtime maps the entry: a writer other than the user could change the code
+    // after it was authenticated, so such a file is refused however good its MAC.
+    let (engine, cache, content, module) = setup("group-writable");
+    let path = cache.store(&engine, &content, PREPARED, &module).unwrap();
+    assert!(cache.load(&engine, &content).is_some());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
+    assert!(cache.load(&engine, &content).is_none());
+    assert!(!path.exists(), "the entry is removed, to be rebuilt");
+}
+
+#[test]
+fn the_payload_comes_first_so_wasmtime_can_map_the_file() {
+    let (engine, cache, content, module) = setup("layout");
+    let path = cache.store(&engine, &content, PREPARED, &module).unwrap();
+    let data = std::fs::read(&path).unwrap();
+    assert!(data.starts_with(b"\x7fELF"));
+    assert!(data.ends_with(MAGIC));
 }
 
 #[test]

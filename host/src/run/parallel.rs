@@ -272,7 +272,7 @@ pub(super) fn run(
     let stack_size = worker_stack_size(session.policy().max_stack);
     let buffers = BufferPool::default();
     session.snapshot_now();
-    let mut own = session.fork();
+    let mut own = session.fork_taking_instance();
     std::thread::scope(|scope| {
         for mut worker in (1..jobs).map(|_| session.fork()) {
             let (results, next, buffers) = (results.clone(), &next, &buffers);

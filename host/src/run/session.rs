@@ -159,6 +159,18 @@ impl<'e> Session<'e> {
         }
     }
 
+    /// A fork that takes this session's instance, when it is still as its start-up left
+    /// it and snapshots are on, as the spare to reset: the main thread's own `-j` share
+    /// starts from it instead of copying the snapshot into a new instance.
+    pub(super) fn fork_taking_instance(&mut self) -> Session<'e> {
+        let mut fork = self.fork();
+        if self.pristine && self.fresh.snapshot.get().is_some() {
+            fork.spare = self.instance.take();
+            self.pristine = false;
+        }
+        fork
+    }
+
     /// The file the module was read from, whose debug sections name its stacks.
     pub(super) fn source(&self) -> &SourceFile {
         &self.source

@@ -3,7 +3,8 @@
 //! Most of a body is a test that passed silently and unmeasured: a `TestStarted` and its
 //! `TestFinished`, 240 bytes as events. Such a pair is kept as its ids and time (a sixth
 //! of that) and rebuilt by the replay, so a large layer's record stays in a core's cache
-//! and costs few page faults; every other event is kept whole.
+//! and costs few page faults. A start that is not such a pair's is kept as its ids too;
+//! every other event is kept whole.
 
 use std::time::Duration;
 
@@ -14,28 +15,44 @@ use crate::sandbox::CapturedOutput;
 
 /// One recorded entry.
 pub(super) enum Recorded {
-    /// An event as it was emitted (boxed, so that the common entry below stays small).
+    /// An event as it was emitted (boxed, so that the common entries below stay small).
     Event(Box<Event>),
+    /// A `TestStarted` not followed by its silent pass: rebuilt from its ids.
+    Started(TestAt),
     /// A test that passed, printed nothing and was not measured: its started and finished events.
     Passed {
-        /// The suite.
-        suite: SuiteId,
-        /// The layer.
-        layer: LayerId,
-        /// The test.
-        test: TestId,
-        /// From 1.
-        iteration: u32,
+        /// Which test, where.
+        at: TestAt,
         /// Its wall time.
         elapsed: Duration,
     },
+}
+
+/// A test of one iteration, as its events name it, without its name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct TestAt {
+    /// The suite.
+    suite: SuiteId,
+    /// The layer.
+    layer: LayerId,
+    /// The test.
+    test: TestId,
+    /// From 1.
+    iteration: u32,
+}
+
+impl TestAt {
+    fn started(self, cx: Scope<'_>) -> Event {
+        let TestAt { suite, layer, test, iteration } = self;
+        Event::TestStarted { suite, layer, test: cx.test(test.0), iteration }
+    }
 }
 
 /// Records a layer's body, pairing each `TestStarted` with the event after it.
 pub(super) struct BodyRecord {
     entries: Vec<Recorded>,
     /// A `TestStarted` whose next event decides how it is kept.
-    started: Option<Event>,
+    started: Option<TestAt>,
 }
 
 impl BodyRecord {
@@ -46,31 +63,41 @@ impl BodyRecord {
 
     /// Keeps `event`.
     pub fn keep(&mut self, event: Event) {
-        // Matched by reference: moving events of 120 bytes in and out of a tuple cost more
-        // than the rest of keeping them.
-        if let Some(passed) = self.passed(&event) {
-            self.started = None;
-            self.entries.push(passed);
-            return;
+        // Matched by reference, and a start held as its ids: moving events of 120 bytes in
+        // and out of the record cost more than the rest of keeping them.
+        match &event {
+            &Event::TestStarted { suite, layer, ref test, iteration } => {
+                self.flush_started();
+                self.started = Some(TestAt { suite, layer, test: test.id, iteration });
+            }
+            finished => match self.passed(finished) {
+                Some(passed) => {
+                    self.started = None;
+                    self.entries.push(passed);
+                }
+                None => {
+                    self.flush_started();
+                    self.entries.push(Recorded::Event(Box::new(event)));
+                }
+            },
         }
-        if let Some(started) = self.started.take() {
-            self.entries.push(Recorded::Event(Box::new(started)));
-        }
-        match event {
-            Event::TestStarted { .. } => self.started = Some(event),
-            event => self.entries.push(Recorded::Event(Box::new(event))),
+    }
+
+    fn flush_started(&mut self) {
+        if let Some(at) = self.started.take() {
+            self.entries.push(Recorded::Started(at));
         }
     }
 
     /// The compact entry for the held `TestStarted` and `finished`, when they make one.
     fn passed(&self, finished: &Event) -> Option<Recorded> {
-        let Event::TestFinished {
+        let &Event::TestFinished {
             suite,
             layer,
-            test,
+            ref test,
             iteration,
             outcome: Outcome::Pass,
-            output,
+            ref output,
             elapsed,
             delta: None,
             phases: None,
@@ -78,21 +105,13 @@ impl BodyRecord {
         else {
             return None;
         };
-        let Some(Event::TestStarted { test: started, iteration: at, .. }) = &self.started else { return None };
-        (started.id == test.id && at == iteration && output.is_empty()).then_some(Recorded::Passed {
-            suite: *suite,
-            layer: *layer,
-            test: test.id,
-            iteration: *iteration,
-            elapsed: *elapsed,
-        })
+        let at = TestAt { suite, layer, test: test.id, iteration };
+        (self.started == Some(at) && output.is_empty()).then_some(Recorded::Passed { at, elapsed })
     }
 
     /// The entries, in order.
     pub fn finish(mut self) -> Vec<Recorded> {
-        if let Some(started) = self.started.take() {
-            self.entries.push(Recorded::Event(Box::new(started)));
-        }
+        self.flush_started();
         self.entries
     }
 }
@@ -102,8 +121,10 @@ pub(super) fn replay(entries: &[Recorded], cx: Scope<'_>, sink: &mut dyn EventSi
     for entry in entries {
         match entry {
             Recorded::Event(event) => sink.emit(event),
-            &Recorded::Passed { suite, layer, test, iteration, elapsed } => {
-                sink.send(Event::TestStarted { suite, layer, test: cx.test(test.0), iteration });
+            &Recorded::Started(at) => sink.send(at.started(cx)),
+            &Recorded::Passed { at, elapsed } => {
+                sink.send(at.started(cx));
+                let TestAt { suite, layer, test, iteration } = at;
                 sink.send(Event::TestFinished {
                     suite,
                     layer,

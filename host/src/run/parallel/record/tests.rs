@@ -63,6 +63,7 @@ fn a_replayed_record_is_the_events_it_kept() {
     let entries = record.finish();
     // Only the silent, unmeasured pass is compacted.
     assert_eq!(entries.iter().filter(|e| matches!(e, Recorded::Passed { .. })).count(), 1);
+    assert_eq!(entries.iter().filter(|e| matches!(e, Recorded::Started(_))).count(), 4, "starts kept as ids");
     assert_eq!(entries.len(), events.len() - 1);
     let mut replayed = Collect::default();
     replay(&entries, cx, &mut replayed);

@@ -371,13 +371,14 @@ pub fn decode_manifest(memory: &[u8], addr: u32) -> Result<Manifest, AbiError> {
     let mut tests = Vec::with_capacity(tests_len as usize);
     for i in 0..tests_len {
         let [name_ptr, name_len, layer] = r.u32s::<3>("test record", test_array.at(i))?;
-        let name = r.name(|| format!("name of test {i}"), name_ptr, name_len, false)?;
+        // Borrowed, and copied once into the text the run keeps: a manifest has a name per test.
+        let name = r.name_str(&|| format!("name of test {i}"), name_ptr, name_len, false)?;
         let layer = match layer {
             v1::UNIT_LAYER => None,
             index if index < layers_len => Some(index as usize),
-            index => return Err(AbiError::UnknownTestLayer { test: name, index, count: layers.len() }),
+            index => return Err(AbiError::UnknownTestLayer { test: name.to_string(), index, count: layers.len() }),
         };
-        tests.push(TestDecl { name: name.into(), layer });
+        tests.push(TestDecl { name: GuestText::new(name), layer });
     }
 
     let manifest = Manifest { layers, tests };

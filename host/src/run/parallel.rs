@@ -271,8 +271,7 @@ pub(super) fn run(
     let (results, received) = mpsc::channel();
     let stack_size = worker_stack_size(session.policy().max_stack);
     let buffers = BufferPool::default();
-    session.snapshot_now();
-    let mut own = session.fork_taking_instance();
+    let mut own = session.fork_from_start_up();
     std::thread::scope(|scope| {
         for mut worker in (1..jobs).map(|_| session.fork()) {
             let (results, next, buffers) = (results.clone(), &next, &buffers);

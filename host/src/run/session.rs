@@ -53,7 +53,7 @@ struct Fresh {
     /// Whether the policy and the module's code allow snapshots.
     allowed: bool,
     /// The state of an instance right after start-up: the first instance's, taken
-    /// before `-j` forks while nothing was called in it ([`Session::snapshot_now`]), else
+    /// before `-j` forks while nothing was called in it ([`Session::fork_from_start_up`]), else
     /// the first fresh instance's, which runs start-up itself.
     snapshot: OnceLock<Start>,
     /// The first manifest's hash, which an instance that ran start-up must reproduce.
@@ -126,16 +126,6 @@ impl<'e> Session<'e> {
         &self.manifest
     }
 
-    /// Takes the snapshot fresh instances start from now, from the instance in use if
-    /// nothing was called in it since its start-up: before forking, so that no `-j`
-    /// worker runs start-up again. Otherwise the first fresh instance runs it and is
-    /// snapshotted.
-    pub(super) fn snapshot_now(&mut self) {
-        if let Some(instance) = self.instance.as_mut().filter(|_| self.pristine && self.fresh.snapshots()) {
-            let _ = self.fresh.snapshot.set(Start { image: instance.image(), status_addr: instance.status_addr() });
-        }
-    }
-
     /// A second session over the same linked module, with no instance yet: a worker
     /// for `-j` gets its own instances and output capture.
     pub(super) fn fork(&self) -> Session<'e> {
@@ -159,14 +149,19 @@ impl<'e> Session<'e> {
         }
     }
 
-    /// A fork that takes this session's instance, when it is still as its start-up left
-    /// it and snapshots are on, as the spare to reset: the main thread's own `-j` share
-    /// starts from it instead of copying the snapshot into a new instance.
-    pub(super) fn fork_taking_instance(&mut self) -> Session<'e> {
+    /// The main thread's own session for `-j`. When nothing was called in the instance in
+    /// use since its start-up, the snapshot fresh instances start from is taken from it
+    /// now, before any worker needs one (so none runs start-up again), and the instance
+    /// becomes the fork's spare, to be reset rather than a new one filled from the
+    /// snapshot. Otherwise the first fresh instance runs start-up and is snapshotted.
+    pub(super) fn fork_from_start_up(&mut self) -> Session<'e> {
         let mut fork = self.fork();
-        if self.pristine && self.fresh.snapshot.get().is_some() {
-            fork.spare = self.instance.take();
-            self.pristine = false;
+        if self.pristine && self.fresh.snapshots() {
+            if let Some(mut instance) = self.instance.take() {
+                let _ = self.fresh.snapshot.set(Start { image: instance.image(), status_addr: instance.status_addr() });
+                fork.spare = Some(instance);
+                self.pristine = false;
+            }
         }
         fork
     }

@@ -193,15 +193,15 @@ impl Cache {
     pub fn load(&self, engine: &Engine, content: &blake3::Hash) -> Option<CachedModule> {
         let key = EntryKey::new(engine, content);
         let path = self.path_of(&key);
-        let file = match open_entry(&path) {
-            Ok(file) => file,
+        let (file, len) = match open_entry(&path) {
+            Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
             Err(_) => {
                 let _ = std::fs::remove_file(&path);
                 return None;
             }
         };
-        match self.load_open(engine, &key, file) {
+        match self.load_open(engine, &key, file, len) {
             Some((module, prepared)) => Some(CachedModule { module, prepared, path }),
             None => {
                 let _ = std::fs::remove_file(&path);
@@ -210,10 +210,10 @@ impl Cache {
         }
     }
 
-    /// The module and caller's part of the open entry `file`, if it is authentic.
-    fn load_open(&self, engine: &Engine, key: &EntryKey, file: std::fs::File) -> Option<(Module, Vec<u8>)> {
+    /// The module and caller's part of the open entry `file` of `len` bytes, if it is authentic.
+    fn load_open(&self, engine: &Engine, key: &EntryKey, file: std::fs::File, len: u64) -> Option<(Module, Vec<u8>)> {
         let prepared = {
-            let map = mapped::Mapped::of(&file).ok()?;
+            let map = mapped::Mapped::of(&file, len).ok()?;
             let (prepared, payload) = self.authentic_parts(key, map.bytes())?;
             wasmtime_artifact(payload).then(|| prepared.to_vec())?
         };
@@ -284,7 +284,7 @@ fn resolved(path: &Path) -> Option<PathBuf> {
 /// Opens an entry to map it: a regular file of a plausible size, not through a final
 /// symlink, that only this user can change (a mapping shows later writes to the file, so
 /// nobody else may be able to make any).
-fn open_entry(path: &Path) -> io::Result<std::fs::File> {
+fn open_entry(path: &Path) -> io::Result<(std::fs::File, u64)> {
     let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() || meta.len() > MAX_ENTRY_LEN || (meta.len() as usize) < TRAILER_LEN {
@@ -293,7 +293,7 @@ fn open_entry(path: &Path) -> io::Result<std::fs::File> {
     if let Some(why) = secret::untrusted_file(&meta) {
         return Err(io::Error::other(why));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// Writes to `temp`, which must not exist yet (`O_EXCL`: nothing planted there is

@@ -13,9 +13,9 @@ pub struct Mapped {
 }
 
 impl Mapped {
-    /// Maps all of `file`, which must not be empty.
-    pub fn of(file: &File) -> io::Result<Mapped> {
-        let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
+    /// Maps the first `len` bytes of `file` (its length, as its metadata said), which must not be 0.
+    pub fn of(file: &File, len: u64) -> io::Result<Mapped> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
         if len == 0 {
             return Err(io::Error::other("an empty file cannot be mapped"));
         }

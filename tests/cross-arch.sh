@@ -58,6 +58,7 @@ runs=(
     "leakstacks -N4 -r"
     "inventory_leaks -N4 -r"
     "snapshots -N2"
+    "deepstack --max-stack 32M"
 )
 
 # Each architecture gets its own module cache: entries are not portable across targets.

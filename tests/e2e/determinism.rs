@@ -49,7 +49,7 @@ fn report(name: &str, flags: &[&str], json: &Path, env: &[(&str, &Path)]) -> Rep
 
 /// Every sample suite, with flags that exercise repeats and leak reports where the suite has them.
 /// The faults suite's endless loop ends on fuel, the deterministic limit; `--timeout` would not be.
-const SUITES: [(&str, &[&str]); 12] = [
+const SUITES: [(&str, &[&str]); 13] = [
     ("samplelayers", &["-N3", "-r"]),
     ("failures", &["-N2"]),
     ("leak", &["-N4", "-r"]),
@@ -62,6 +62,7 @@ const SUITES: [(&str, &[&str]); 12] = [
     ("leakstacks", &["-N4", "-r"]),
     ("inventory_leaks", &["-N4", "-r"]),
     ("snapshots", &["-N2"]),
+    ("deepstack", &["--max-stack", "32M"]),
 ];
 
 #[test]

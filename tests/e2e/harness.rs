@@ -61,8 +61,38 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = Command::new(env!("CARGO_BIN_EXE_leakhost"))
-        .args(args)
+    run_command(Command::new(env!("CARGO_BIN_EXE_leakhost")).args(args))
+}
+
+/// Runs `leakhost` with `args` and a soft stack limit of `bytes` (`ulimit -s`), as a shell
+/// with that limit would start it.
+pub fn leakhost_with_stack_limit<I, S>(bytes: u64, args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leakhost"));
+    command.args(args);
+    // SAFETY: getrlimit and setrlimit are async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            limit.rlim_cur = bytes;
+            if libc::setrlimit(libc::RLIMIT_STACK, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run_command(&mut command)
+}
+
+fn run_command(command: &mut Command) -> Run {
+    let out = command
         .env_remove("CARGO_TARGET_DIR")
         .env("NO_COLOR", "1")
         // One cache for all of this run's tests (and safe to share, as they run in parallel),

@@ -1,6 +1,6 @@
 //! `-j N`: layers in parallel, output in layer order, equal to the serial run.
 
-use crate::harness::{leakhost, normalise_times, suite};
+use crate::harness::{leakhost, leakhost_with_stack_limit, normalise_times, suite};
 
 fn run(name: &str, extra: &[&str]) -> crate::harness::Run {
     let wasm = suite(name);
@@ -105,4 +105,22 @@ fn workers_hold_a_large_wasm_stack() {
     }
     let r = run("layertraps", &["--max-stack", "2040K", "-j", "2", "-t", "recurses"]);
     assert!(r.stdout.contains("overflowed the wasm stack of 2040 KiB (--max-stack)"), "{}", r.stdout);
+}
+
+/// A serial run calls wasm on the main thread when its stack can grow to the whole `--max-stack`
+/// (the soft limit is raised to it): `deepstack` needs about 14 MB of native stack, past the 8 MiB
+/// limit set here, and passes with 32M there as on a `-j` worker; with 4M it is the overflow
+/// Error, never a crash.
+#[test]
+fn the_main_thread_holds_a_max_stack_past_its_stack_limit() {
+    let wasm = suite("deepstack");
+    let wasm = wasm.to_str().unwrap();
+    for jobs in ["1", "2"] {
+        let r = leakhost_with_stack_limit(8 << 20, ["run", wasm, "--max-stack", "32M", "-j", jobs]);
+        assert_eq!(r.status, 0, "-j {jobs}: {}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("Ran 1 tests with 0 failures, 0 errors and 0 skipped"), "{}", r.stdout);
+        let r = leakhost_with_stack_limit(8 << 20, ["run", wasm, "--max-stack", "4M", "-j", jobs]);
+        assert_eq!(r.status, 1, "-j {jobs}: {}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("overflowed the wasm stack of 4 MiB (--max-stack)"), "{}", r.stdout);
+    }
 }

@@ -14,7 +14,7 @@ use crate::sandbox::{human_bytes, EpochTicker, Policy};
 use crate::suite::{self, Cache, Compilation};
 use crate::text::GuestText;
 
-/// Options of `leakhost inspect`.
+/// Show a suite's ABI version, layers, test counts, exports and sandbox.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A suite: a .wasm file, or a Cargo package directory to build for wasm32-wasip1 (building runs

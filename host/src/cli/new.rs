@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::{CliError, EXIT_OK};
 
-/// Options of `leakhost new`.
+/// Create a suite package that builds and runs as created.
 #[derive(Debug, Args)]
 pub struct NewArgs {
     /// The directory to create; it must not exist, or be empty.

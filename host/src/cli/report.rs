@@ -14,7 +14,7 @@ use crate::report::{read_json, RunReport};
 /// The largest report read: a million tests at -N3 write about 1.1 GB.
 const MAX_REPORT_SIZE: u64 = 4 << 30;
 
-/// Options of `leakhost report`.
+/// Render JSON reports again as HTML, JUnit or JSON, merging the reports of a run's partitions.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// JSON reports written by `leakhost run --json`: one run, or every partition of one run

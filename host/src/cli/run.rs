@@ -17,7 +17,7 @@ use crate::sandbox::EpochTicker;
 use crate::suite::Cache;
 use crate::text::GuestText;
 
-/// Options of `leakhost run`.
+/// Run suites' tests, layer by layer, as zope.testrunner does.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1. Building runs
@@ -146,7 +146,7 @@ pub struct RunArgs {
     pub build: BuildArgs,
 }
 
-/// Options of `leakhost list`.
+/// List the tests a run would run, by layer, without running them.
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Suites: .wasm files, or Cargo package directories to build for wasm32-wasip1. Building runs
@@ -263,7 +263,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     check_run_args(args)?;
     args.color.apply();
     let (policy, engine) = engine_for(&args.sandbox, args.seed, args.real_world)?;
-    let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
+    let ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
     let mut loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
@@ -305,5 +305,6 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     drop(human);
     // Reports are written whatever happened: an aborted run's report says why it stopped.
     reports.write()?;
+    super::leave_to_exit((loaded, ticker));
     Ok(ExitCode::from(exit_status(&result?, &options)))
 }

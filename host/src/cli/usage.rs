@@ -255,7 +255,7 @@ mod tests {
 
     fn line(args: &[&str]) -> String {
         let argv: Vec<OsString> = std::iter::once("leakhost").chain(args.iter().copied()).map(OsString::from).collect();
-        let command = super::super::Cli::command();
+        let command = super::super::built_command();
         let error = command.clone().try_get_matches_from(&argv).expect_err("a usage error");
         message(&command, &error, &argv)
     }
@@ -274,8 +274,28 @@ mod tests {
     }
 
     #[test]
+    fn descriptions_agree_built_and_unbuilt() {
+        let unbuilt = super::super::Cli::command();
+        let built = super::super::built_command();
+        let mut compared = 0;
+        for sub in unbuilt.get_subcommands() {
+            let after = built.find_subcommand(sub.get_name()).unwrap();
+            assert!(sub.get_about().is_some(), "{} has no description", sub.get_name());
+            assert_eq!(
+                sub.get_about().map(|a| a.to_string()),
+                after.get_about().map(|a| a.to_string()),
+                "{}",
+                sub.get_name()
+            );
+            assert!(after.get_arguments().count() > 1, "{} was not built", sub.get_name());
+            compared += 1;
+        }
+        assert_eq!(compared, 5);
+    }
+
+    #[test]
     fn every_requirement_is_found_by_asking_clap() {
-        let command = super::super::Cli::command();
+        let command = super::super::built_command();
         let run = command.find_subcommand("run").unwrap();
         let pairs: Vec<(String, String)> =
             requirements(run).into_iter().map(|(a, b)| (long_name(a), long_name(b))).collect();
@@ -288,7 +308,7 @@ mod tests {
     /// the line names both. Walks clap's own definitions, so a pair added later is covered.
     #[test]
     fn every_flag_that_needs_another_says_which() {
-        let command = super::super::Cli::command();
+        let command = super::super::built_command();
         let mut checked = 0;
         for sub in command.get_subcommands() {
             let mut built = sub.clone();

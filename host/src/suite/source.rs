@@ -89,10 +89,15 @@ pub fn read(path: &Path, max_size: usize) -> Result<LeanModule, SuiteError> {
     if len > max_size as u64 {
         return Err(SuiteError::TooLarge { path: path.to_path_buf(), limit: max_size });
     }
-    let mut head = vec![0; len.min(HEAD_LEN as u64) as usize];
-    let got = read_fully_at(&file, &mut head, 0).map_err(read_error)?;
-    head.truncate(got);
-    if let Some(why) = super::not_wasm_reason(&head) {
+    // A module is recognised by its first 8 bytes; only a file that is not one is read further,
+    // to say what it is instead.
+    let mut magic = [0u8; 8];
+    let got = read_fully_at(&file, &mut magic, 0).map_err(read_error)?;
+    if super::not_wasm_reason(&magic[..got]).is_some() {
+        let mut head = vec![0; len.min(HEAD_LEN as u64) as usize];
+        let got = read_fully_at(&file, &mut head, 0).map_err(read_error)?;
+        head.truncate(got);
+        let why = super::not_wasm_reason(&head).unwrap_or_else(|| "it changed while it was read".into());
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
     let mut read_at = |at: u64, buf: &mut [u8]| read_fully_at(&file, buf, at);

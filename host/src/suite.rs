@@ -189,15 +189,18 @@ fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
 /// Reads, compiles (or loads from `cache`) and checks the module at `path`; a module
 /// past `limits` is refused before it is compiled or cached.
 pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>, limits: &ModuleLimits) -> Result<Suite, SuiteError> {
-    let source::LeanModule { bytes, source } = source::read(path, limits.max_size)?;
-    let cached = cache.and_then(|c| c.load(engine, &source.lean_hash())).and_then(|entry| {
+    let lean = source::read(path, limits.max_size)?;
+    let cached = cache.and_then(|c| c.load(engine, &lean.source.lean_hash())).and_then(|entry| {
         // An entry of an older layout is compiled again.
         let prepared = serde_json::from_slice::<Prepared>(&entry.prepared).ok()?;
         Some((entry.module, prepared, Compilation::FromCache(entry.path)))
     });
-    let (module, prepared, compilation) = match cached {
-        Some(hit) => hit,
-        None => compile(engine, path, &bytes, &source, cache, limits)?,
+    let ((module, prepared, compilation), source) = match cached {
+        Some(hit) => (hit, lean.source),
+        None => {
+            let (bytes, source) = lean.into_bytes()?;
+            (compile(engine, path, &bytes, &source, cache, limits)?, source)
+        }
     };
     let Prepared { globals_exported, code_allows_snapshots, instrumentation } = prepared;
     let not_a_suite = |why| SuiteError::NotASuite { path: path.to_path_buf(), why };

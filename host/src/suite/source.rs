@@ -63,21 +63,47 @@ impl SourceFile {
     pub fn debug_file(&self) -> Result<Vec<u8>, String> {
         let bytes =
             read_whole(&self.path, self.max_size).map_err(|e| format!("the suite file cannot be read again ({e})"))?;
-        let lean = lean_of_bytes(&bytes);
-        if blake3::hash(&lean.bytes) != self.lean_hash {
+        if blake3::hash(&lean_of_bytes(&bytes)) != self.lean_hash {
             return Err("the suite file changed after it was loaded".into());
         }
         Ok(bytes)
     }
 }
 
-/// A module as compiled, and where it came from.
+/// A module file, recognised, its sections laid out and its lean module hashed: all a cache hit
+/// needs. The lean module's bytes are read only to compile them ([`LeanModule::into_bytes`]).
 pub struct LeanModule {
-    /// The file's sections without custom sections other than `name`; the whole file
-    /// when its sections do not parse (compiling it then says why).
-    pub bytes: Vec<u8>,
-    /// Where they came from.
+    /// Where it came from.
     pub source: SourceFile,
+    file: File,
+    contents: Contents,
+}
+
+/// What the lean module is made of.
+enum Contents {
+    /// The file's sections, of which those kept: all but custom sections other than `name`.
+    Sections(Vec<Piece>),
+    /// The whole file, when its sections do not parse (compiling it then says why).
+    Whole(Vec<u8>),
+}
+
+impl LeanModule {
+    /// The lean module's bytes, read from the file again, and its source. The source's hash
+    /// becomes the hash of these bytes, so what is compiled and cached is what was hashed even
+    /// if the file changed since [`read`].
+    pub fn into_bytes(self) -> Result<(Vec<u8>, SourceFile), SuiteError> {
+        let LeanModule { mut source, file, contents } = self;
+        let bytes = match contents {
+            Contents::Whole(bytes) => bytes,
+            Contents::Sections(layout) => {
+                let mut read_at = |at: u64, buf: &mut [u8]| read_fully_at(&file, buf, at);
+                let read_error = |e| SuiteError::Read { path: source.path.clone(), source: e };
+                assemble(&layout, &mut read_at).map_err(read_error)?
+            }
+        };
+        source.lean_hash = blake3::hash(&bytes);
+        Ok((bytes, source))
+    }
 }
 
 /// Reads the lean module of the file at `path`, refusing a file over `max_size` bytes
@@ -101,32 +127,54 @@ pub fn read(path: &Path, max_size: usize) -> Result<LeanModule, SuiteError> {
         return Err(SuiteError::NotWasm { path: path.to_path_buf(), why });
     }
     let mut read_at = |at: u64, buf: &mut [u8]| read_fully_at(&file, buf, at);
-    let lean = match layout(len, &mut read_at).map_err(read_error)? {
-        Some(layout) => assemble(&layout, &mut read_at).map_err(read_error)?,
+    let (contents, lean_hash) = match layout(len, &mut read_at).map_err(read_error)? {
+        Some(layout) => {
+            let hash = hash_kept(&layout, &mut read_at).map_err(read_error)?;
+            (Contents::Sections(layout), hash)
+        }
         // Sections that do not parse: compile the file as it is, to say what is wrong.
         None => {
             let bytes = read_whole(path, max_size).map_err(|e| match e {
                 WholeError::Io(source) => read_error(source),
                 WholeError::TooLarge => SuiteError::TooLarge { path: path.to_path_buf(), limit: max_size },
             })?;
-            Lean { code_start: None, dropped: 0, bytes }
+            let hash = blake3::hash(&bytes);
+            (Contents::Whole(bytes), hash)
         }
     };
-    let source = SourceFile {
-        path: path.to_path_buf(),
-        max_size,
-        lean_hash: blake3::hash(&lean.bytes),
-        code_start: lean.code_start,
-        dropped: lean.dropped,
+    let (code_start, dropped) = match &contents {
+        Contents::Sections(layout) => kept_facts(layout),
+        Contents::Whole(_) => (None, 0),
     };
-    Ok(LeanModule { bytes: lean.bytes, source })
+    let source = SourceFile { path: path.to_path_buf(), max_size, lean_hash, code_start, dropped };
+    Ok(LeanModule { source, file, contents })
 }
 
-/// A lean module and what it says about its file.
-struct Lean {
-    bytes: Vec<u8>,
-    code_start: Option<u32>,
-    dropped: u64,
+/// The hash of the lean module `layout` describes, read through a small buffer: a cache hit
+/// never holds the module's bytes (they are read again to compile them).
+fn hash_kept(layout: &[Piece], read_at: &mut ReadAt<'_>) -> io::Result<blake3::Hash> {
+    // blake3 hashes 16 KiB at a time at its widest.
+    let mut buf = [0u8; 16 * 1024];
+    let mut hasher = blake3::Hasher::new();
+    read_exactly(read_at, 0, &mut buf[..8])?;
+    hasher.update(&buf[..8]);
+    for piece in layout.iter().filter(|p| p.keep) {
+        let mut at = piece.range.start;
+        while at < piece.range.end {
+            let len = ((piece.range.end - at) as usize).min(buf.len());
+            read_exactly(read_at, at, &mut buf[..len])?;
+            hasher.update(&buf[..len]);
+            at += len as u64;
+        }
+    }
+    Ok(hasher.finalize())
+}
+
+/// Where the code section's contents start, and how many bytes the lean module leaves out.
+fn kept_facts(layout: &[Piece]) -> (Option<u32>, u64) {
+    let code_start = layout.iter().find(|p| p.keep && p.id == 10).and_then(|p| u32::try_from(p.content_start).ok());
+    let dropped = layout.iter().filter(|p| !p.keep).map(|p| p.range.end - p.range.start).sum();
+    (code_start, dropped)
 }
 
 /// One section of a file: its whole extent (header included), where its contents
@@ -140,7 +188,7 @@ struct Piece {
 }
 
 /// The lean module of a file already in memory.
-fn lean_of_bytes(bytes: &[u8]) -> Lean {
+fn lean_of_bytes(bytes: &[u8]) -> Vec<u8> {
     let mut read_at = |at: u64, buf: &mut [u8]| {
         let start = (at as usize).min(bytes.len());
         let n = buf.len().min(bytes.len() - start);
@@ -148,10 +196,8 @@ fn lean_of_bytes(bytes: &[u8]) -> Lean {
         Ok(n)
     };
     match layout(bytes.len() as u64, &mut read_at) {
-        Ok(Some(layout)) => {
-            assemble(&layout, &mut read_at).unwrap_or(Lean { bytes: bytes.to_vec(), code_start: None, dropped: 0 })
-        }
-        _ => Lean { bytes: bytes.to_vec(), code_start: None, dropped: 0 },
+        Ok(Some(layout)) => assemble(&layout, &mut read_at).unwrap_or_else(|_| bytes.to_vec()),
+        _ => bytes.to_vec(),
     }
 }
 
@@ -192,23 +238,15 @@ fn custom_name_is(content: &[u8], size: u64) -> bool {
 }
 
 /// Reads the kept sections after the module header.
-fn assemble(layout: &[Piece], read_at: &mut ReadAt<'_>) -> io::Result<Lean> {
+fn assemble(layout: &[Piece], read_at: &mut ReadAt<'_>) -> io::Result<Vec<u8>> {
     let kept: u64 = layout.iter().filter(|p| p.keep).map(|p| p.range.end - p.range.start).sum();
     let mut bytes = vec![0u8; 8 + kept as usize];
     let mut at = read_exactly(read_at, 0, &mut bytes[..8])?;
-    let (mut code_start, mut dropped) = (None, 0);
-    for piece in layout {
-        if !piece.keep {
-            dropped += piece.range.end - piece.range.start;
-            continue;
-        }
-        if piece.id == 10 {
-            code_start = u32::try_from(piece.content_start).ok();
-        }
+    for piece in layout.iter().filter(|p| p.keep) {
         let len = (piece.range.end - piece.range.start) as usize;
         at += read_exactly(read_at, piece.range.start, &mut bytes[at..at + len])?;
     }
-    Ok(Lean { bytes, code_start, dropped })
+    Ok(bytes)
 }
 
 fn read_exactly(read_at: &mut ReadAt<'_>, at: u64, buf: &mut [u8]) -> io::Result<usize> {

@@ -72,16 +72,50 @@ fn the_lean_module_is_the_file_without_custom_sections_but_name() {
     let (plain, with_debug) = module_with_debug();
     let dir = scratch("lean");
     let lean = read(&write(&dir, "a.wasm", &with_debug), 1 << 20).unwrap();
-    assert_eq!(lean.bytes, plain, "the name section stays, the rest goes, the order is kept");
-    assert_eq!(lean.source.dropped_bytes() as usize, with_debug.len() - plain.len());
+    let streamed = lean.source.lean_hash();
+    let (bytes, source) = lean.into_bytes().unwrap();
+    assert_eq!(bytes, plain, "the name section stays, the rest goes, the order is kept");
+    assert_eq!(source.lean_hash(), streamed, "the hash read through the small buffer is the bytes'");
+    assert_eq!(streamed, blake3::hash(&plain));
+    assert_eq!(source.dropped_bytes() as usize, with_debug.len() - plain.len());
     // The code start is the file's (the producers section before the code moved it there).
-    let in_plain = lean_of_bytes(&plain).code_start.unwrap();
-    assert_eq!(lean.source.code_start().unwrap(), in_plain + custom("producers", &[0; 300]).len() as u32);
-    assert_eq!(&with_debug[lean.source.code_start().unwrap() as usize..][..1], &plain[in_plain as usize..][..1]);
+    let in_plain = read(&write(&dir, "plain.wasm", &plain), 1 << 20).unwrap().source.code_start().unwrap();
+    assert_eq!(source.code_start().unwrap(), in_plain + custom("producers", &[0; 300]).len() as u32);
+    assert_eq!(&with_debug[source.code_start().unwrap() as usize..][..1], &plain[in_plain as usize..][..1]);
     // The same module with other debug sections (a rebuild with other paths) shares its cache key.
     let stripped = read(&write(&dir, "b.wasm", &plain), 1 << 20).unwrap();
-    assert_eq!(stripped.bytes, lean.bytes);
+    assert_eq!(stripped.source.lean_hash(), streamed);
     assert_eq!(stripped.source.dropped_bytes(), 0);
+    assert_eq!(stripped.into_bytes().unwrap().0, bytes);
+    assert_eq!(lean_of_bytes(&with_debug), plain);
+}
+
+#[test]
+fn sections_longer_than_the_hash_buffer_hash_as_their_bytes() {
+    let data: String = (0..40_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let module = wat::parse_str(format!(r#"(module (memory 1) (data (i32.const 0) "{data}"))"#)).unwrap();
+    let mut with_debug = module.clone();
+    with_debug.extend(custom(".debug_info", &[0xab; 20_000]));
+    let dir = scratch("long");
+    let lean = read(&write(&dir, "a.wasm", &with_debug), 1 << 20).unwrap();
+    assert_eq!(lean.source.lean_hash(), blake3::hash(&module));
+}
+
+#[test]
+fn a_module_compiled_after_it_changed_is_keyed_by_what_is_compiled() {
+    let (plain, _) = module_with_debug();
+    let dir = scratch("changed");
+    let path = write(&dir, "a.wasm", &plain);
+    let lean = read(&path, 1 << 20).unwrap();
+    let hashed = lean.source.lean_hash();
+    let mut changed = plain.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    std::fs::write(&path, &changed).unwrap();
+    let (bytes, source) = lean.into_bytes().unwrap();
+    assert_eq!(bytes, changed);
+    assert_eq!(source.lean_hash(), blake3::hash(&changed));
+    assert_ne!(source.lean_hash(), hashed);
 }
 
 #[test]
@@ -117,8 +151,9 @@ fn files_that_are_not_modules_or_too_large_are_refused_and_broken_sections_kept_
     let mut cut = with_debug.clone();
     cut.truncate(with_debug.len() - 10);
     let lean = read(&write(&dir, "cut.wasm", &cut), 1 << 20).unwrap();
-    assert_eq!(lean.bytes, cut);
     assert_eq!(lean.source.dropped_bytes(), 0);
+    assert_eq!(lean.source.lean_hash(), blake3::hash(&cut));
+    assert_eq!(lean.into_bytes().unwrap().0, cut);
     assert!(matches!(read(&dir.join("none.wasm"), 1 << 20), Err(SuiteError::Read { .. })));
 }
 

@@ -153,20 +153,24 @@ pub fn read(path: &Path, max_size: usize) -> Result<LeanModule, SuiteError> {
 /// The hash of the lean module `layout` describes, read through a small buffer: a cache hit
 /// never holds the module's bytes (they are read again to compile them).
 fn hash_kept(layout: &[Piece], read_at: &mut ReadAt<'_>) -> io::Result<blake3::Hash> {
-    // blake3 hashes 16 KiB at a time at its widest.
+    // Filled across sections before it is hashed: blake3 hashes 16 KiB at a time at its widest,
+    // and one small section at a time at its slowest.
     let mut buf = [0u8; 16 * 1024];
     let mut hasher = blake3::Hasher::new();
-    read_exactly(read_at, 0, &mut buf[..8])?;
-    hasher.update(&buf[..8]);
+    let mut filled = read_exactly(read_at, 0, &mut buf[..8])?;
     for piece in layout.iter().filter(|p| p.keep) {
         let mut at = piece.range.start;
         while at < piece.range.end {
-            let len = ((piece.range.end - at) as usize).min(buf.len());
-            read_exactly(read_at, at, &mut buf[..len])?;
-            hasher.update(&buf[..len]);
+            let len = ((piece.range.end - at) as usize).min(buf.len() - filled);
+            filled += read_exactly(read_at, at, &mut buf[filled..filled + len])?;
             at += len as u64;
+            if filled == buf.len() {
+                hasher.update(&buf);
+                filled = 0;
+            }
         }
     }
+    hasher.update(&buf[..filled]);
     Ok(hasher.finalize())
 }
 

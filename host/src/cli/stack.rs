@@ -1,22 +1,17 @@
 //! Where a command runs: on a thread whose stack holds the whole `--max-stack`.
 //!
 //! Wasm runs on the native stack of the thread that calls it, so the command needs
-//! [`worker_stack_size`] of stack, as `-j` gives its workers. The main thread has it when its
-//! stack limit does, or can be raised to: a run then starts no thread of its own, which saves
-//! about 4% of the headline command (issue 26). Otherwise the command gets a thread of that size.
+//! [`worker_stack_size`](crate::run::worker_stack_size) of stack, as `-j` gives its workers. The
+//! main thread has it when its stack limit does: a run then starts no thread of its own, which
+//! saves about 4% of the headline command (issue 26). Otherwise the command gets a thread of that
+//! size.
 
 use std::panic::AssertUnwindSafe;
 
 use super::CliError;
 
-/// The largest stack the main thread is asked to grow to. Linux places the memory mappings at
-/// least 128 MiB below the initial stack whatever the limit was at exec, so the stack can grow
-/// this far without running into them.
-#[cfg(target_os = "linux")]
-const MOST_MAIN_STACK: usize = 64 << 20;
-
 /// Runs `command` where `stack` bytes of native stack are available: on this thread if it is the
-/// main thread and its stack can grow that far, else on a new thread. A panic becomes
+/// main thread and its stack limit holds them, else on a new thread. A panic becomes
 /// [`CliError::Internal`] either way (its message is already on stderr, from the default hook).
 pub(super) fn run_with_stack<R: Send>(
     stack: usize,
@@ -36,35 +31,32 @@ pub(super) fn run_with_stack<R: Send>(
     })
 }
 
-/// Whether this is the main thread and its stack may grow to `bytes`, raising the soft stack
-/// limit (inherited by the processes it starts, such as cargo) if the hard limit allows.
+/// Whether this is the main thread and its stack may grow to `bytes`.
 #[cfg(target_os = "linux")]
 fn main_stack_holds(bytes: usize) -> bool {
-    if bytes > MOST_MAIN_STACK || std::thread::current().name() != Some("main") {
+    if std::thread::current().name() != Some("main") {
         return false;
     }
-    let wanted = bytes as libc::rlim_t;
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } != 0 {
-        return false;
-    }
-    let within = |l: libc::rlim_t| l == libc::RLIM_INFINITY || l >= wanted;
-    if within(limit.rlim_cur) {
-        return true;
-    }
-    if !within(limit.rlim_max) {
-        return false;
-    }
-    let raised = libc::rlimit { rlim_cur: wanted, rlim_max: limit.rlim_max };
-    // SAFETY: setrlimit only reads the struct it is given. The kernel checks the limit as the
-    // stack grows, so raising it now lets the main thread's stack grow further.
-    unsafe { libc::setrlimit(libc::RLIMIT_STACK, &raised) == 0 }
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0;
+    known && limit_holds(limit.rlim_cur, bytes)
 }
 
 #[cfg(not(target_os = "linux"))]
 fn main_stack_holds(_bytes: usize) -> bool {
     false
+}
+
+/// Whether a main thread under the soft stack limit `limit` can grow its stack to `bytes`.
+///
+/// Linux grows a main thread's stack up to the limit, and places the other mappings below so that
+/// it can. The limit is taken as it was at exec and an unlimited one is not trusted: qemu-user, which
+/// runs the aarch64 proof, gives the main thread a fixed stack at start, of the limit's size or
+/// 8 MiB when it is unlimited, and never grows it. Raising the limit would therefore not help there.
+#[cfg(target_os = "linux")]
+fn limit_holds(limit: libc::rlim_t, bytes: usize) -> bool {
+    limit != libc::RLIM_INFINITY && libc::rlim_t::try_from(bytes).is_ok_and(|bytes| limit >= bytes)
 }
 
 #[cfg(test)]
@@ -74,6 +66,14 @@ mod tests {
     #[test]
     fn a_test_thread_is_not_the_main_thread() {
         assert!(!main_stack_holds(1 << 20));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_a_finite_limit_that_holds_the_stack_does() {
+        assert!(limit_holds(8 << 20, 8 << 20));
+        assert!(!limit_holds(8 << 20, (8 << 20) + 1));
+        assert!(!limit_holds(libc::RLIM_INFINITY, 1 << 20));
     }
 
     #[test]

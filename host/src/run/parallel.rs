@@ -309,8 +309,10 @@ pub(super) fn run(
 }
 
 /// A worker runs wasm on its own native stack: it must hold the guest's whole
-/// `--max-stack` plus the host frames below and around it.
+/// `--max-stack` plus the host frames below and around it. Those are shallow: the deep host work
+/// (compiling, reading DWARF) runs on threads of its own, so 4 MiB leaves room to spare, and the
+/// default `--max-stack` plus it fits a main thread's usual 8 MiB (`cli::stack`).
 pub fn worker_stack_size(max_wasm_stack: usize) -> usize {
-    const HOST_MARGIN: usize = 8 << 20;
+    const HOST_MARGIN: usize = 4 << 20;
     max_wasm_stack.saturating_add(HOST_MARGIN)
 }

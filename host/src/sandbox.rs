@@ -10,6 +10,7 @@ mod engine;
 mod files;
 mod limiter;
 mod poll;
+mod ticker;
 mod trace_call;
 mod world;
 
@@ -36,6 +37,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 pub use capture::{Capture, CapturedOutput, OutputBudget};
 pub use engine::{engine, EngineKind};
+pub use ticker::EpochTicker;
 use world::seeded_bytes;
 pub use world::{FakeTime, SeededStream};
 
@@ -156,43 +158,6 @@ impl Policy {
     /// Epoch ticks a call may run before it is interrupted.
     pub fn deadline_ticks(&self) -> Option<u64> {
         self.timeout.map(|t| t.as_nanos().div_ceil(EPOCH_PERIOD.as_nanos()).max(1) as u64)
-    }
-}
-
-/// Ticks the engine's epoch so calls past their deadline are interrupted.
-/// Stops when dropped.
-pub struct EpochTicker {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    /// Starts ticking `engine` every [`EPOCH_PERIOD`].
-    pub fn start(engine: &Engine) -> Self {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (engine, flag) = (engine.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("leakhost-epoch".into())
-            // It only parks and ticks; a small stack is quicker to map at every start.
-            .stack_size(64 << 10)
-            .spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::park_timeout(EPOCH_PERIOD);
-                    engine.increment_epoch();
-                }
-            })
-            .ok();
-        EpochTicker { stop, thread }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
     }
 }
 

@@ -263,7 +263,7 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     check_run_args(args)?;
     args.color.apply();
     let (policy, engine) = engine_for(&args.sandbox, args.seed, args.real_world)?;
-    let ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
+    let _ticker = policy.timeout.map(|_| EpochTicker::start(&engine));
     let mut loaded = load_all(&engine, &args.targets, &policy, cache, &args.build)?;
     let selection = args.selection.selection();
     let plans: Vec<Plan> = loaded.iter().map(|l| Plan::select(l.session.manifest(), &selection)).collect();
@@ -305,6 +305,6 @@ pub fn run(args: &RunArgs, cache: Option<&Cache>) -> Result<ExitCode, CliError> 
     drop(human);
     // Reports are written whatever happened: an aborted run's report says why it stopped.
     reports.write()?;
-    super::leave_to_exit((loaded, ticker));
+    super::leave_to_exit(loaded);
     Ok(ExitCode::from(exit_status(&result?, &options)))
 }

@@ -390,6 +390,62 @@ pub enum Event {
     },
 }
 
+/// Where a per-test event happened: all it names but the test's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestAt {
+    /// The suite.
+    pub suite: SuiteId,
+    /// The layer.
+    pub layer: LayerId,
+    /// The test.
+    pub test: TestId,
+    /// From 1.
+    pub iteration: u32,
+}
+
+impl TestAt {
+    /// The `TestStarted` event of the test here, named `name`.
+    pub fn started(self, name: GuestText) -> Event {
+        let TestAt { suite, layer, test, iteration } = self;
+        Event::TestStarted { suite, layer, test: TestRef { id: test, name }, iteration }
+    }
+}
+
+/// A `TestFinished` before it is made an event: the test's name is still borrowed.
+#[derive(Debug)]
+pub struct TestEnd<'n> {
+    /// Where.
+    pub at: TestAt,
+    /// The test's name.
+    pub name: &'n GuestText,
+    /// How it went.
+    pub outcome: Outcome,
+    /// Everything it wrote.
+    pub output: CapturedOutput,
+    /// Wall time, hooks included.
+    pub elapsed: Duration,
+    /// What it changed, when measured.
+    pub delta: Option<Box<Delta>>,
+    /// The change split by phase.
+    pub phases: Option<Box<Phases>>,
+}
+
+impl TestEnd<'_> {
+    /// The event.
+    pub fn into_event(self) -> Event {
+        let TestEnd { at: TestAt { suite, layer, test, iteration }, name, outcome, output, elapsed, delta, phases } =
+            self;
+        let test = TestRef { id: test, name: name.clone() };
+        Event::TestFinished { suite, layer, test, iteration, outcome, output, elapsed, delta, phases }
+    }
+
+    /// Whether it passed silently and unmeasured, as most tests do: such an end says no
+    /// more than its place and time.
+    pub fn is_quiet_pass(&self) -> bool {
+        self.outcome == Outcome::Pass && self.output.is_empty() && self.delta.is_none() && self.phases.is_none()
+    }
+}
+
 /// Receives events as they happen.
 pub trait EventSink {
     /// Handles one event.
@@ -399,6 +455,19 @@ pub trait EventSink {
     /// that keeps events overrides it to keep this one without a copy.
     fn send(&mut self, event: Event) {
         self.emit(&event);
+    }
+
+    /// Handles the `TestStarted` of the test at `at`, named `name`: what the runner calls
+    /// for it. A sink that keeps events in a form of its own (a `-j` worker's record)
+    /// overrides this and [`Self::test_finished`] to keep the two events of most tests
+    /// without making them, and so without cloning the name.
+    fn test_started(&mut self, at: TestAt, name: &GuestText) {
+        self.send(at.started(name.clone()));
+    }
+
+    /// Handles a `TestFinished`, as [`Self::test_started`].
+    fn test_finished(&mut self, end: TestEnd<'_>) {
+        self.send(end.into_event());
     }
 }
 

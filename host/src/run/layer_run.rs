@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use super::event::{Counts, Event, EventSink, FreshReason, LayerId, LayerRef, Phases, Summary};
+use super::event::{
+    Counts, Event, EventSink, FreshReason, LayerId, LayerRef, Phases, Summary, TestAt, TestEnd, TestId,
+};
 use super::layers::{Causes, Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerLeak, LayerStack, Replayed, Scope};
 use super::{Outcome, RunError, RunOptions, Session};
 use crate::abi::hook;
@@ -303,7 +305,8 @@ impl<'p> LayerRun<'p> {
                 None
             }
         };
-        io.sink.send(Event::TestStarted { suite, layer: self.layer.id, test: cx.test(test), iteration });
+        let (at, name) = (TestAt { suite, layer: self.layer.id, test: TestId(test), iteration }, cx.test_name(test));
+        io.sink.test_started(at, name);
         let started = Instant::now();
         let split = measure && self.split_phases && !self.test_hooks.is_empty();
         let session = &mut *io.driver.session;
@@ -345,17 +348,8 @@ impl<'p> LayerRun<'p> {
             }
             None => (delta.clone(), None),
         };
-        io.sink.send(Event::TestFinished {
-            suite,
-            layer: self.layer.id,
-            test: cx.test(test),
-            iteration,
-            outcome,
-            output,
-            elapsed,
-            delta: delta.clone().map(Box::new),
-            phases,
-        });
+        let delta_event = delta.clone().map(Box::new);
+        io.sink.test_finished(TestEnd { at, name, outcome, output, elapsed, delta: delta_event, phases });
         match trapped {
             false => Ok((LayerState::Intact, cause, whole)),
             true => Ok((self.recover(test, io)?, None, None)),

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::event::{Event, EventSink, FreshReason, HookOutcome, LayerId, LayerRef, SuiteId, Summary, TestRef};
+use super::event::{Event, EventSink, FreshReason, HookOutcome, LayerId, LayerRef, SuiteId, Summary};
 use super::{CallResult, Outcome, RunError, RunOptions, Session};
 use crate::leak::policy::PolicyJudge;
 use crate::leak::stacks::LeakStacks;
@@ -71,10 +71,12 @@ impl Scope<'_> {
     pub fn layer(&self, layer: usize) -> LayerRef {
         LayerRef { id: super::LayerId(layer as u32), name: self.plan.graph.name(layer).clone() }
     }
+}
 
-    /// Test `test` (a guest index) as events name it.
-    pub fn test(&self, test: u32) -> TestRef {
-        TestRef { id: super::TestId(test), name: self.plan.test_names[test as usize].clone() }
+impl<'p> Scope<'p> {
+    /// The name of test `test` (a guest index).
+    pub fn test_name(self, test: u32) -> &'p GuestText {
+        &self.plan.test_names[test as usize]
     }
 }
 

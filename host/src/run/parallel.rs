@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use super::event::{Discard, Event};
+use super::event::{Discard, Event, TestAt, TestEnd};
 use super::layer_run::SessionDriver;
 use super::layers::{drive, Flow, HookCall, LayerDriver, LayerEnd, LayerHook, LayerStack, Scope};
 use super::{EventSink, RunError, RunOptions, Session, Summary};
 use crate::leak::policy::PolicyJudge;
+use crate::text::GuestText;
 use record::{BodyRecord, Recorded};
 
 mod record;
@@ -75,7 +76,8 @@ pub(super) struct LayerRecord {
     tear_down: HookLog,
 }
 
-/// Records a layer's body events and shows each to an observer as it happens.
+/// Records a layer's body events and shows each to an observer as it happens, but a
+/// test's own: an observer follows the layer (its iterations, fresh instances), not its tests.
 struct Tee<'o> {
     record: BodyRecord,
     observer: &'o mut dyn EventSink,
@@ -90,6 +92,14 @@ impl EventSink for Tee<'_> {
     fn send(&mut self, event: Event) {
         self.observer.emit(&event);
         self.record.keep(event);
+    }
+
+    fn test_started(&mut self, at: TestAt, _: &GuestText) {
+        self.record.started(at);
+    }
+
+    fn test_finished(&mut self, end: TestEnd<'_>) {
+        self.record.finished(end);
     }
 }
 
@@ -119,7 +129,7 @@ impl BufferPool {
 }
 
 /// Runs the layer at `position` alone in fresh instances of `worker`; `observer` sees
-/// the body's events as they happen (the allocation tracer follows them).
+/// the body's events but a test's own as they happen (the allocation tracer follows them).
 pub(super) fn record_layer(
     worker: &mut Session<'_>,
     cx: Scope<'_>,

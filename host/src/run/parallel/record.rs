@@ -4,11 +4,13 @@
 //! `TestFinished`, 240 bytes as events. Such a pair is kept as its ids and time (a sixth
 //! of that) and rebuilt by the replay, so a large layer's record stays in a core's cache
 //! and costs few page faults. A start that is not such a pair's is kept as its ids too;
-//! every other event is kept whole.
+//! every other event is kept whole. The runner hands a test's events over unmade
+//! ([`EventSink::test_started`], [`EventSink::test_finished`]), so a worker never makes
+//! (nor clones the name of, nor drops) the two events of a quiet pass: the replay makes them once.
 
 use std::time::Duration;
 
-use super::super::event::{Event, EventSink, LayerId, SuiteId, TestId};
+use super::super::event::{Event, EventSink, TestAt, TestEnd};
 use super::super::layers::Scope;
 use super::super::Outcome;
 use crate::sandbox::CapturedOutput;
@@ -28,27 +30,7 @@ pub(super) enum Recorded {
     },
 }
 
-/// A test of one iteration, as its events name it, without its name.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct TestAt {
-    /// The suite.
-    suite: SuiteId,
-    /// The layer.
-    layer: LayerId,
-    /// The test.
-    test: TestId,
-    /// From 1.
-    iteration: u32,
-}
-
-impl TestAt {
-    fn started(self, cx: Scope<'_>) -> Event {
-        let TestAt { suite, layer, test, iteration } = self;
-        Event::TestStarted { suite, layer, test: cx.test(test.0), iteration }
-    }
-}
-
-/// Records a layer's body, pairing each `TestStarted` with the event after it.
+/// Records a layer's body, pairing each `TestStarted` with the end after it.
 pub(super) struct BodyRecord {
     entries: Vec<Recorded>,
     /// A `TestStarted` whose next event decides how it is kept.
@@ -61,25 +43,26 @@ impl BodyRecord {
         BodyRecord { entries: buffer, started: None }
     }
 
-    /// Keeps `event`.
+    /// Keeps `event`, which is not one of a test's own (those come to [`Self::started`]
+    /// and [`Self::finished`]).
     pub fn keep(&mut self, event: Event) {
-        // Matched by reference, and a start held as its ids: moving events of 120 bytes in
-        // and out of the record cost more than the rest of keeping them.
-        match &event {
-            &Event::TestStarted { suite, layer, ref test, iteration } => {
-                self.flush_started();
-                self.started = Some(TestAt { suite, layer, test: test.id, iteration });
-            }
-            finished => match self.passed(finished) {
-                Some(passed) => {
-                    self.started = None;
-                    self.entries.push(passed);
-                }
-                None => {
-                    self.flush_started();
-                    self.entries.push(Recorded::Event(Box::new(event)));
-                }
-            },
+        self.flush_started();
+        self.entries.push(Recorded::Event(Box::new(event)));
+    }
+
+    /// Keeps the start of the test at `at`.
+    pub fn started(&mut self, at: TestAt) {
+        self.flush_started();
+        self.started = Some(at);
+    }
+
+    /// Keeps a test's end: with its start as one small entry when it passed quietly.
+    pub fn finished(&mut self, end: TestEnd<'_>) {
+        if self.started == Some(end.at) && end.is_quiet_pass() {
+            self.started = None;
+            self.entries.push(Recorded::Passed { at: end.at, elapsed: end.elapsed });
+        } else {
+            self.keep(end.into_event());
         }
     }
 
@@ -87,26 +70,6 @@ impl BodyRecord {
         if let Some(at) = self.started.take() {
             self.entries.push(Recorded::Started(at));
         }
-    }
-
-    /// The compact entry for the held `TestStarted` and `finished`, when they make one.
-    fn passed(&self, finished: &Event) -> Option<Recorded> {
-        let &Event::TestFinished {
-            suite,
-            layer,
-            ref test,
-            iteration,
-            outcome: Outcome::Pass,
-            ref output,
-            elapsed,
-            delta: None,
-            phases: None,
-        } = finished
-        else {
-            return None;
-        };
-        let at = TestAt { suite, layer, test: test.id, iteration };
-        (self.started == Some(at) && output.is_empty()).then_some(Recorded::Passed { at, elapsed })
     }
 
     /// The entries, in order.
@@ -121,21 +84,12 @@ pub(super) fn replay(entries: &[Recorded], cx: Scope<'_>, sink: &mut dyn EventSi
     for entry in entries {
         match entry {
             Recorded::Event(event) => sink.emit(event),
-            &Recorded::Started(at) => sink.send(at.started(cx)),
+            &Recorded::Started(at) => sink.test_started(at, cx.test_name(at.test.0)),
             &Recorded::Passed { at, elapsed } => {
-                sink.send(at.started(cx));
-                let TestAt { suite, layer, test, iteration } = at;
-                sink.send(Event::TestFinished {
-                    suite,
-                    layer,
-                    test: cx.test(test.0),
-                    iteration,
-                    outcome: Outcome::Pass,
-                    output: CapturedOutput::default(),
-                    elapsed,
-                    delta: None,
-                    phases: None,
-                });
+                let name = cx.test_name(at.test.0);
+                sink.test_started(at, name);
+                let (output, delta, phases) = (CapturedOutput::default(), None, None);
+                sink.test_finished(TestEnd { at, name, outcome: Outcome::Pass, output, elapsed, delta, phases });
             }
         }
     }

@@ -4,6 +4,7 @@ use super::*;
 use crate::abi::{Manifest, TestDecl};
 use crate::leak::Delta;
 use crate::plan::{Plan, Selection};
+use crate::run::event::{LayerId, SuiteId, TestId, TestRef};
 use crate::text::GuestText;
 
 /// Collects what it is sent.
@@ -21,21 +22,39 @@ fn plan() -> Plan {
     Plan::select(&Manifest { layers: Vec::new(), tests }, &Selection::default())
 }
 
+fn test_ref(cx: Scope<'_>, test: u32) -> TestRef {
+    TestRef { id: TestId(test), name: cx.test_name(test).clone() }
+}
+
 fn started(cx: Scope<'_>, test: u32, iteration: u32) -> Event {
-    Event::TestStarted { suite: cx.suite, layer: LayerId(0), test: cx.test(test), iteration }
+    Event::TestStarted { suite: cx.suite, layer: LayerId(0), test: test_ref(cx, test), iteration }
 }
 
 fn finished(cx: Scope<'_>, test: u32, iteration: u32, outcome: Outcome, delta: Option<Delta>) -> Event {
     Event::TestFinished {
         suite: cx.suite,
         layer: LayerId(0),
-        test: cx.test(test),
+        test: test_ref(cx, test),
         iteration,
         outcome,
         output: CapturedOutput::default(),
         elapsed: Duration::from_micros(u64::from(test) + 7),
         delta: delta.map(Box::new),
         phases: None,
+    }
+}
+
+/// Gives `record` an event as the runner does: a test's own unmade, any other whole.
+fn hand_over(record: &mut BodyRecord, event: Event) {
+    match event {
+        Event::TestStarted { suite, layer, test, iteration } => {
+            record.started(TestAt { suite, layer, test: test.id, iteration })
+        }
+        Event::TestFinished { suite, layer, test, iteration, outcome, output, elapsed, delta, phases } => {
+            let at = TestAt { suite, layer, test: test.id, iteration };
+            record.finished(TestEnd { at, name: &test.name, outcome, output, elapsed, delta, phases })
+        }
+        other => record.keep(other),
     }
 }
 
@@ -58,7 +77,7 @@ fn a_replayed_record_is_the_events_it_kept() {
     ];
     let mut record = BodyRecord::new(Vec::new());
     for event in events.clone() {
-        record.keep(event);
+        hand_over(&mut record, event);
     }
     let entries = record.finish();
     // Only the silent, unmeasured pass is compacted.

@@ -9,6 +9,11 @@ use crate::harness::{cache_dir, suite, temp_file};
 
 /// The `--json --no-timings` report of a run, with or without snapshots.
 fn report(flags: &[&str], snapshots: bool, name: &str) -> String {
+    report_with(flags, snapshots, &[], name)
+}
+
+/// [`report`], with more environment.
+fn report_with(flags: &[&str], snapshots: bool, env: &[(&str, &str)], name: &str) -> String {
     let json = temp_file(name, b"");
     let mut command = Command::new(env!("CARGO_BIN_EXE_leakhost"));
     command
@@ -20,7 +25,9 @@ fn report(flags: &[&str], snapshots: bool, name: &str) -> String {
         .arg("--no-timings")
         .env("NO_COLOR", "1")
         .env("LEAKHOST_CACHE_DIR", cache_dir())
-        .env_remove("LEAKHOST_NO_SNAPSHOT");
+        .env_remove("LEAKHOST_NO_SNAPSHOT")
+        .env_remove("LEAKHOST_NO_WRITE_TRACKING")
+        .envs(env.iter().copied());
     if !snapshots {
         command.env("LEAKHOST_NO_SNAPSHOT", "1");
     }
@@ -40,6 +47,19 @@ fn runs_from_snapshots_equal_runs_that_start_every_instance_up() {
         assert!(with.matches("\"fresh_instance\"").count() >= 11, "{flags:?}");
         assert!(with.contains("test_stdout_is_back: ran=1 "), "stdout is open again: {flags:?}");
         assert!(with.contains("table=50000/"), "{flags:?}");
+    }
+}
+
+/// An instance reset in place finds what its calls wrote from the kernel where it can
+/// (run/image/written.rs); the run is the one whose resets compare all of memory.
+#[test]
+fn resets_that_track_writes_equal_resets_that_compare_everything() {
+    for (i, flags) in [&["-N3"][..], &["-N3", "-j2"], &["-N2", "-r", "-j2"]].into_iter().enumerate() {
+        let tracked = report(flags, true, &format!("snapshots-tracked-{i}.json"));
+        let off = [("LEAKHOST_NO_WRITE_TRACKING", "1")];
+        let compared = report_with(flags, true, &off, &format!("snapshots-compared-{i}.json"));
+        assert_eq!(tracked, compared, "{flags:?}");
+        assert!(tracked.matches("\"fresh_instance\"").count() >= 11, "{flags:?}");
     }
 }
 

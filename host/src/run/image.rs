@@ -23,6 +23,9 @@ use wasmtime::{Instance, Memory, Store, Val};
 
 use crate::sandbox::{GuestState, WorldState};
 pub use crate::suite::instrument::GLOBAL_EXPORT_PREFIX;
+use written::WrittenPages;
+
+mod written;
 
 /// Environment variable that turns snapshots off (`LEAKHOST_NO_SNAPSHOT=1`): every
 /// fresh instance runs the guest's start-up again. For testing that both agree.
@@ -30,8 +33,29 @@ pub const NO_SNAPSHOT_ENV: &str = "LEAKHOST_NO_SNAPSHOT";
 
 /// A wasm page.
 const PAGE: usize = 64 * 1024;
-/// The granularity at which a snapshot's memory is compared with a fresh one.
-const CHUNK: usize = 4096;
+/// The granularity at which a snapshot's memory is compared with a fresh one: a page, the
+/// unit in which writes are tracked.
+const CHUNK: usize = written::PAGE;
+
+/// How an instance's resets find what its calls changed.
+#[derive(Default)]
+pub enum WriteTracking {
+    /// Not known yet: the next reset compares all of memory, then starts tracking.
+    #[default]
+    Start,
+    /// The kernel notes the pages written since the last reset.
+    On(WrittenPages),
+    /// Every reset compares all of memory (no kernel support, or the calls write so much
+    /// of it that comparing is cheaper than tracking).
+    Off,
+}
+
+impl WriteTracking {
+    /// Tracks writes to `memory` from now on, where the kernel can.
+    fn start(memory: &[u8]) -> Self {
+        WrittenPages::track(memory).map_or(WriteTracking::Off, WriteTracking::On)
+    }
+}
 
 /// An initialised instance's state, from which fresh instances start.
 pub struct InitImage {
@@ -67,8 +91,14 @@ impl InitImage {
         }
     }
 
-    /// Gives a just-instantiated `instance` this image's state.
-    pub fn restore(&self, store: &mut Store<GuestState>, instance: &Instance, memory: Memory) -> Result<(), String> {
+    /// Gives a just-instantiated `instance` this image's state; its writes are tracked
+    /// from then on, where the kernel can, for [`Self::reset`].
+    pub fn restore(
+        &self,
+        store: &mut Store<GuestState>,
+        instance: &Instance,
+        memory: Memory,
+    ) -> Result<WriteTracking, String> {
         let have = memory.data_size(&*store);
         if self.memory.len() < have {
             return Err("a fresh instance's memory is larger than the snapshot's".into());
@@ -83,27 +113,63 @@ impl InitImage {
                 data[start..start + CHUNK].copy_from_slice(self.memory.chunk(start / CHUNK));
             }
         }
-        self.set_globals_and_world(store, instance)
+        let tracking = WriteTracking::start(data);
+        self.set_globals_and_world(store, instance)?;
+        Ok(tracking)
     }
 
     /// Puts an instance of the snapshot's module, whose calls may have changed anything
     /// but its tables, back into this image's state, in place; `false` when its memory
     /// has grown since (a memory cannot shrink, so only a fresh instance will do).
-    pub fn reset(&self, store: &mut Store<GuestState>, instance: &Instance, memory: Memory) -> Result<bool, String> {
+    ///
+    /// With `tracking` on, only the pages written since the last reset are compared: a
+    /// layer of a large suite writes a few dozen of its thousands of pages, and comparing
+    /// them all was a fifth of a `-j` worker's time.
+    pub fn reset(
+        &self,
+        store: &mut Store<GuestState>,
+        instance: &Instance,
+        memory: Memory,
+        tracking: &mut WriteTracking,
+    ) -> Result<bool, String> {
         let data = memory.data_mut(&mut *store);
         if data.len() != self.memory.len() {
             return Ok(false);
         }
-        // A test touches few pages; comparing is much cheaper than copying everything
-        // (and a zero chunk is compared with one 4 KiB of zeros that stays in cache).
-        for (i, now) in data.chunks_mut(CHUNK).enumerate() {
-            let then = self.memory.chunk(i);
-            if now != then {
-                now.copy_from_slice(then);
+        let mut written = Vec::new();
+        match tracking {
+            WriteTracking::On(pages) if pages.covers(data) && pages.written(&mut written) => {
+                let mut count = 0;
+                for i in written::pages(&written) {
+                    self.restore_chunk(data, i);
+                    count += 1;
+                }
+                // A tracked write costs a fault; past an eighth of memory, comparing costs less.
+                if count > data.len() / CHUNK / 8 || !pages.protect() {
+                    *tracking = WriteTracking::Off;
+                }
+            }
+            _ => {
+                // A test touches few pages; comparing is much cheaper than copying everything
+                // (and a zero chunk is compared with one 4 KiB of zeros that stays in cache).
+                for i in 0..data.len() / CHUNK {
+                    self.restore_chunk(data, i);
+                }
+                if !matches!(tracking, WriteTracking::Off) {
+                    *tracking = WriteTracking::start(data);
+                }
             }
         }
         self.set_globals_and_world(store, instance)?;
         Ok(true)
+    }
+
+    /// Puts chunk `i` of `data` back to the image's, when it differs.
+    fn restore_chunk(&self, data: &mut [u8], i: usize) {
+        let (now, then) = (&mut data[i * CHUNK..(i + 1) * CHUNK], self.memory.chunk(i));
+        if now != then {
+            now.copy_from_slice(then);
+        }
     }
 
     fn set_globals_and_world(&self, store: &mut Store<GuestState>, instance: &Instance) -> Result<(), String> {
@@ -185,6 +251,51 @@ fn dirty_chunks(snapshot: &SparseMemory, fresh: &[u8]) -> Vec<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::{self, Capture, Policy};
+
+    /// A module whose memory (4 pages, growable) the test writes through `poke`.
+    const POKE: &str = r#"(module
+        (memory (export "memory") 4 8)
+        (func (export "poke") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+        (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+        (data (i32.const 70000) "start-up"))"#;
+
+    /// Resets after random writes leave memory as the image, tracked or compared, and
+    /// tracking (where the kernel has it) lists the written pages (a written page that
+    /// went unlisted would fail the equality).
+    #[test]
+    fn a_reset_puts_back_every_written_page() {
+        let policy = Policy::default();
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, wat::parse_str(POKE).unwrap()).unwrap();
+        let mut store = sandbox::store(&engine, &policy, &Capture::for_policy(&policy)).unwrap();
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let memory = instance.get_memory(&mut store, "memory").unwrap();
+        let poke = instance.get_typed_func::<(i32, i32), ()>(&mut store, "poke").unwrap();
+        poke.call(&mut store, (5, 1)).unwrap();
+        let image = InitImage::capture(&mut store, &instance, memory);
+        let expected = memory.data(&store).to_vec();
+        let mut tracking = WriteTracking::Start;
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for round in 0..40 {
+            for _ in 0..round % 7 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let addr = (seed % expected.len() as u64) as i32;
+                poke.call(&mut store, (addr, (seed >> 32) as i32 | 1)).unwrap();
+            }
+            assert!(image.reset(&mut store, &instance, memory, &mut tracking).unwrap());
+            assert!(memory.data(&store) == &expected[..], "round {round}");
+            if round == 1 && WrittenPages::track(memory.data(&store)).is_some() {
+                assert!(matches!(tracking, WriteTracking::On(_)), "tracking starts after the first reset");
+            }
+        }
+        // Grown memory cannot shrink back: the reset declines.
+        let grow = instance.get_typed_func::<(), i32>(&mut store, "grow").unwrap();
+        assert_eq!(grow.call(&mut store, ()).unwrap(), 4);
+        assert!(!image.reset(&mut store, &instance, memory, &mut tracking).unwrap());
+    }
 
     #[test]
     fn dirty_chunks_cover_every_difference_and_grown_memory() {

@@ -10,7 +10,7 @@ pub use super::bare::Startup;
 use super::bare::{self, BareCalls};
 use super::call::Limits;
 pub use super::call::{CallResult, InstanceError, Outcome};
-use super::image::InitImage;
+use super::image::{InitImage, WriteTracking};
 use crate::abi::{self, outcome, AbiError, Counters, Manifest};
 use crate::sandbox::alloc_hooks::{self, AllocSwitch};
 use crate::sandbox::{self, AllocTracer, Capture, GuestState, Policy};
@@ -40,6 +40,8 @@ pub struct GuestInstance {
     status_addr: u32,
     limits: Limits,
     version: u32,
+    /// How a reset finds the pages its calls wrote.
+    tracking: WriteTracking,
 }
 
 /// A started store, its instance, its limits and its allocator's switch.
@@ -180,12 +182,14 @@ impl GuestInstance {
         let memory = instance
             .get_memory(&mut store, export::MEMORY)
             .ok_or_else(|| InstanceError::Start("no memory export".into()))?;
-        image.restore(&mut store, &instance, memory).map_err(InstanceError::Restore)?;
+        let tracking = image.restore(&mut store, &instance, memory).map_err(InstanceError::Restore)?;
         let calls = match startup {
             Startup::Abi { .. } => None,
             Startup::Bare(bare) => Some(Calls::Bare(BareCalls::new(bare.clone(), capture.clone()))),
         };
-        GuestInstance::assemble(store, instance, limits, alloc, status_addr, version, calls)
+        let mut fresh = GuestInstance::assemble(store, instance, limits, alloc, status_addr, version, calls)?;
+        fresh.tracking = tracking;
+        Ok(fresh)
     }
 
     /// The instance with its exports looked up (`calls`, or the ABI's when `None`).
@@ -210,7 +214,8 @@ impl GuestInstance {
                 counters: typed(&mut store, &instance, export::COUNTERS)?,
             },
         };
-        Ok(GuestInstance { store, instance, memory, calls, alloc, status_addr, limits, version })
+        let tracking = WriteTracking::Start;
+        Ok(GuestInstance { store, instance, memory, calls, alloc, status_addr, limits, version, tracking })
     }
 
     /// Makes this instance a fresh one again, in place: the host state of one that has
@@ -219,7 +224,7 @@ impl GuestInstance {
     pub fn reset(&mut self, policy: &Policy, capture: &Capture, image: &InitImage) -> Result<bool, InstanceError> {
         // Descriptors the guest closed or renumbered come back with a new WASI context.
         sandbox::reset_state(&mut self.store, policy, capture).map_err(InstanceError::Sandbox)?;
-        image.reset(&mut self.store, &self.instance, self.memory).map_err(InstanceError::Restore)
+        image.reset(&mut self.store, &self.instance, self.memory, &mut self.tracking).map_err(InstanceError::Restore)
     }
 
     /// A snapshot of this instance's state, for fresh instances to start from.

@@ -123,7 +123,7 @@ impl InitImage {
     /// has grown since (a memory cannot shrink, so only a fresh instance will do).
     ///
     /// With `tracking` on, only the pages written since the last reset are compared: a
-    /// layer of a large suite writes a few dozen of its thousands of pages, and comparing
+    /// layer of bigsuite (benches/gen.py) writes a few dozen of its 592 pages, and comparing
     /// them all was a fifth of a `-j` worker's time.
     pub fn reset(
         &self,

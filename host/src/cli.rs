@@ -109,8 +109,8 @@ fn usage_error(error: clap::Error, argv: &[std::ffi::OsString]) -> ExitCode {
 
 /// Leaves what a finished command still holds to the process's exit. The sessions' stores hold
 /// memory reservations and code mappings: unmapping them one by one costs a run more than the
-/// exit that frees them all at once (issue 26). Only for
-/// values with nothing left to flush: reports and output are written before this.
+/// exit that frees them all at once (issue 26). Only for values with nothing left to flush:
+/// reports and output are written before this.
 fn leave_to_exit<T>(value: T) {
     std::mem::forget(value);
 }

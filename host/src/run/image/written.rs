@@ -25,6 +25,7 @@ mod imp {
     use std::fs::File;
     use std::ops::Range;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::OnceLock;
 
     // From linux/userfaultfd.h and linux/fs.h (6.7); Debian's headers predate PAGEMAP_SCAN.
     const UFFD_API: u64 = 0xAA;
@@ -94,24 +95,33 @@ mod imp {
     /// A memory range whose writes the kernel notes.
     pub struct WrittenPages {
         uffd: OwnedFd,
-        pagemap: File,
         start: usize,
         len: usize,
+    }
+
+    /// The process's page map, opened once for every tracked memory; `None` when tracking
+    /// is off (the environment, the page size) or the file cannot be opened.
+    fn pagemap() -> Option<&'static File> {
+        static PAGEMAP: OnceLock<Option<File>> = OnceLock::new();
+        PAGEMAP
+            .get_or_init(|| {
+                let off = std::env::var_os(super::NO_TRACKING_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+                // SAFETY: sysconf has no preconditions.
+                let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+                if off || page != super::PAGE as libc::c_long {
+                    return None;
+                }
+                File::open("/proc/self/pagemap").ok()
+            })
+            .as_ref()
     }
 
     impl WrittenPages {
         /// Starts noting writes to `memory` (whole pages); `None` where the kernel cannot.
         pub fn track(memory: &[u8]) -> Option<Self> {
             let (start, len) = (memory.as_ptr() as usize, memory.len());
-            // SAFETY: sysconf has no preconditions.
-            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            let off = std::env::var_os(super::NO_TRACKING_ENV).is_some_and(|v| !v.is_empty() && v != "0");
-            if off
-                || page != super::PAGE as libc::c_long
-                || len == 0
-                || !start.is_multiple_of(super::PAGE)
-                || !len.is_multiple_of(super::PAGE)
-            {
+            pagemap()?;
+            if len == 0 || !start.is_multiple_of(super::PAGE) || !len.is_multiple_of(super::PAGE) {
                 return None;
             }
             let flags = libc::O_CLOEXEC | libc::O_NONBLOCK | UFFD_USER_MODE_ONLY;
@@ -126,14 +136,13 @@ mod imp {
             let mut api = UffdioApi { api: UFFD_API, features: wanted, ioctls: 0 };
             let range = || UffdioRange { start: start as u64, len: len as u64 };
             let mut register = UffdioRegister { range: range(), mode: UFFDIO_REGISTER_MODE_WP, ioctls: 0 };
-            let pagemap = File::open("/proc/self/pagemap").ok()?;
             // SAFETY: each ioctl gets the structure its number names, which outlives the call.
             let ok = unsafe {
                 libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, &mut api) == 0
                     && api.features & wanted == wanted
                     && libc::ioctl(uffd.as_raw_fd(), UFFDIO_REGISTER, &mut register) == 0
             };
-            let tracker = WrittenPages { uffd, pagemap, start, len };
+            let tracker = WrittenPages { uffd, start, len };
             (ok && tracker.protect()).then_some(tracker)
         }
 
@@ -146,6 +155,7 @@ mod imp {
         /// [`Self::protect`]; false when the kernel would not say.
         pub fn written(&self, out: &mut Vec<Range<usize>>) -> bool {
             out.clear();
+            let Some(pagemap) = pagemap() else { return false };
             let mut regions = [PageRegion::default(); 64];
             let mut from = self.start as u64;
             let end = (self.start + self.len) as u64;
@@ -165,7 +175,7 @@ mod imp {
                     return_mask: PAGE_IS_WRITTEN,
                 };
                 // SAFETY: arg describes `regions`, which outlives the call; the range is ours.
-                let found = unsafe { libc::ioctl(self.pagemap.as_raw_fd(), PAGEMAP_SCAN, &mut arg) };
+                let found = unsafe { libc::ioctl(pagemap.as_raw_fd(), PAGEMAP_SCAN, &mut arg) };
                 if found < 0 || arg.walk_end <= from || arg.walk_end > end {
                     return false;
                 }
